@@ -1,0 +1,153 @@
+"""The algorithms a sweep can select, behind one calling convention.
+
+Every entry runs one disorder sample over K temperatures::
+
+    solution = ALGORITHMS[name].run(patterns, beta, m0, options, rng)
+
+with ``patterns`` a :class:`kernels.patterns.Patterns`, ``beta`` of shape (K,),
+``m0`` of shape (N,), ``options`` a :class:`SolverOptions` and ``rng`` the point's
+``dynamics`` stream (used by sampling methods only). Adding an algorithm is one
+entry here; the sweep engine needs no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .patterns import Patterns
+from .solution import Solution
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Knobs shared by the iterative solvers (the ``[solver]`` table of a config).
+
+    Attributes
+    ----------
+    damping : float
+        Weight of the old iterate, m <- (1 - d) new + d old, in [0, 1).
+    tol : float
+        Convergence threshold on max_i |m_i^{t+1} - m_i^t|.
+    max_iter : int
+        Iteration budget per temperature.
+    dtype : {"float64", "float32"}
+        Floating type of the iterative solvers.
+    reaction : {"iid", "spectral"}
+        Onsager term of ``tap`` (``spectral`` for correlated patterns).
+    mc_sweeps : int
+        Monte Carlo sweeps per chain (half of them discarded as burn-in).
+    mc_chains : int
+        Independent Monte Carlo chains (error bars from their spread).
+    """
+
+    damping: float = 0.5
+    tol: float = 1e-8
+    max_iter: int = 2000
+    dtype: str = "float64"
+    reaction: str = "iid"
+    mc_sweeps: int = 2000
+    mc_chains: int = 4
+
+
+Runner = Callable[[Patterns, np.ndarray, np.ndarray, SolverOptions, np.random.Generator], Solution]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One selectable algorithm.
+
+    Attributes
+    ----------
+    name : str
+        Name used in configs and in the ``algorithm`` coordinate.
+    run : callable
+        ``run(patterns, beta, m0, options, rng) -> Solution``.
+    summary : str
+        One line for ``--help`` and dataset attributes.
+    max_N : int or None
+        Largest N it can handle (exact enumeration), None if unbounded.
+    has_free_energy : bool
+        Whether its ``free_energy`` is defined.
+    """
+
+    name: str
+    run: Runner
+    summary: str
+    max_N: int | None = None
+    has_free_energy: bool = True
+
+
+def _iterative(options: SolverOptions) -> dict:
+    return {"damping": options.damping, "tol": options.tol, "max_iter": options.max_iter}
+
+
+def _tap(patterns, beta, m0, options, rng):
+    from . import tap
+
+    return tap.solve(patterns.xi, beta, m0, reaction=options.reaction, dtype=options.dtype,
+                     **_iterative(options))
+
+
+def _nmf(patterns, beta, m0, options, rng):
+    from . import tap
+
+    return tap.solve(patterns.xi, beta, m0, reaction="none", dtype=options.dtype,
+                     **_iterative(options))
+
+
+def _bp(relaxed: bool, retrieved: int | None) -> Runner:
+    def run(patterns, beta, m0, options, rng):
+        from . import bp
+
+        return bp.solve(patterns.xi, beta, m0, retrieved=retrieved, relaxed=relaxed,
+                        **_iterative(options))
+
+    return run
+
+
+def _layered(patterns, beta, m0, options, rng):
+    from . import layered
+
+    if patterns.features is None:
+        raise ValueError(
+            "algorithm 'layered' needs feature-built patterns: set [patterns] kind = 'features'"
+        )
+    return layered.solve(patterns.features, list(patterns.mixing), beta, m0, **_iterative(options))
+
+
+def _mc(patterns, beta, m0, options, rng):
+    from . import montecarlo
+
+    return montecarlo.solve(patterns.xi, beta, m0, n_sweeps=options.mc_sweeps,
+                            n_chains=options.mc_chains, rng=rng)
+
+
+def _exact(patterns, beta, m0, options, rng):
+    from . import exact
+
+    return exact.solve(patterns.xi, beta)
+
+
+#: Largest N exact enumeration accepts (2^N states streamed).
+EXACT_MAX_N = 24
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in [
+        Algorithm("tap", _tap, "TAP / AMP equations with the Onsager reaction term"),
+        Algorithm("nmf", _nmf, "naive mean field (TAP without the reaction term)"),
+        Algorithm("bp", _bp(relaxed=False, retrieved=None),
+                  "full belief propagation (exact hidden-to-neuron messages)"),
+        Algorithm("bp_relaxed", _bp(relaxed=True, retrieved=None),
+                  "relaxed BP with Gaussian messages, symmetric in the patterns"),
+        Algorithm("bp_retrieval", _bp(relaxed=True, retrieved=0),
+                  "relaxed BP conditioned on pattern 0 being retrieved"),
+        Algorithm("layered", _layered, "multi-layer AMP for feature-built patterns"),
+        Algorithm("mc", _mc, "Glauber Monte Carlo (reference)", has_free_energy=False),
+        Algorithm("exact", _exact, "exact enumeration of all 2^N states (reference)",
+                  max_N=EXACT_MAX_N),
+    ]
+}
