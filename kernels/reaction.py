@@ -8,7 +8,14 @@ the coupling matrix J = xi^T xi / N (physics.md, sections c and e):
 - ``none``: no reaction term (naive mean field), R = 0.
 
 Every reaction is built once per pattern matrix and then evaluated cheaply at
-every iteration for all K temperatures at once.
+every iteration for all K temperatures at once. Each exposes
+
+- ``__call__(x)``: R(x) for x of shape (K,);
+- ``x_max``: the largest x a solver may use during transients (it clips
+  x = beta (1 - q) there, the guard of physics.md section c);
+- ``valid(x)``: whether a state with this x lies inside the domain where a TAP
+  state exists; a solver must report a final state outside it, never return it
+  as a fixed point.
 """
 
 from __future__ import annotations
@@ -37,9 +44,16 @@ class IIDReaction:
     def edge(self) -> float:
         return 1.0 / (1.0 + np.sqrt(self.alpha))
 
+    #: Transient guard on x = beta (1 - q) (physics.md section c).
+    x_max: float = 0.95
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """R(x) for x of shape (K,), elementwise."""
         return self.alpha / (1.0 - x)
+
+    def valid(self, x: np.ndarray) -> np.ndarray:
+        """A TAP state needs a positive reaction denominator, 1 - x > 0."""
+        return x < 1.0
 
 
 @dataclass(frozen=True)
@@ -47,9 +61,13 @@ class NoReaction:
     """Naive mean field: no Onsager term at all."""
 
     edge: float = np.inf
+    x_max: float = np.inf
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.zeros_like(x)
+
+    def valid(self, x: np.ndarray) -> np.ndarray:
+        return np.ones_like(x, dtype=bool)
 
 
 REACTIONS = ("iid", "spectral", "none")
@@ -66,7 +84,7 @@ def make_reaction(kind: str, xi: np.ndarray):
     Returns
     -------
     callable
-        ``R(x)`` for x of shape (K,), with an ``edge`` attribute (x_e).
+        ``R(x)`` for x of shape (K,), with ``edge``, ``x_max`` and ``valid(x)``.
     """
     P, N = xi.shape
     if kind == "iid":
