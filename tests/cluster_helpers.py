@@ -1,0 +1,305 @@
+"""Real cluster processes for the scheduler, Slurm, shard and fault tests.
+
+- :func:`make_tls_files`: a self-signed CA and one certificate it signs (for
+  127.0.0.1 / localhost), written as PEM files.
+- :class:`DaskProcesses`: a ``dask scheduler`` and ``dask worker`` processes on
+  127.0.0.1, as real subprocesses, optionally over TLS.
+- :func:`require_slurm`: skip with a visible reason when Slurm is missing, but
+  fail under ``CI=true`` (the CI entry point starts Slurm, so missing is a bug).
+- :func:`hopsweep`: run the ``hopsweep`` command as a subprocess.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+#: Environment of every process a test starts: one BLAS and one Numba thread
+#: (2 shared cores), and a short lost-worker timeout so adaptive clusters replace
+#: a killed worker job within seconds (default 15 s).
+PROCESS_ENV = {
+    "NUMBA_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "DASK_DISTRIBUTED__DEPLOY__LOST_WORKER_TIMEOUT": "1s",
+}
+
+#: Seconds to wait for a scheduler file / workers to appear (process start plus imports).
+STARTUP_TIMEOUT = 60.0
+
+#: Seconds any hopsweep command run by a test may take before it is killed.
+COMMAND_TIMEOUT = 240.0
+
+#: Seconds to wait for `sinfo` to answer before declaring Slurm unresponsive.
+SLURM_PING_TIMEOUT = 15.0
+
+
+def env() -> dict[str, str]:
+    """The test process environment plus ``PROCESS_ENV``."""
+    return {**os.environ, **PROCESS_ENV}
+
+
+# ----------------------------------------------------------------------------- TLS
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files: a CA and one certificate (with key) the CA signed."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(directory: Path) -> TLSFiles:
+    """Write a self-signed CA and a certificate for 127.0.0.1 / localhost it signs.
+
+    The one certificate serves the scheduler, the workers and the client (it is
+    valid for both server and client authentication), which is enough to test
+    that every connection is encrypted and verified against the CA.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    validity = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1))
+
+    def builder(subject: str, issuer: str, public_key) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(validity[0])
+            .not_valid_after(validity[1])
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = (
+        builder("hopsweep test CA", "hopsweep test CA", ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        builder("localhost", "hopsweep test CA", key.public_key())
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TLSFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+# ------------------------------------------------------------------ dask processes
+
+
+def _tls_args(tls: TLSFiles | None) -> list[str]:
+    if tls is None:
+        return []
+    return ["--tls-ca-file", str(tls.ca), "--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a process this module started, and its children (own session)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@dataclass
+class DaskProcesses:
+    """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1.
+
+    Use as a context manager; everything started is stopped on exit.
+    """
+
+    directory: Path
+    n_workers: int = 2
+    tls: TLSFiles | None = None
+    worker_args: tuple[str, ...] = ()
+    address: str = ""
+    scheduler: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def _spawn(self, args: list[str], log: str) -> subprocess.Popen:
+        out = open(self.directory / log, "wb")  # closed when the process ends
+        return subprocess.Popen(
+            [sys.executable, "-m", "dask", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env(),
+            cwd=self.directory,
+            start_new_session=True,
+        )
+
+    def __enter__(self) -> DaskProcesses:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        scheduler_file = self.directory / "scheduler.json"
+        protocol = "tls" if self.tls else "tcp"
+        self.scheduler = self._spawn(
+            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--protocol", protocol,
+             "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file),
+             *_tls_args(self.tls)],
+            "scheduler.log",
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not scheduler_file.exists():
+            if self.scheduler.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"dask scheduler did not start: {self.log('scheduler.log')}")
+            time.sleep(0.1)
+        time.sleep(0.1)  # the file is written in one go, but let the write finish
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        for i in range(self.n_workers):
+            self.add_worker(f"w{i}")
+        self.wait_for_workers(self.n_workers)
+        return self
+
+    def add_worker(self, name: str) -> subprocess.Popen:
+        """Start one more single-threaded ``dask worker`` (with a nanny)."""
+        worker = self._spawn(
+            ["worker", self.address, "--name", name, "--nthreads", "1", "--nworkers", "1",
+             "--host", "127.0.0.1", "--no-dashboard", *_tls_args(self.tls), *self.worker_args],
+            f"worker-{name}.log",
+        )
+        self.workers.append(worker)
+        return worker
+
+    def security(self):
+        """``distributed.Security`` for a client of this scheduler (None without TLS)."""
+        if self.tls is None:
+            return None
+        from distributed import Security
+
+        return Security(
+            tls_ca_file=str(self.tls.ca),
+            tls_client_cert=str(self.tls.cert),
+            tls_client_key=str(self.tls.key),
+            require_encryption=True,
+        )
+
+    def client(self):
+        """A ``distributed.Client`` connected to the scheduler."""
+        from distributed import Client
+
+        return Client(self.address, security=self.security(), timeout=STARTUP_TIMEOUT)
+
+    def wait_for_workers(self, n: int) -> None:
+        with self.client() as client:
+            client.wait_for_workers(n, timeout=STARTUP_TIMEOUT)
+
+    def log(self, name: str) -> str:
+        path = self.directory / name
+        return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+
+    def __exit__(self, *exc) -> None:
+        for worker in self.workers:
+            _stop(worker)
+        if self.scheduler is not None:
+            _stop(self.scheduler)
+
+
+# ---------------------------------------------------------------------------- Slurm
+
+
+def slurm_problem() -> str | None:
+    """Why Slurm cannot be used here, or None when ``sinfo`` answers with a partition."""
+    if shutil.which("sinfo") is None:
+        return "`sinfo` not found"
+    try:
+        answer = subprocess.run(
+            ["sinfo", "-h", "-o", "%P %a"], capture_output=True, text=True,
+            timeout=SLURM_PING_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return f"`sinfo` did not answer within {SLURM_PING_TIMEOUT:g} s"
+    if answer.returncode != 0 or "up" not in answer.stdout:
+        return f"`sinfo` failed or shows no partition up: {answer.stderr.strip() or answer.stdout}"
+    return None
+
+
+def require_slurm() -> None:
+    """Skip (with the reason) without Slurm; under ``CI=true`` fail instead."""
+    problem = slurm_problem()
+    if problem is None:
+        return
+    message = f"Slurm unavailable: {problem} (start it with: bash ../shared/slurm/start-slurm.sh)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; CI=true requires Slurm", pytrace=False)
+    pytest.skip(message)
+
+
+def squeue(name: str) -> list[tuple[str, str]]:
+    """(job id, state) of the queued and running jobs called ``name``."""
+    out = subprocess.run(
+        ["squeue", "-h", "-n", name, "-o", "%i %T"], capture_output=True, text=True, check=True,
+        timeout=SLURM_PING_TIMEOUT,
+    ).stdout
+    return [tuple(line.split()) for line in out.splitlines() if line.strip()]
+
+
+def scancel_name(name: str) -> None:
+    """Cancel the jobs called ``name`` (test cleanup)."""
+    subprocess.run(["scancel", "-n", name], timeout=SLURM_PING_TIMEOUT, check=False)
+
+
+# ------------------------------------------------------------------------- hopsweep
+
+
+def hopsweep(
+    *args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT
+) -> subprocess.CompletedProcess:
+    """Run ``python -m sweep ARGS`` (the ``hopsweep`` command) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", *args], capture_output=True, text=True, env=env(),
+        cwd=cwd, timeout=timeout,
+    )
+
+
+def hopsweep_popen(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
+    """Start ``python -m sweep ARGS`` in its own session, output to ``log``."""
+    out = open(log, "wb")  # closed when the process ends
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep", *args], stdout=out, stderr=subprocess.STDOUT, env=env(),
+        cwd=cwd, start_new_session=True,
+    )

@@ -1,0 +1,105 @@
+"""Batch clusters: generated Slurm / PBS job scripts, and real sweeps on a real Slurm.
+
+The job-script tests need no batch system (PBS cannot be installed here, so its
+script is only checked). The ``slurm``-marked tests run ``hopsweep`` against the
+single-node Slurm started by ``../shared/slurm/start-slurm.sh``; without it they
+skip with the reason, and under ``CI=true`` they fail.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import dask.config
+import pytest
+
+from sweep import jobqueue
+
+JOBQUEUE_TABLE = {
+    "cores": 2,
+    "memory": "2GB",
+    "processes": 1,
+    "walltime": "01:00:00",
+    "queue": "debug",
+    "account": "myproject",
+    "job_directives": ["--qos=normal"],
+    "prologue": ["module load python"],
+    "local_directory": "/scratch/hopsweep",
+    "interface": "lo",
+    "lifetime_margin": "5m",
+    "lifetime_stagger": "2m",
+}
+
+
+def spec(kind: str, **jobqueue_table) -> dict:
+    return {"kind": kind, "workers": 3, "jobqueue": {**JOBQUEUE_TABLE, **jobqueue_table}}
+
+
+def test_slurm_job_script_carries_every_key():
+    script = jobqueue.job_script(spec("slurm"))
+    lines = script.splitlines()
+    for directive in ["-J hopsweep-worker", "-p debug", "-A myproject", "--cpus-per-task=2",
+                      "-t 01:00:00", "--qos=normal"]:
+        assert f"#SBATCH {directive}" in lines, (directive, script)
+    # The prologue runs before the worker command, after the thread-limiting exports.
+    worker_line = next(line for line in lines if "distributed.cli.dask_worker" in line)
+    assert lines.index("module load python") < lines.index(worker_line)
+    assert lines.index("export NUMBA_NUM_THREADS=1") < lines.index("module load python")
+    # walltime 3600 s - margin 300 s = lifetime 3300 s, staggered by 120 s.
+    assert "--lifetime 3300s --lifetime-stagger 120s" in worker_line
+    assert worker_line.startswith(sys.executable + " ")
+    assert "--local-directory /scratch/hopsweep" in worker_line
+    assert "--interface lo" in worker_line
+    assert "--nthreads 2" in worker_line
+
+
+def test_pbs_job_script_carries_every_key():
+    script = jobqueue.job_script(spec("pbs", python="/opt/env/bin/python"))
+    lines = script.splitlines()
+    for directive in ["-N hopsweep-worker", "-q debug", "-A myproject", "-l walltime=01:00:00",
+                      "--qos=normal"]:
+        assert f"#PBS {directive}" in lines, (directive, script)
+    assert any(line.startswith("#PBS -l select=1:ncpus=2:mem=") for line in lines), script
+    worker_line = next(line for line in lines if "distributed.cli.dask_worker" in line)
+    assert worker_line.startswith("/opt/env/bin/python -m distributed.cli.dask_worker")
+    assert "--lifetime 3300s --lifetime-stagger 120s" in worker_line
+
+
+def test_missing_keys_fall_back_to_dask_jobqueue_config():
+    """Site defaults come from dask's jobqueue config (~/.config/dask/jobqueue.yaml)."""
+    table = {"cores": 1, "memory": "1GB"}
+    site = {"jobqueue.slurm.walltime": "02:00:00", "jobqueue.slurm.queue": "site-queue"}
+    with dask.config.set(site):
+        script = jobqueue.job_script({"kind": "slurm", "jobqueue": table})
+    assert "#SBATCH -p site-queue" in script.splitlines()
+    assert "#SBATCH -t 02:00:00" in script.splitlines()
+    # 7200 s - default margin 5 min = 6900 s, default stagger 2 min.
+    assert "--lifetime 6900s --lifetime-stagger 120s" in script
+
+
+@pytest.mark.parametrize(
+    ("walltime", "expected"),
+    [("00:10:00", 600.0), ("1-00:00:30", 86430.0), ("36:00:00", 129600.0)],
+)
+def test_walltime_seconds(walltime, expected):
+    assert jobqueue.walltime_seconds(walltime) == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({"walltime": "1h"}, "walltime"),
+        ({"lifetime_margin": "1m", "lifetime_stagger": "2m"}, "lifetime_margin"),
+        ({"walltime": "00:06:00"}, "lifetime_margin"),  # 6 min - 5 min leaves 1 min < 2 min
+        ({"lifetime_stagger": "soon"}, "lifetime_stagger"),
+        ({"nodes": 2}, "nodes"),
+    ],
+)
+def test_bad_jobqueue_values_name_the_key(table, key):
+    with pytest.raises(ValueError, match=rf"cluster\.jobqueue\.{key}"):
+        jobqueue.job_script(spec("slurm", **table))
+
+
+def test_bad_kind_names_the_key():
+    with pytest.raises(ValueError, match=r"cluster\.kind"):
+        jobqueue.job_kwargs({"kind": "local", "jobqueue": {}})
