@@ -1,0 +1,375 @@
+"""Belief propagation for the Hopfield model on its bipartite (RBM) graph.
+
+Spins s_i = ±1 talk to one Gaussian hidden unit lambda_mu per pattern through
+edge factors exp(beta lambda_mu xi^mu_i s_i / sqrt(N)) (physics.md sections b, d).
+The messages are
+
+- spin -> hidden: cavity magnetizations m_{i->mu} = tanh(beta (H_i - u_{mu->i})),
+  with the total field H_i = h_i + sum_mu u_{mu->i};
+- hidden -> spin: fields u_{mu->i}, either *relaxed* (Gaussian, by the central
+  limit theorem), u = xi^mu_i A_{mu->i} / (sqrt(N) (1 - beta V_{mu->i})), with
+  A_{mu->i} = sum_{j != i} xi^mu_j m_{j->mu} / sqrt(N) and
+  V_{mu->i} = sum_{j != i} (xi^mu_j)^2 (1 - m_{j->mu}^2) / N, or *full*, by
+  quadrature over lambda (:mod:`kernels._bp_full`).
+
+With ``retrieved = c`` the hidden unit of the condensed pattern c is treated by
+its saddle point: it sends the macroscopic field u_{c->i} = xi^c_i M to every
+spin, M = (1/N) sum_j xi^c_j m_j (full magnetizations), and the other patterns
+use the messages above. ``retrieved = None`` is the symmetric BP.
+
+Iteration (one temperature at a time, so the P x N messages stay in cache and
+the memory is O(N P) whatever K): all messages are updated in parallel from the
+previous total fields, damped as u <- (1 - d) u_new + d u_old and
+M <- (1 - d) M_new + d M_old. The start is consistent: the first hidden update is
+undamped, computed from cavity magnetizations m_{i->mu} = m0_i, and so is the
+first condensed overlap M = (1/N) xi^c . m0 (physics.md section d).
+
+Bethe free energy per neuron (derived for these messages, with message
+normalisation psi_{mu->i}(s) = exp(beta u_{mu->i} s)):
+
+    f = c0 + [M^2 / 2] - (T / N) [ sum_i ln 2 cosh(beta H_i) + sum_mu ln Z_mu
+                                   - sum_{i, mu} ln Z_{i mu} ],
+
+with c0 = sum_{mu,i} (xi^mu_i)^2 / (2 N^2) (alpha / 2 for ±1 patterns, the J_ii = 0
+constant), ln Z_{i mu} = ln cosh(beta H_i) - ln cosh(beta (H_i - u_{mu->i})) and
+the hidden-node term ln Z_mu = ln int dlambda p0(lambda) prod_i chi_{i->mu}(lambda),
+p0 = N(0, 1/beta). Relaxed: ln Z_mu = -ln(1 - beta V_mu) / 2 + beta A_mu^2 /
+(2 (1 - beta V_mu)); full: by quadrature. The bracket [M^2 / 2] and the sums
+without the condensed pattern apply with ``retrieved``. At m = 0 this is the RS
+paramagnet exactly; at common fixed points it matches f_TAP (physics.md c).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import _bp_full
+from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
+
+__all__ = ["solve", "tanh_small"]
+
+#: Largest |x| for which :func:`tanh_small` (Cephes rational form) is accurate to
+#: machine precision; rows of messages with a larger |beta u| use libm tanh.
+TANH_RATIONAL_MAX = 0.625
+
+# Cephes tanh: tanh(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.625.
+_TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+_TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+
+#: Stagnation stop: a temperature whose best residual has not dropped below
+#: STAGNATION_FACTOR times its value STAGNATION_WINDOW iterations earlier is
+#: declared NOT_CONVERGED (an oscillating or chaotic iteration).
+STAGNATION_WINDOW = 200
+STAGNATION_FACTOR = 0.9
+
+# Reductions over sites may be reassociated (vectorised); NaN/inf semantics kept.
+_FASTMATH = {"reassoc", "contract"}
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def tanh_small(x: float) -> float:
+    """tanh(x) for |x| <= TANH_RATIONAL_MAX, branch-free so loops vectorise.
+
+    Parameters
+    ----------
+    x : float
+
+    Returns
+    -------
+    float
+        tanh(x) to about one ulp inside the range; meaningless outside it.
+    """
+    z = x * x
+    p = (_TANH_P[0] * z + _TANH_P[1]) * z + _TANH_P[2]
+    q = ((z + _TANH_Q[0]) * z + _TANH_Q[1]) * z + _TANH_Q[2]
+    return x + x * z * p / q
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _relaxed_sweep(xi, xi_sq, beta, t, u, damping, H_new, m_cav, w_cav):
+    """One parallel update of all relaxed hidden -> spin messages, in place.
+
+    Parameters
+    ----------
+    xi, xi_sq : ndarray of shape (P, N)
+        Patterns of the non-condensed hidden units and their squares.
+    beta : float
+    t : ndarray of shape (N,)
+        tanh(beta H_i) of the previous total fields (cavity magnetizations are
+        m_{i->mu} = tanh(beta H_i - beta u_{mu->i}), by the addition formula).
+    u : ndarray of shape (P, N)
+        Messages u_{mu->i}, overwritten by (1 - damping) u_new + damping u.
+    damping : float
+    H_new : ndarray of shape (N,)
+        Overwritten by sum_mu u_{mu->i} of the updated messages.
+    m_cav, w_cav : ndarray of shape (N,)
+        Work rows.
+
+    Returns
+    -------
+    float
+        max_mu beta V_mu; a value >= 1 means the Gaussian hidden unit is not
+        normalisable (the sweep stops there and the messages are invalid).
+    """
+    P, N = xi.shape
+    inv_sqrt_n = 1.0 / math.sqrt(N)
+    inv_n = 1.0 / N
+    s = (1.0 - t) * (1.0 + t)
+    H_new[:] = 0.0
+    beta_v_max = 0.0
+    for mu in range(P):
+        y_max = 0.0
+        for i in range(N):
+            y_max = max(y_max, abs(beta * u[mu, i]))
+        A = 0.0
+        V = 0.0
+        if y_max <= TANH_RATIONAL_MAX:
+            for i in range(N):
+                tau = tanh_small(beta * u[mu, i])
+                r = 1.0 / (1.0 - t[i] * tau)
+                mc = (t[i] - tau) * r
+                w = xi_sq[mu, i] * s[i] * (1.0 - tau * tau) * r * r
+                m_cav[i] = mc
+                w_cav[i] = w
+                A += xi[mu, i] * mc
+                V += w
+        else:
+            for i in range(N):
+                tau = np.tanh(beta * u[mu, i])
+                mc = (t[i] - tau) / (1.0 - t[i] * tau)
+                w = xi_sq[mu, i] * (1.0 - mc * mc)
+                m_cav[i] = mc
+                w_cav[i] = w
+                A += xi[mu, i] * mc
+                V += w
+        A *= inv_sqrt_n
+        V *= inv_n
+        beta_v = beta * V
+        if not beta_v < 1.0:  # also catches NaN
+            return beta_v
+        beta_v_max = max(beta_v_max, beta_v)
+        for i in range(N):
+            cavity_mean = A - xi[mu, i] * m_cav[i] * inv_sqrt_n
+            denominator = 1.0 - beta * (V - w_cav[i] * inv_n)
+            u_new = xi[mu, i] * cavity_mean * inv_sqrt_n / denominator
+            u[mu, i] = (1.0 - damping) * u_new + damping * u[mu, i]
+            H_new[i] += u[mu, i]
+    return beta_v_max
+
+
+def _relaxed_log_z(xi, beta, m_cav):
+    """ln Z_mu of the Gaussian hidden units, shape (P,), from cavity m (P, N)."""
+    N = xi.shape[1]
+    A = np.sum(xi * m_cav, axis=1) / np.sqrt(N)
+    V = np.sum(xi * xi * (1.0 - m_cav * m_cav), axis=1) / N
+    denominator = 1.0 - beta * V
+    return -0.5 * np.log(denominator) + beta * A * A / (2.0 * denominator)
+
+
+def _log_cosh(x):
+    return np.logaddexp(x, -x) - np.log(2.0)
+
+
+class _Messages:
+    """Hidden -> spin messages of the non-condensed patterns at one temperature."""
+
+    def __init__(self, xi_rest: np.ndarray, beta: float, relaxed: bool):
+        self.xi = xi_rest
+        self.beta = beta
+        self.relaxed = relaxed
+        P, N = xi_rest.shape
+        self.u = np.zeros((P, N))
+        if relaxed:
+            self.xi_sq = xi_rest * xi_rest
+            self.work = (np.empty(N), np.empty(N))
+        else:
+            self.grid = _bp_full.lambda_grid(xi_rest, beta)
+
+    def sweep(self, t: np.ndarray, damping: float, H_new: np.ndarray) -> bool:
+        """Update u from t = tanh(beta H); H_new <- sum_mu u. False if diverged."""
+        if self.xi.shape[0] == 0:
+            H_new[:] = 0.0
+            return True
+        if self.relaxed:
+            beta_v = _relaxed_sweep(
+                self.xi, self.xi_sq, self.beta, t, self.u, damping, H_new, *self.work
+            )
+            return bool(beta_v < 1.0)
+        return _bp_full.full_sweep(self.xi, self.beta, *self.grid, t, self.u, damping, H_new)
+
+    def bethe_terms(self, H: np.ndarray) -> float:
+        """sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} at total fields H (N,)."""
+        if self.xi.shape[0] == 0:
+            return 0.0
+        cavity_field = self.beta * (H[None, :] - self.u)
+        m_cav = np.tanh(cavity_field)
+        if self.relaxed:
+            log_z = _relaxed_log_z(self.xi, self.beta, m_cav)
+        else:
+            log_z = _bp_full.log_partition(self.xi, self.beta, *self.grid, m_cav)
+        log_z_edges = self.xi.shape[0] * np.sum(_log_cosh(self.beta * H)) - np.sum(
+            _log_cosh(cavity_field)
+        )
+        return float(np.sum(log_z) - log_z_edges)
+
+
+def _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter):
+    xi = np.ascontiguousarray(xi, dtype=np.float64)
+    if xi.ndim != 2 or xi.shape[0] < 1 or xi.shape[1] < 2:
+        raise ValueError(f"xi must have shape (P, N) with P >= 1, N >= 2, got {xi.shape}")
+    if not np.all(np.isfinite(xi)):
+        raise ValueError("xi contains NaN or inf: patterns must be finite")
+    P, N = xi.shape
+    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
+    if beta.ndim != 1 or not np.all(np.isfinite(beta)) or np.any(beta <= 0):
+        raise ValueError(f"beta must be a scalar or shape (K,) of finite values > 0, got {beta}")
+    K = beta.shape[0]
+    if retrieved is not None and not (
+        isinstance(retrieved, int | np.integer) and 0 <= retrieved < P
+    ):
+        raise ValueError(
+            f"retrieved must be None or a pattern index in [0, {P}), got {retrieved!r}"
+        )
+    if m0 is None:
+        m0 = np.sign(xi[retrieved]) if retrieved is not None else np.zeros(N)
+    m0 = np.asarray(m0, dtype=np.float64)
+    if m0.shape not in ((N,), (K, N)):
+        raise ValueError(f"m0 must have shape (N,) = ({N},) or (K, N) = ({K}, {N}), got {m0.shape}")
+    if not np.all(np.abs(m0) <= 1.0):
+        raise ValueError("m0 must be magnetizations in [-1, 1] (no NaN)")
+    m0 = np.broadcast_to(m0, (K, N))
+    if field is None:
+        field = np.zeros(N)
+    field = np.asarray(field, dtype=np.float64)
+    if field.shape != (N,) or not np.all(np.isfinite(field)):
+        raise ValueError(
+            f"field must be None or finite of shape (N,) = ({N},), got {field.shape} "
+            "(a field h along pattern 0 is h * xi[0])"
+        )
+    if not 0.0 <= damping < 1.0:
+        raise ValueError(f"damping must be in [0, 1), got {damping}")
+    if not tol >= 0.0:
+        raise ValueError(f"tol must be >= 0, got {tol}")
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")
+    return xi, beta, m0, field
+
+
+def _solve_one(xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter):
+    """Iterate one temperature; returns (m, free_energy, iterations, residual, status)."""
+    N = xi.shape[1]
+    if retrieved is None:
+        xi_c = np.zeros(N)
+        xi_rest = xi
+    else:
+        xi_c = xi[retrieved]
+        xi_rest = np.ascontiguousarray(np.delete(xi, retrieved, axis=0))
+    messages = _Messages(xi_rest, beta, relaxed)
+    H_new = np.empty(N)
+    # Consistent start: undamped first updates from m_{i->mu} = m0_i and M(m0).
+    M = xi_c @ m0 / N
+    if not messages.sweep(m0, 0.0, H_new):
+        return m0.copy(), np.nan, 0, np.nan, DIVERGED
+    H = field + xi_c * M + H_new
+    m = np.tanh(beta * H)
+    residual = np.inf
+    best, best_at = np.inf, 0
+    status = NOT_CONVERGED
+    iteration = 0
+    for iteration in range(1, int(max_iter) + 1):
+        if not messages.sweep(m, damping, H_new):
+            return m, np.nan, iteration, residual, DIVERGED
+        M = (1.0 - damping) * (xi_c @ m / N) + damping * M
+        H = field + xi_c * M + H_new
+        m_next = np.tanh(beta * H)
+        residual = float(np.max(np.abs(m_next - m)))
+        m = m_next
+        if not np.isfinite(residual):
+            return m, np.nan, iteration, residual, DIVERGED
+        if residual <= tol:
+            status = CONVERGED
+            break
+        if residual < STAGNATION_FACTOR * best:
+            best, best_at = residual, iteration
+        elif iteration - best_at >= STAGNATION_WINDOW:
+            break
+    log_z = np.sum(np.logaddexp(beta * H, -beta * H)) + messages.bethe_terms(H)
+    constant = np.sum(xi * xi) / (2.0 * N * N) + 0.5 * M * M
+    return m, constant - log_z / (beta * N), iteration, residual, status
+
+
+def solve(
+    xi: np.ndarray,
+    beta: float | np.ndarray,
+    m0: np.ndarray | None = None,
+    *,
+    retrieved: int | None = None,
+    relaxed: bool = True,
+    field: np.ndarray | None = None,
+    damping: float = 0.5,
+    tol: float = 1e-8,
+    max_iter: int = 1000,
+) -> Solution:
+    """Belief propagation fixed points, one per inverse temperature.
+
+    Parameters
+    ----------
+    xi : ndarray of shape (P, N)
+        Patterns, ±1 (real values accepted by the relaxed messages).
+    beta : float or ndarray of shape (K,)
+        Inverse temperatures (units 1/J), > 0.
+    m0 : None or ndarray of shape (N,) or (K, N), values in [-1, 1]
+        Start. None: sign(xi[retrieved]) with ``retrieved``, else m = 0.
+    retrieved : int or None, default=None
+        Index of the condensed pattern, treated by its saddle point (physics.md
+        section d); None gives the symmetric BP.
+    relaxed : bool, default=True
+        Gaussian (relaxed) hidden -> spin messages; False computes them exactly by
+        quadrature over lambda (O(N P G) per sweep, G ~ 10^2 nodes: small N only).
+    field : None or ndarray of shape (N,), default=None
+        External fields h_i (along pattern 0: ``h * xi[0]``).
+    damping : float in [0, 1), default=0.5
+        Weight of the old messages (and old condensed overlap).
+    tol : float, default=1e-8
+        Convergence threshold on max_i |m_i^{t+1} - m_i^t|.
+    max_iter : int, default=1000
+        Sweep budget per temperature.
+
+    Returns
+    -------
+    Solution
+        ``m`` (K, N) = tanh(beta H_i); ``overlap`` (K, P); ``q`` (K,);
+        ``free_energy`` (K,): Bethe free energy per neuron (units of J) at the
+        returned state, NaN where DIVERGED; ``iterations``, ``residual``;
+        ``status``: CONVERGED, NOT_CONVERGED (budget spent or stagnation, see
+        STAGNATION_WINDOW) or DIVERGED (beta V_mu >= 1 or NaN; ``m`` is then the
+        last finite iterate).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument with the wrong shape or value.
+    """
+    xi, beta, m0, field = _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter)
+    K, N = m0.shape
+    m = np.empty((K, N))
+    free_energy = np.empty(K)
+    iterations = np.empty(K, dtype=np.int64)
+    residual = np.empty(K)
+    status = np.empty(K, dtype=np.int8)
+    for k in range(K):
+        m[k], free_energy[k], iterations[k], residual[k], status[k] = _solve_one(
+            xi, float(beta[k]), m0[k], retrieved, relaxed, field, damping, tol, max_iter
+        )
+    return Solution(
+        m=m,
+        overlap=m @ xi.T / N,
+        q=np.mean(m * m, axis=1),
+        free_energy=free_energy,
+        iterations=iterations,
+        residual=residual,
+        status=status,
+    )
