@@ -108,3 +108,267 @@ def iid(N: int, alpha: float, rng: np.random.Generator) -> Patterns:
         raise ValueError(f"alpha * N = {alpha * N:g} rounds to P = {P} patterns; need P >= 1")
     xi = rng.integers(0, 2, size=(P, N), dtype=np.int8).astype(np.float64) * 2.0 - 1.0
     return Patterns(xi=xi)
+
+
+# --- Correlated patterns (physics.md section e) ------------------------------
+
+#: Pattern models :func:`make` can build.
+KINDS = ("iid", "features", "features_sign", "products")
+
+
+def _check_positive(name: str, value: float, fix: str) -> float:
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r} ({fix})")
+    return value
+
+
+def _signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Unbiased ±1 float64 array."""
+    return rng.integers(0, 2, size=shape, dtype=np.int8).astype(np.float64) * 2.0 - 1.0
+
+
+def _coefficients(n_rows: int, D: int, density: float, rng: np.random.Generator) -> np.ndarray:
+    """Mixing coefficients with E c = 0 and E c^2 = 1, shape (n_rows, D).
+
+    ``density = 1``: dense ±1. ``density < 1``: every row has exactly
+    ``max(1, round(density * D))`` non-zero entries ±sqrt(D / n), at positions
+    drawn uniformly without replacement, so each row has sum_k c_k^2 = D exactly.
+    """
+    signs = _signs(rng, (n_rows, D))
+    if density >= 1.0:
+        return signs
+    n_used = max(1, int(round(density * D)))
+    positions = np.argsort(rng.random((n_rows, D)), axis=1)[:, :n_used]
+    mask = np.zeros((n_rows, D), dtype=bool)
+    np.put_along_axis(mask, positions, True, axis=1)
+    return np.where(mask, signs * np.sqrt(D / n_used), 0.0)
+
+
+def _layer_sizes(N: int, alpha_D, depth: int) -> list[int]:
+    """Feature counts D_1 (top) ... D_L (bottom) from alpha_D (scalar or one per layer)."""
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    ratios = np.atleast_1d(np.asarray(alpha_D, dtype=np.float64))
+    if ratios.ndim != 1 or ratios.size not in (1, depth):
+        raise ValueError(
+            f"alpha_D must be a number or a list of {depth} numbers (one per layer, top first), "
+            f"got {alpha_D!r}"
+        )
+    ratios = np.broadcast_to(ratios, (depth,))
+    sizes = []
+    for ratio in ratios:
+        _check_positive("alpha_D", ratio, "D = round(alpha_D * N) features per layer")
+        D = int(round(ratio * N))
+        if D < 1:
+            raise ValueError(
+                f"alpha_D * N = {ratio * N:g} rounds to D = 0 features; increase alpha_D or N"
+            )
+        sizes.append(D)
+    return sizes
+
+
+def features(
+    N: int,
+    alpha: float,
+    rng: np.random.Generator,
+    *,
+    alpha_D: float | list[float],
+    density: float = 1.0,
+    depth: int = 1,
+) -> Patterns:
+    """Real-valued patterns built from a smaller number of binary features.
+
+    Depth 1: D = round(alpha_D N) features f^k in {±1}^N and coefficients
+    c^mu_k, and xi^mu_i = (1/sqrt(D)) sum_k c^mu_k f^k_i. Depth L: the features
+    themselves are mixtures of deeper ones,
+    xi = C_1 C_2 ... C_L F / sqrt(D_1 ... D_L), with only the bottom features F binary.
+
+    Correlations created: E xi^mu_i = 0 and E (xi^mu_i)^2 = 1 exactly per pattern
+    (sum_k (c^mu_k)^2 = D for every row), but the patterns are not independent:
+    (1/N) sum_i xi^mu_i xi^nu_i = (c^mu . c^nu)/D + O(1/sqrt(N)) is O(1/sqrt(D)),
+    so J = xi^T xi / N has a spectrum wider than Marchenko-Pastur (variance
+    alpha + alpha^2 / alpha_D instead of alpha at depth 1) and the plain TAP
+    reaction term alpha / (1 - x) is wrong. Sites are correlated too: every
+    pattern is a function of the same D feature values at site i.
+
+    Parameters
+    ----------
+    N : int
+        Number of neurons.
+    alpha : float
+        Load; P = round(alpha N) patterns.
+    rng : numpy.random.Generator
+        Source of randomness.
+    alpha_D : float or list of float
+        Features per neuron, D_l = round(alpha_D N); one number for all layers or
+        one per layer, top first.
+    density : float, default=1.0
+        Fraction of the features each pattern (each deeper feature) combines, in
+        (0, 1]: 1 gives dense ±1 coefficients, less gives exactly
+        max(1, round(density D)) non-zero coefficients ±sqrt(D / n) per row.
+    depth : int, default=1
+        Number of mixing layers L.
+
+    Returns
+    -------
+    Patterns
+        ``xi`` (P, N) float64; ``features`` the bottom features (D_L, N), ±1;
+        ``mixing`` (C_1, ..., C_L) top first, C_1 of shape (P, D_1) and C_l of
+        shape (D_{l-1}, D_l), so that ``xi = C_1 @ ... @ C_L @ F / sqrt(D_1 ... D_L)``.
+    """
+    P = n_patterns(N, alpha)
+    if P < 1:
+        raise ValueError(f"alpha * N = {alpha * N:g} rounds to P = {P} patterns; need P >= 1")
+    density = float(density)
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"density must be in (0, 1] (1 = dense ±1 coefficients), got {density!r}")
+    sizes = _layer_sizes(N, alpha_D, depth)
+    rows = [P, *sizes[:-1]]
+    mixing = tuple(_coefficients(n, D, density, rng) for n, D in zip(rows, sizes, strict=True))
+    bottom = _signs(rng, (sizes[-1], N))
+    xi = bottom
+    for C, D in zip(reversed(mixing), reversed(sizes), strict=True):
+        xi = C @ xi / np.sqrt(D)
+    return Patterns(xi=xi, features=bottom, mixing=mixing)
+
+
+def _sign_with_ties(mixture: np.ndarray, C: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """sign(mixture) with exact zeros replaced by the sign of the first non-zero term.
+
+    A tie at (mu, i) (possible when a row of C has an even number of non-zero
+    entries) takes the sign of c^mu_k f^k_i for the first k with c^mu_k != 0:
+    deterministic and still unbiased over the features.
+    """
+    xi = np.sign(mixture)
+    ties = xi == 0
+    if np.any(ties):
+        first = np.argmax(C != 0, axis=1)
+        tie_break = np.sign(C[np.arange(C.shape[0]), first])[:, None] * F[first]
+        xi = np.where(ties, tie_break, xi)
+    return xi
+
+
+def features_sign(
+    N: int,
+    alpha: float,
+    rng: np.random.Generator,
+    *,
+    alpha_D: float,
+    density: float = 1.0,
+) -> Patterns:
+    """Binary patterns xi = sign(C F / sqrt(D)): the random-features Hopfield model.
+
+    The features and coefficients are those of :func:`features` (depth 1, same
+    random draws for the same ``rng`` state); exact zeros of the mixture are
+    broken by the sign of its first non-zero term c^mu_k f^k_i.
+
+    Correlations created: ±1 patterns with (1/N) sum_i xi^mu_i xi^nu_i =
+    (2/pi) (c^mu . c^nu)/D + O(1/sqrt(N)) for large D (arcsine law), a spectrum of
+    J wider than Marchenko-Pastur, and the same site correlations as
+    :func:`features`. The layered solver does NOT apply exactly (the sign is
+    not a linear layer); ``features`` and ``mixing`` are recorded for reference.
+    Use the spectral TAP reaction for these patterns.
+
+    Returns
+    -------
+    Patterns
+        ``xi`` (P, N) float64 with values ±1; ``features`` (D, N); ``mixing`` (C,).
+    """
+    real = features(N, alpha, rng, alpha_D=alpha_D, density=density, depth=1)
+    C = real.mixing[0]
+    xi = _sign_with_ties(C @ real.features, C, real.features)
+    return Patterns(xi=xi, features=real.features, mixing=real.mixing)
+
+
+def product_factors(P: int, n_eta: int | None = None) -> tuple[int, int]:
+    """Numbers (n_eta, n_zeta) of the two families of :func:`products`.
+
+    Default: n_eta = round(sqrt(P)) and n_zeta = ceil(P / n_eta), the most
+    square grid; the first P of the n_eta * n_zeta products (in (a, b) order,
+    b fastest) are used, so n_eta n_zeta - P < n_eta products are dropped.
+    """
+    if n_eta is None:
+        n_eta = max(1, int(round(np.sqrt(P))))
+    if isinstance(n_eta, bool) or not isinstance(n_eta, (int, np.integer)) or not 1 <= n_eta <= P:
+        raise ValueError(f"n_eta must be an integer in [1, P = {P}], got {n_eta!r}")
+    return int(n_eta), -(-P // int(n_eta))
+
+
+def products(
+    N: int, alpha: float, rng: np.random.Generator, *, n_eta: int | None = None
+) -> Patterns:
+    """Binary patterns that are products of two families of ±1 features.
+
+    xi^{(a,b)}_i = eta^a_i zeta^b_i with eta^a, zeta^b i.i.d. unbiased ±1,
+    a < n_eta, b < n_zeta (see :func:`product_factors` for the choice of n_eta
+    and n_zeta given P). Pattern mu = a n_zeta + b.
+
+    Correlations created: every pattern is unbiased ±1 and any two patterns are
+    pairwise uncorrelated (E xi^{(a,b)}_i xi^{(a',b')}_i = 0 unless equal), but
+    the structure is combinatorial: for a != a', b != b' the four-pattern
+    product xi^{(a,b)} xi^{(a,b')} xi^{(a',b)} xi^{(a',b')} = 1 at every site,
+    and patterns sharing a factor have correlated products with others. The
+    couplings factorise, J_ij = (sum_a eta^a_i eta^a_j)(sum_b zeta^b_i zeta^b_j)/N,
+    whose spectrum differs from Marchenko-Pastur.
+
+    Returns
+    -------
+    Patterns
+        ``xi`` (P, N) float64 ±1; ``features`` the stacked factors (n_eta + n_zeta, N)
+        (eta first); ``mixing`` None (the model is not a linear mixture).
+    """
+    P = n_patterns(N, alpha)
+    if P < 1:
+        raise ValueError(f"alpha * N = {alpha * N:g} rounds to P = {P} patterns; need P >= 1")
+    n_a, n_b = product_factors(P, n_eta)
+    eta = _signs(rng, (n_a, N))
+    zeta = _signs(rng, (n_b, N))
+    xi = (eta[:, None, :] * zeta[None, :, :]).reshape(n_a * n_b, N)[:P]
+    return Patterns(xi=xi, features=np.vstack([eta, zeta]), mixing=None)
+
+
+_PARAMS = {
+    "iid": (),
+    "features": ("alpha_D", "density", "depth"),
+    "features_sign": ("alpha_D", "density"),
+    "products": ("n_eta",),
+}
+
+
+def make(kind: str, N: int, alpha: float, rng: np.random.Generator, **params) -> Patterns:
+    """Build the patterns of one sample for a model named in a config.
+
+    Parameters
+    ----------
+    kind : {"iid", "features", "features_sign", "products"}
+        Pattern model (``[patterns] kind``).
+    N, alpha, rng
+        As in :func:`iid`.
+    **params
+        The model's own keys: ``features``: alpha_D (required), density=1.0,
+        depth=1; ``features_sign``: alpha_D (required), density=1.0;
+        ``products``: n_eta=None; ``iid``: none.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind, an unknown or missing parameter, or a bad value,
+        naming it.
+    """
+    if kind not in _PARAMS:
+        raise ValueError(f"patterns kind must be one of {KINDS}, got {kind!r}")
+    unknown = sorted(set(params) - set(_PARAMS[kind]))
+    if unknown:
+        allowed = ", ".join(_PARAMS[kind]) or "none"
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for patterns kind {kind!r} (allowed: {allowed})"
+        )
+    if kind.startswith("features") and "alpha_D" not in params:
+        raise ValueError(f"patterns kind {kind!r} needs alpha_D (features per neuron, > 0)")
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
+        raise ValueError(f"N must be an integer >= 1, got {N!r}")
+    _check_positive("alpha", alpha, "load P / N")
+    builders = {"iid": iid, "features": features, "features_sign": features_sign,
+                "products": products}
+    return builders[kind](N, alpha, rng, **params)
