@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import dask.config
 from dask.utils import parse_timedelta
 
 if TYPE_CHECKING:
@@ -142,8 +143,6 @@ def lifetime_args(kind: str, table: Mapping) -> list[str]:
     list of str
         ``["--lifetime", "<s>s", "--lifetime-stagger", "<s>s"]``.
     """
-    import dask.config
-
     walltime = _field(table, "walltime") or dask.config.get(f"jobqueue.{kind}.walltime")
     total = walltime_seconds(walltime)
     margin = _duration(table, "lifetime_margin", DEFAULT_LIFETIME_MARGIN)
@@ -194,7 +193,11 @@ def job_kwargs(cluster_spec: Any) -> dict[str, Any]:
     for ours, theirs in RENAMED_KEYS.items():
         if _field(table, ours) is not None:
             kwargs[theirs] = list(_field(table, ours))
-    kwargs["job_script_prologue"] = [*WORKER_ENVIRONMENT, *kwargs.get("job_script_prologue", [])]
+    # Without a prologue in the config the site's (jobqueue.yaml) applies; either way
+    # the thread limits come first so a site line can still override them.
+    site_prologue = dask.config.get(f"jobqueue.{kind}.job-script-prologue", None) or []
+    prologue = kwargs.get("job_script_prologue", site_prologue)
+    kwargs["job_script_prologue"] = [*WORKER_ENVIRONMENT, *prologue]
     kwargs["worker_extra_args"] = lifetime_args(kind, table)
     kwargs["job_name"] = JOB_NAME
     return kwargs
