@@ -1,0 +1,68 @@
+"""An advisory lock on a store: one ``run`` at a time, any number of shards.
+
+``fcntl.flock`` on a file inside the store: exclusive for ``hopsweep run`` (the
+single writer), shared for ``hopsweep shard`` processes (each owns whole chunks).
+The kernel releases the lock when its process dies, even on SIGKILL, so a killed
+run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+#: The lock file, relative to the store root. It lives in a Zarr group of its own
+#: (``_lock``) so that Zarr never meets a file it does not recognise.
+LOCK_FILE = Path("_lock") / "hopsweep.lock"
+
+
+class StoreBusy(RuntimeError):
+    """Another hopsweep process holds the store's lock."""
+
+
+class StoreLock:
+    """Context manager holding the lock of a store, refusing at once if busy.
+
+    Parameters
+    ----------
+    store : path-like
+        The Zarr store (must exist).
+    shared : bool, default=False
+        Shared (shards) instead of exclusive (run).
+    """
+
+    def __init__(self, store: str | os.PathLike, shared: bool = False):
+        self.path = Path(store) / LOCK_FILE
+        self.shared = shared
+        self._file = None
+
+    def acquire(self) -> StoreLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 (held until release)
+        mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StoreBusy(
+                f"store {self.path.parent.parent} is being written by another hopsweep "
+                "process (wait for it to finish, or stop it; a killed process frees the "
+                "store at once)"
+            ) from None
+        self._file = handle
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> StoreLock:
+        return self.acquire()
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()

@@ -1,0 +1,219 @@
+"""Turn a Spec into tasks and store chunks, lazily.
+
+One task is one (algorithm, N, alpha) and a block of consecutive seeds, over all
+temperatures; it is also exactly one store chunk (chunk over seed = the seed
+block, the whole T axis), so every chunk has one writer. Tasks are generated on
+demand from their integer ids: a sweep of 10^6 points never materialises per-point
+objects.
+
+Seed blocks (the cost model)
+----------------------------
+Scheduling one task costs a few ms (Dask about 1.8 ms, a Zarr region write 12-15
+ms, PERFORMANCE.md), so a task should run for at least ``TARGET_TASK_SECONDS``.
+The estimated time of one seed over all K temperatures is
+
+    ``flops / NOMINAL_FLOPS[dtype] + iterations * ITERATION_OVERHEAD + SEED_OVERHEAD``
+
+with ``flops = 4 N P K * iterations`` for the iterative solvers (two products with
+xi per iteration, ``iterations = min(max_iter, EXPECTED_ITERATIONS)``), times
+``FULL_BP_FACTOR`` for full BP (quadrature per edge), ``2 N P K * sweeps * chains``
+for Monte Carlo and ``2^N N P K`` for exact enumeration. The seed block is
+``ceil(TARGET_TASK_SECONDS / median seed cost)``, capped at the number of seeds; one
+block size for the whole sweep because Zarr chunks are regular. The model only
+has to be right within a factor of a few.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+
+from kernels.patterns import n_patterns
+
+from .spec import Spec
+from .store import FAILED, PENDING
+
+#: Shortest worthwhile task, s (scheduling + write overhead is a few ms).
+TARGET_TASK_SECONDS = 0.5
+#: Iterations a solver is assumed to need (many converge in tens).
+EXPECTED_ITERATIONS = 100
+#: Nominal sustained rate of the batched products on one core, flop/s.
+NOMINAL_FLOPS = {"float64": 5e9, "float32": 1e10}
+#: Fixed cost of one iteration (Python and elementwise work), s.
+ITERATION_OVERHEAD = 2e-5
+#: Fixed cost of one seed (patterns, initial state, labels), s.
+SEED_OVERHEAD = 2e-3
+#: Full BP computes every message by quadrature: this many times a TAP iteration.
+FULL_BP_FACTOR = 50
+#: Rate of the scalar loops of Monte Carlo and exact enumeration, flop/s.
+LOOP_FLOPS = 1e9
+
+#: Bytes stored per point: 6 float64 values, int32 iterations, bool, int8 status.
+BYTES_PER_POINT = 6 * 8 + 4 + 1 + 1
+
+
+class Task(NamedTuple):
+    """One unit of work and the store chunk it fills.
+
+    Attributes
+    ----------
+    id : int
+        Stable id: row-major over (algorithm, N, alpha, seed block).
+    a, n, k : int
+        Indices into the algorithm, N and alpha axes.
+    s0, s1 : int
+        Seed index range [s0, s1) on the seed axis.
+    """
+
+    id: int
+    a: int
+    n: int
+    k: int
+    s0: int
+    s1: int
+
+
+def seed_cost(spec: Spec, algorithm: str, N: int, alpha: float) -> float:
+    """Estimated seconds to run one seed over all temperatures (module docstring)."""
+    P, K = n_patterns(N, alpha), len(spec.T)
+    options = spec.options
+    if algorithm == "mc":
+        seconds = 2.0 * N * P * K * options.mc_sweeps * options.mc_chains / LOOP_FLOPS
+    elif algorithm == "exact":
+        seconds = 2.0**N * N * P * K / LOOP_FLOPS
+    else:
+        iterations = min(options.max_iter, EXPECTED_ITERATIONS)
+        flops = 4.0 * N * P * K * iterations
+        if algorithm == "bp":
+            flops *= FULL_BP_FACTOR
+        seconds = flops / NOMINAL_FLOPS[options.dtype] + iterations * ITERATION_OVERHEAD
+    return seconds + SEED_OVERHEAD
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Tasks and chunks of a spec.
+
+    Attributes
+    ----------
+    spec : Spec
+    seed_block : int
+        Seeds per task and per store chunk along ``seed``.
+    """
+
+    spec: Spec
+    seed_block: int
+
+    @cached_property
+    def n_blocks(self) -> int:
+        return math.ceil(len(self.spec.seed) / self.seed_block)
+
+    @property
+    def n_tasks(self) -> int:
+        n_alg, n_N, n_alpha = self.spec.shape[:3]
+        return n_alg * n_N * n_alpha * self.n_blocks
+
+    @property
+    def n_chunks(self) -> int:
+        """Chunks per data variable (one per task)."""
+        return self.n_tasks
+
+    @property
+    def chunks(self) -> dict[str, int]:
+        """Chunk size of every dimension of the store."""
+        sizes = {"algorithm": 1, "N": 1, "alpha": 1, "seed": self.seed_block,
+                 "T": len(self.spec.T)}
+        if self.spec.sites:
+            sizes["site"] = max(self.spec.N)
+        return sizes
+
+    def task(self, task_id: int) -> Task:
+        """The task with this id (inverse of the row-major numbering)."""
+        if not 0 <= task_id < self.n_tasks:
+            raise ValueError(f"task_id must be in [0, {self.n_tasks}), got {task_id}")
+        _, n_N, n_alpha = self.spec.shape[:3]
+        rest, block = divmod(task_id, self.n_blocks)
+        rest, k = divmod(rest, n_alpha)
+        a, n = divmod(rest, n_N)
+        s0 = block * self.seed_block
+        return Task(task_id, a, n, k, s0, min(s0 + self.seed_block, len(self.spec.seed)))
+
+    def tasks(self, index: int = 0, count: int = 1) -> Iterator[Task]:
+        """Tasks in id order; with ``count > 1``, the shard ``id % count == index``.
+
+        Shards are disjoint, cover every task, and each is made of whole chunks.
+        """
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"need 0 <= index < count, got index={index}, count={count}")
+        for task_id in range(index, self.n_tasks, count):
+            yield self.task(task_id)
+
+    def pending(self, status: np.ndarray, retry_failed: bool = False,
+                index: int = 0, count: int = 1) -> Iterator[tuple[Task, np.ndarray]]:
+        """Tasks with points still to compute, and which of their seeds.
+
+        Parameters
+        ----------
+        status : ndarray of shape (algorithm, N, alpha, seed, T), int8
+            The store's status (0 pending, 4 failed).
+        retry_failed : bool, default=False
+            Also recompute seeds with a failed point.
+        index, count : int
+            Restrict to one shard (see :meth:`tasks`).
+
+        Yields
+        ------
+        task : Task
+        seeds : ndarray of shape (s1 - s0,), bool
+            Seeds of the block to compute (a seed is computed over all T).
+        """
+        todo = self.todo(status, retry_failed)
+        for task in self.tasks(index, count):
+            seeds = todo[task.a, task.n, task.k, task.s0:task.s1]
+            if seeds.any():
+                yield task, seeds
+
+    @staticmethod
+    def todo(status: np.ndarray, retry_failed: bool = False) -> np.ndarray:
+        """Boolean (algorithm, N, alpha, seed): seeds with a point to compute."""
+        todo = (status == PENDING).any(axis=-1)
+        if retry_failed:
+            todo |= (status == FAILED).any(axis=-1)
+        return todo
+
+    def estimated_seconds(self) -> float:
+        """Estimated compute time of the whole sweep on one core, s."""
+        spec = self.spec
+        return len(spec.seed) * sum(seed_cost(spec, alg, N, alpha) for alg in spec.algorithm
+                                    for N in spec.N for alpha in spec.alpha)
+
+    def estimated_bytes(self) -> int:
+        """Upper bound of the store size (uncompressed, all points written), bytes."""
+        spec = self.spec
+        size = spec.n_points * BYTES_PER_POINT
+        if spec.sites:
+            size += spec.n_points * max(spec.N) * np.dtype(spec.options.dtype).itemsize
+        return size
+
+
+def make_plan(spec: Spec) -> Plan:
+    """Plan a spec: choose the seed block from the cost model (module docstring).
+
+    Parameters
+    ----------
+    spec : Spec
+
+    Returns
+    -------
+    Plan
+    """
+    costs = [seed_cost(spec, alg, N, alpha) for alg in spec.algorithm for N in spec.N
+             for alpha in spec.alpha]
+    typical = float(np.median(costs))
+    block = max(1, min(len(spec.seed), math.ceil(TARGET_TASK_SECONDS / typical)))
+    return Plan(spec, block)
