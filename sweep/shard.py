@@ -1,0 +1,99 @@
+"""Job-array mode: one process computes one disjoint slice of a sweep, no scheduler.
+
+``hopsweep shard CONFIG --index I --count N`` runs the tasks whose id is
+``I mod N`` (:meth:`sweep.plan.Plan.tasks`). A task is exactly one store chunk,
+so shards own disjoint sets of whole chunks and never write the same chunk.
+The first shard to arrive creates the store (atomically, by rename, in
+:func:`sweep.store.create`); the others verify its spec hash. Shards hold the
+store's lock shared, so any number of them run together while ``hopsweep run``
+(exclusive) waits for them; a later ``run`` fills whatever the shards left
+pending. Each task's result is written as soon as it ends: a killed shard loses
+at most its running task.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from .lock import StoreLock
+from .plan import make_plan
+from .spec import Spec
+from .store import Writer, create
+from .tasks import run_task
+
+#: Exit codes (DESIGN.md, "The CLI"): every point has a result / some points failed.
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+#: Seconds between progress lines on stderr.
+PROGRESS_INTERVAL = 30.0
+
+
+def _error_text(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | None = None) -> int:
+    """Compute the pending points of shard ``index`` of ``count``, in this process.
+
+    Parameters
+    ----------
+    spec : Spec
+        The validated sweep (``[cluster]`` is ignored).
+    index : int
+        This shard, ``0 <= index < count`` (e.g. ``$SLURM_ARRAY_TASK_ID``).
+    count : int
+        Number of shards, ``count >= 1``.
+    store : path-like, optional
+        Store path; default ``spec.store``.
+
+    Returns
+    -------
+    int
+        ``EXIT_OK`` (0) when every point of the shard has a result (converged or
+        not), ``EXIT_FAILED`` (1) when some task raised (its error is stored).
+
+    Raises
+    ------
+    ValueError
+        Bad ``index``/``count``.
+    sweep.store.StoreMismatch
+        The store holds another spec.
+    sweep.lock.StoreBusy
+        A ``hopsweep run`` is writing the store.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"--count: must be an integer >= 1, got {count!r}")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+        raise ValueError(
+            f"--index: must be an integer in [0, {count - 1}] (0-based, below --count), "
+            f"got {index!r}"
+        )
+    path = Path(spec.store if store is None else store)
+    plan = make_plan(spec)
+    create(path, spec, plan)
+    label = f"shard {index}/{count}"
+    failed = done = 0
+    with StoreLock(path, shared=True):
+        writer = Writer(path)
+        pending = list(plan.pending(writer.status(), index=index, count=count))
+        print(f"{label}: {len(pending)} of {plan.n_tasks} tasks to compute into {path}",
+              file=sys.stderr, flush=True)
+        last = time.monotonic()
+        for task, seeds in pending:
+            try:
+                result = run_task(spec, task, seeds)
+            except Exception as err:  # a failing point is data, not a crash
+                writer.write_failure(task, seeds, _error_text(err))
+                failed += 1
+            else:
+                writer.write_result(task, seeds, result)
+            done += 1
+            if time.monotonic() - last > PROGRESS_INTERVAL:
+                print(f"{label}: {done}/{len(pending)} tasks", file=sys.stderr, flush=True)
+                last = time.monotonic()
+    print(f"{label}: {done} tasks done, {failed} failed", file=sys.stderr, flush=True)
+    return EXIT_FAILED if failed else EXIT_OK
