@@ -35,6 +35,9 @@ from kernels.registry import ALGORITHMS, SolverOptions
 #: the others by ``kernels.patterns.make(kind, N, alpha, rng, **params)``.
 PATTERN_KINDS = ("iid", "features", "features_sign", "products")
 
+#: Keys of the pattern models (kernels.patterns.make), for naming them in errors.
+PATTERN_KEYS = ("alpha_D", "density", "depth", "n_eta")
+
 #: Cluster kinds: a LocalCluster, an existing scheduler, or dask-jobqueue.
 CLUSTER_KINDS = ("local", "address", "slurm", "pbs")
 
@@ -221,7 +224,7 @@ CONSTRAINTS: dict[str, Rule] = {
         "give a number of samples >= 1 or a list of indices >= 0",
     ),
     "patterns.kind": Rule(Options(PATTERN_KINDS), "iid", "pick a pattern model"),
-    "patterns.alpha_D": Rule(Interval(float, 0, closed="neither"), None, "use alpha_D > 0"),
+    "patterns.n_eta": Rule(Interval(int, 1), None, "use n_eta >= 1"),
     "patterns.density": Rule(
         Interval(float, 0, 1, closed="right"), None, "use a fraction in (0, 1]"
     ),
@@ -540,45 +543,17 @@ def _check_patterns(
         for k, v in flat.items()
         if k.startswith("patterns.") and k != "patterns.kind"
     }
-    if kind == "iid":
-        for key in params:
-            problems.append(
-                problem(
-                    f"patterns.{key}",
-                    "unknown key for kind 'iid'",
-                    params[key],
-                    "remove it or choose another patterns.kind",
-                )
-            )
-        built = None
-    else:
-        make = getattr(kp, "make", None)
-        if make is None:
-            problems.append(
-                problem(
-                    "patterns.kind",
-                    "this installation has no kernels.patterns.make for correlated patterns",
-                    kind,
-                    'use kind = "iid"',
-                )
-            )
-            return
-        rng = kp.point_rng(root_seed, N[0], alpha[0], 0, "patterns")
-        try:
-            built = make(kind, N[0], alpha[0], rng, **params)
-        except (ValueError, TypeError) as err:
-            keys = [k for k in params if k in str(err)]
-            where = f"patterns.{keys[0]}" if keys else "patterns.kind"
-            problems.append(
-                problem(
-                    where,
-                    f"rejected by kernels.patterns.make ({err})",
-                    params.get(keys[0]) if keys else kind,
-                    "see physics.md section e for the pattern model's keys",
-                )
-            )
-            return
-    if "layered" in algorithm and (built is None or built.features is None):
+    rng = kp.point_rng(root_seed, N[0], alpha[0], 0, "patterns")
+    try:
+        built = kp.make(kind, N[0], alpha[0], rng, **params)
+    except (ValueError, TypeError) as err:
+        keys = [k for k in (*params, *PATTERN_KEYS) if k in str(err)]
+        where = f"patterns.{keys[0]}" if keys else "patterns.kind"
+        value = params.get(keys[0]) if keys else kind
+        fix = "see physics.md section e for the pattern model's keys"
+        problems.append(problem(where, f"rejected by kernels.patterns.make ({err})", value, fix))
+        return
+    if "layered" in algorithm and (built.features is None or built.mixing is None):
         problems.append(
             problem(
                 "grid.algorithm",

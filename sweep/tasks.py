@@ -42,8 +42,6 @@ class InjectedFault(RuntimeError):
 def build_patterns(spec: Spec, N: int, alpha: float, seed: int) -> kp.Patterns:
     """Patterns of one point: a function of (root_seed, pattern model, N, alpha, seed) only."""
     rng = kp.point_rng(spec.root_seed, N, alpha, seed, "patterns")
-    if spec.patterns_kind == "iid":
-        return kp.iid(N, alpha, rng)
     return kp.make(spec.patterns_kind, N, alpha, rng, **dict(spec.patterns_params))
 
 
