@@ -1,0 +1,395 @@
+"""TAP / AMP iteration of the Hopfield model, batched over temperatures.
+
+The TAP equations (physics.md section c) are
+
+    m_i = tanh(beta h_i),  h_i = sum_mu xi^mu_i m^mu - R(x) m_i + field_i,
+
+with overlaps m^mu = (1/N) sum_j xi^mu_j m_j (diagonal j = i included),
+x = beta (1 - q) and R the Onsager reaction term of :mod:`kernels.reaction`
+(R = alpha / (1 - x) for i.i.d. patterns, R = 0 for naive mean field).
+
+K temperatures are iterated together, so the two products with the patterns per
+step are GEMMs: the state is stored as rows, m of shape (K, N), and a step costs
+``M = m @ xi.T / N`` (K, P) and ``h = g @ xi`` (K, N), about 4 N P K flops.
+Temperatures that finish (converged, diverged, or stopped as hopeless) leave the
+active set, which is compacted, so they cost no further work.
+
+For ``reaction="iid"`` the step is the AMP iteration with time indices,
+
+    c^t = beta (1 - q^t),  g^t = (M^t - c^t g^{t-1}) / (1 - c^t),  g^0 = M^0,
+    h^t = xi^T g^t - alpha m^t / (1 - c^t) + field,
+
+which has the same fixed points as the plain form and converges much faster
+near T_g. Every other reaction uses the plain fixed-point form above. The update
+is damped, m^{t+1} = (1 - d) tanh(beta h^t) + d m^t. In AMP the Onsager term then
+uses the damped average gbar^t = (1 - d) g^t + d gbar^{t-1} in place of g^{t-1}:
+
+    g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t),
+
+because a damped m^t responds to the whole field history with exactly these
+weights. Keeping c^t g^{t-1} with a damped m breaks the cancellation of the
+self-feedback and the g recursion (factor -c/(1 - c)) blows up for c > 1/2: in
+the paramagnet at T = 1.2, alpha = 0.02, d = 0.5 the linearised iteration has
+spectral radius 3.4 that way, 0.85 with gbar (0.71 undamped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import quad_vec
+from scipy.special import xlogy
+
+from .initial import initial_state
+from .reaction import IIDReaction, make_reaction
+from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
+
+#: Supported floating types of the iteration (xi is cast once to this type).
+DTYPES = ("float32", "float64")
+
+#: The requested ``tol`` is raised to at least this many machine epsilons of the
+#: iteration dtype: below it the residual max|m^{t+1} - m^t| is rounding noise
+#: (float32: 32 * 1.19e-7 = 3.8e-6; float64: 7.1e-15).
+TOL_FLOOR_EPS = 32
+
+#: Early stop of hopeless temperatures. Progress is measured at checkpoints
+#: t = STAGNATION_FIRST_CHECK * 2^k: the best residual of the last window
+#: [t/2, t) is compared with the best residual before it. From the observed rate
+#: the iterations still needed to reach ``tol`` are projected; a temperature whose
+#: residual did not improve, or which at STAGNATION_SPEEDUP times its observed
+#: rate would still not reach ``tol`` within ``max_iter``, is stopped as
+#: NOT_CONVERGED. A slowly but steadily converging temperature (critical slowing
+#: down near T_M) has a constant rate and is never stopped if its budget suffices.
+STAGNATION_FIRST_CHECK = 64
+STAGNATION_SPEEDUP = 2.0
+
+#: AMP only: a temperature whose hidden means g exceed this many times their
+#: fixed-point bound max_mu (1/N) sum_j |xi^mu_j| is DIVERGED (the g recursion
+#: grows geometrically once the Onsager cancellation fails, e.g. under the
+#: transient guard in the spin-glass region; stopping here saves the hundreds of
+#: iterations it takes to overflow).
+AMP_DIVERGENCE_FACTOR = 100.0
+
+#: Absolute accuracy of the quadrature of R(x) in the free energy of a
+#: reaction without a closed form.
+FREE_ENERGY_QUAD_EPS = 1e-10
+
+
+@dataclass
+class _Active:
+    """State of the temperatures still iterating, compacted to the first rows.
+
+    ``rows`` maps active row a to the output row (temperature index).
+    """
+
+    rows: np.ndarray
+    beta: np.ndarray
+    m: np.ndarray
+    gbar: np.ndarray
+    best_before: np.ndarray
+    best_window: np.ndarray
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the rows where ``mask`` is False (contiguous copies for BLAS)."""
+        for name in ("rows", "beta", "m", "gbar", "best_before", "best_window"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[mask]))
+
+
+def solve(
+    xi: np.ndarray,
+    beta: np.ndarray | float,
+    m0: np.ndarray | None = None,
+    *,
+    field: np.ndarray | None = None,
+    reaction="iid",
+    damping: float = 0.5,
+    tol: float = 1e-8,
+    max_iter: int = 1000,
+    dtype: str = "float64",
+    early_stop: bool = True,
+) -> Solution:
+    """Iterate the TAP equations at K temperatures at once.
+
+    Parameters
+    ----------
+    xi : ndarray of shape (P, N)
+        Patterns, ±1 or real-valued (correlated models).
+    beta : float or ndarray of shape (K,)
+        Inverse temperatures, finite and > 0.
+    m0 : None or ndarray of shape (N,) or (K, N), default=None
+        Initial magnetizations in [-1, 1]; None starts on pattern 0,
+        m_i = sign(xi^0_i).
+    field : None or ndarray of shape (N,), default=None
+        External fields h_i (a field along pattern 0 is ``h * xi[0]``).
+    reaction : {"iid", "spectral", "none"} or reaction object, default="iid"
+        Onsager term, built by :func:`kernels.reaction.make_reaction`; ``"none"``
+        is naive mean field. A prebuilt reaction (callable ``R(x)`` with
+        ``x_max`` and ``valid``) is used as given.
+    damping : float, default=0.5
+        d in m <- (1 - d) tanh(beta h) + d m, in [0, 1).
+    tol : float, default=1e-8
+        Convergence threshold on max_i |m_i^{t+1} - m_i^t|; raised to at least
+        ``TOL_FLOOR_EPS`` machine epsilons of ``dtype``.
+    max_iter : int, default=1000
+        Iteration budget per temperature.
+    dtype : {"float32", "float64"}, default="float64"
+        Floating type of the iteration. Outputs are float64.
+    early_stop : bool, default=True
+        Stop temperatures whose residual stagnates (see ``STAGNATION_*``).
+
+    Returns
+    -------
+    Solution
+        ``m`` (K, N), ``overlap`` (K, P), ``q`` (K,), ``free_energy`` (K,) per
+        neuron in units of J (NaN outside the domain of the reaction),
+        ``iterations`` (K,) (their sum is the total work in iterations),
+        ``residual`` (K,) and ``status`` (K,): CONVERGED; NOT_CONVERGED when the
+        budget ran out or the temperature was stopped as hopeless; DIVERGED when
+        the iterate became non-finite or the final x = beta (1 - q) lies outside
+        the domain of the reaction or beyond its transient guard ``x_max`` (the
+        state then solves the guarded, not the TAP, equations).
+    """
+    xi, beta, m_start, field = _validated(xi, beta, m0, field, damping, tol, max_iter, dtype)
+    if isinstance(reaction, str):
+        reaction = make_reaction(reaction, xi)
+    tol = max(float(tol), TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
+    with np.errstate(all="ignore"):
+        m, iterations, residual, status = _iterate(
+            xi.astype(dtype),
+            beta,
+            m_start.astype(dtype),
+            None if field is None else field.astype(dtype),
+            reaction,
+            damping,
+            tol,
+            max_iter,
+            early_stop,
+        )
+        overlap = m @ xi.T / xi.shape[1]
+        q = np.einsum("kn,kn->k", m, m) / xi.shape[1]
+        x = beta * (1.0 - q)
+        outside = ~np.asarray(reaction.valid(x), dtype=bool) | (x > reaction.x_max)
+        status[(status == CONVERGED) & outside] = DIVERGED
+        free_energy = free_energy_tap(xi, beta, m, reaction, field)
+    return Solution(
+        m=m,
+        overlap=overlap,
+        q=q,
+        free_energy=free_energy,
+        iterations=iterations,
+        residual=residual,
+        status=status,
+    )
+
+
+def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_stop):
+    """Damped TAP / AMP iteration with a compacted active set.
+
+    Returns m (K, N) float64, iterations (K,) int64, residual (K,) float64 and
+    status (K,) int8 (CONVERGED, NOT_CONVERGED or DIVERGED, before the final
+    domain check of :func:`solve`).
+    """
+    P, N = xi.shape
+    K = beta.shape[0]
+    dtype = xi.dtype
+    amp = isinstance(reaction, IIDReaction)
+    m_out = np.empty((K, N))
+    iterations = np.zeros(K, dtype=np.int64)
+    residual = np.full(K, np.nan)
+    status = np.full(K, NOT_CONVERGED, dtype=np.int8)
+
+    m = np.array(np.broadcast_to(m_start, (K, N)), dtype=dtype, order="C")
+    act = _Active(
+        rows=np.arange(K),
+        beta=beta.astype(dtype),
+        m=m,
+        gbar=np.zeros((K, P), dtype=dtype),
+        best_before=np.full(K, np.inf),
+        best_window=np.full(K, np.inf),
+    )
+    M = np.empty((K, P), dtype=dtype)
+    g = np.empty((K, P), dtype=dtype)
+    h = np.empty((K, N), dtype=dtype)
+    tmp = np.empty((K, N), dtype=dtype)
+    xiT = xi.T
+    # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
+    g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max()
+    next_check = STAGNATION_FIRST_CHECK
+
+    for t in range(1, max_iter + 1):
+        k = act.rows.shape[0]
+        m, gbar, Mk, gk, hk, tk = act.m, act.gbar, M[:k], g[:k], h[:k], tmp[:k]
+        np.matmul(m, xiT, out=Mk)
+        Mk *= 1.0 / N
+        q = np.einsum("kn,kn->k", m, m) / N
+        x = np.minimum(act.beta * (1.0 - q), reaction.x_max).astype(dtype)
+        if amp:
+            # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0; gbar is the damped
+            # average of the g's, the field history the damped m^t responds to
+            if t == 1:
+                gk[...] = Mk
+            else:
+                np.multiply(gbar, x[:, None], out=gk)
+                np.subtract(Mk, gk, out=gk)
+                gk *= (1.0 / (1.0 - x))[:, None]
+            gbar *= damping
+            gbar += (1.0 - damping) * gk
+            np.matmul(gk, xi, out=hk)
+            r = reaction.alpha / (1.0 - x)
+        else:
+            np.matmul(Mk, xi, out=hk)
+            r = np.asarray(reaction(x), dtype=dtype)
+        np.multiply(m, r[:, None], out=tk)
+        hk -= tk
+        if field is not None:
+            hk += field
+        hk *= act.beta[:, None]
+        np.tanh(hk, out=hk)
+        np.subtract(hk, m, out=tk)
+        np.abs(tk, out=hk)
+        res = hk.max(axis=1).astype(np.float64) * (1.0 - damping)
+        tk *= 1.0 - damping
+        m += tk
+
+        diverged = ~np.isfinite(res)
+        if amp:
+            diverged |= np.abs(gk).max(axis=1) > g_limit
+        converged = res < tol
+        done = diverged | converged
+        if early_stop:
+            np.minimum(act.best_window, res, out=act.best_window)
+            if t == next_check:
+                done |= _hopeless(act, t, tol, max_iter) & ~done
+                next_check *= 2
+        if t == max_iter:
+            done[:] = True
+        if done.any():
+            rows = act.rows[done]
+            m_out[rows] = m[done]
+            iterations[rows] = t
+            residual[rows] = res[done]
+            status[rows] = np.where(
+                diverged[done], DIVERGED, np.where(converged[done], CONVERGED, NOT_CONVERGED)
+            )
+            if done.all():
+                break
+            act.keep(~done)
+    return m_out, iterations, residual, status
+
+
+def _hopeless(act: _Active, t: int, tol: float, max_iter: int) -> np.ndarray:
+    """Checkpoint of the early stop at iteration t (see ``STAGNATION_*``).
+
+    Compares the best residual of the window [t/2, t) with the best before it,
+    projects the iterations still needed at ``STAGNATION_SPEEDUP`` times that
+    rate, and returns the rows that cannot reach ``tol`` by ``max_iter``.
+    Resets the window.
+    """
+    before, recent = act.best_before, act.best_window
+    if t == STAGNATION_FIRST_CHECK:
+        hopeless = np.zeros(recent.shape, dtype=bool)
+    else:
+        gain = np.log(before / recent)  # > 0 when the window improved
+        window = t // 2
+        needed = window * np.log(recent / tol) / (STAGNATION_SPEEDUP * np.maximum(gain, 0.0))
+        hopeless = ~(gain > 0.0) | (t + needed > max_iter)
+    act.best_before = np.minimum(before, recent)
+    act.best_window = np.full(recent.shape, np.inf)
+    return hopeless
+
+
+def free_energy_tap(
+    xi: np.ndarray,
+    beta: np.ndarray,
+    m: np.ndarray,
+    reaction,
+    field: np.ndarray | None = None,
+) -> np.ndarray:
+    """TAP free energy per neuron (physics.md section c), J_ii = 0.
+
+    f = -(T/N) sum_i H(m_i) - 1/2 sum_mu (m^mu)^2 + G(q) - (1/N) sum_i field_i m_i,
+    with H the binary entropy and G'(q) = R(beta (1 - q)) / 2, normalised by the
+    diagonal of the Hamiltonian, G(q = 1) = (1/2N) sum_i J_ii (alpha / 2 for ±1
+    patterns): G(q) = G(1) - (T/2) int_0^x R(y) dy with x = beta (1 - q). For
+    R = alpha / (1 - x) this is 1/2 alpha q + (alpha T/2) [ln(1 - x) + x].
+
+    Parameters
+    ----------
+    xi : ndarray of shape (P, N)
+    beta : ndarray of shape (K,)
+    m : ndarray of shape (K, N)
+    reaction : reaction object of :mod:`kernels.reaction`
+    field : None or ndarray of shape (N,)
+
+    Returns
+    -------
+    ndarray of shape (K,), float64
+        In units of J; NaN where x is outside the domain of the reaction.
+    """
+    P, N = xi.shape
+    m = np.asarray(m, dtype=np.float64)
+    T = 1.0 / beta
+    overlap = m @ xi.T / N
+    q = np.einsum("kn,kn->k", m, m) / N
+    x = beta * (1.0 - q)
+    valid = np.asarray(reaction.valid(x), dtype=bool)
+    plus, minus = (1.0 + m) / 2.0, (1.0 - m) / 2.0
+    entropy = -(xlogy(plus, plus) + xlogy(minus, minus)).sum(axis=1) / N
+    diagonal = np.einsum("pn,pn->", xi, xi) / (2.0 * N * N)
+    f = -T * entropy - 0.5 * np.einsum("kp,kp->k", overlap, overlap) + diagonal
+    if field is not None:
+        f -= m @ field / N
+    with np.errstate(all="ignore"):
+        f -= 0.5 * T * _reaction_integral(reaction, np.where(valid, x, 0.0))
+    return np.where(valid, f, np.nan)
+
+
+def _reaction_integral(reaction, x: np.ndarray) -> np.ndarray:
+    """int_0^x R(y) dy for x of shape (K,): closed form for i.i.d., else quadrature."""
+    if isinstance(reaction, IIDReaction):
+        return -reaction.alpha * np.log1p(-x)
+    integral, _ = quad_vec(
+        lambda s: x * np.asarray(reaction(x * s), dtype=np.float64),
+        0.0,
+        1.0,
+        epsabs=FREE_ENERGY_QUAD_EPS,
+    )
+    return integral
+
+
+def _validated(xi, beta, m0, field, damping, tol, max_iter, dtype):
+    """Check the inputs of :func:`solve`; return float64 xi, beta (K,), m0, field."""
+    xi = np.asarray(xi, dtype=np.float64)
+    if xi.ndim != 2 or 0 in xi.shape:
+        raise ValueError(f"xi must be a non-empty (P, N) array, got shape {xi.shape}")
+    if not np.all(np.isfinite(xi)):
+        raise ValueError("xi contains NaN or inf: pass finite patterns")
+    P, N = xi.shape
+    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
+    if beta.ndim != 1 or beta.size == 0:
+        raise ValueError(f"beta must be a scalar or a non-empty (K,) array, got shape {beta.shape}")
+    if not np.all(np.isfinite(beta) & (beta > 0)):
+        raise ValueError(f"beta must be finite and > 0 (beta = 1/T), got {beta}")
+    if m0 is None:
+        m0 = initial_state(xi, "retrieval", np.random.default_rng(0))
+    m0 = np.asarray(m0, dtype=np.float64)
+    if m0.shape not in ((N,), (beta.size, N)):
+        raise ValueError(f"m0 must have shape ({N},) or ({beta.size}, {N}), got {m0.shape}")
+    if not np.all(np.abs(m0) <= 1.0):
+        raise ValueError("m0 must lie in [-1, 1] (magnetizations) and be finite")
+    if field is not None:
+        field = np.asarray(field, dtype=np.float64)
+        if field.shape != (N,) or not np.all(np.isfinite(field)):
+            raise ValueError(
+                f"field must be a finite ({N},) array or None, got shape {field.shape}"
+            )
+    if not 0.0 <= damping < 1.0:
+        raise ValueError(f"damping must be in [0, 1), got {damping}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol}")
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")
+    if str(np.dtype(dtype)) not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    return xi, beta, m0, field
