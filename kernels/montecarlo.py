@@ -15,19 +15,25 @@ a flip updates the a^mu in O(P). A sweep visits the N spins in order, so one
 sweep costs O(N P), never more.
 
 Estimators (K temperatures, C independent chains per temperature, each run for
-``n_sweeps`` sweeps of which the first ``n_burn`` are discarded):
+``n_sweeps`` sweeps of which the first ``n_burn`` are discarded; the remaining
+measurement sweeps are split into two halves, A and B):
 
 - ``m``: <s_i>, the per-chain time averages averaged over chains;
 - ``overlap``: (1/N) sum_i xi^mu_i <s_i>, the thermal average of the overlap
   (linear, so the same as the time average of m^mu(s)); ``overlap_err`` is the
   standard error of the C per-chain values;
-- ``q``: the two-replica estimator q = mean over chain pairs a < b of
-  (1/N) sum_i <s_i>_a <s_i>_b. Unlike (1/N) sum_i <s_i>_a^2, which is biased
-  upwards by about (1 - q) / n_eff (n_eff = effective number of independent
-  samples), it is unbiased when the chains sample the same state; it can be
-  slightly negative when the true q is 0. ``q_err`` is the jackknife error over
-  chains (NaN with two chains: one pair leaves nothing to compare). Hence
-  ``q`` is not mean(m**2), which carries a bias of order (1 - q) / (C n_eff).
+- ``q``: the split-half estimator q = (1/N) sum_i <s_i>_A <s_i>_B per chain,
+  averaged over chains, with ``q_err`` the standard error over chains. The
+  plain (1/N) sum_i <s_i>^2 of one time average is biased upwards by about
+  (1 - q) 2 tau / n (tau: autocorrelation time in sweeps, n: measurement
+  sweeps) because each <s_i> carries its own sampling noise; the two halves
+  have independent noise, so their product is unbiased up to the correlation
+  across the junction of the halves, of order (tau / n)^2. Within one chain it
+  is the self-overlap of the state the chain samples (the Edwards-Anderson q
+  that TAP and BP compute), also in a phase with many states; in an ergodic
+  run it converges to the exact (1/N) sum_i <s_i>^2. Hence ``q`` is not
+  mean(m**2), which carries the bias above divided by C (and, in a phase with
+  several states, mixes the states of different chains).
 
 The chains of each temperature start independently (no annealing), so in a
 phase with several states the result depends on the start, as it should for a
@@ -46,25 +52,30 @@ from .solution import CONVERGED, Solution
 
 __all__ = ["MIN_CHAINS", "chain_averages", "solve"]
 
-#: At least two chains: q and every error bar come from comparing chains.
+#: At least two chains: every error bar comes from the spread between chains.
 MIN_CHAINS = 2
+
+#: At least two measurement sweeps: q compares the two halves of the measurement.
+MIN_MEASURED_SWEEPS = 2
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _run_chain(xi_t, self_coupling, field, beta, s, n_sweeps, n_burn, chain_rng):
-    """Run one heat-bath chain in place and return its time-averaged spins.
+    """Run one heat-bath chain in place and return its two half-run averages.
 
-    xi_t (N, P) float64, self_coupling (N,) = J_ii-like sum_mu xi^2 / N,
-    field (N,), beta float, s (N,) ±1 start (overwritten by the final state),
-    chain_rng numpy Generator. Returns (N,) mean of s over sweeps n_burn .. n_sweeps - 1.
+    xi_t (N, P) float64, self_coupling (N,) = sum_mu (xi^mu_i)^2 / N, field (N,),
+    beta float, s (N,) ±1 start (overwritten by the final state), chain_rng a
+    numpy Generator. Returns (2, N): the mean of s over the measurement sweeps
+    n_burn .. n_split - 1 and n_split .. n_sweeps - 1, n_split = (n_burn + n_sweeps) // 2.
     """
     N, P = xi_t.shape
     inv_N = 1.0 / N
+    n_split = (n_burn + n_sweeps) // 2
     a = np.zeros(P)
     for i in range(N):
         for mu in range(P):
             a[mu] += xi_t[i, mu] * s[i]
-    s_sum = np.zeros(N)
+    s_sum = np.zeros((2, N))
     for sweep in range(n_sweeps):
         for i in range(N):
             h = 0.0
@@ -78,21 +89,25 @@ def _run_chain(xi_t, self_coupling, field, beta, s, n_sweeps, n_burn, chain_rng)
                 for mu in range(P):
                     a[mu] += two_s * xi_t[i, mu]
         if sweep >= n_burn:
+            half = 0 if sweep < n_split else 1
             for i in range(N):
-                s_sum[i] += s[i]
-    return s_sum / (n_sweeps - n_burn)
+                s_sum[half, i] += s[i]
+    s_sum[0] /= n_split - n_burn
+    s_sum[1] /= n_sweeps - n_split
+    return s_sum
 
 
 def _check_run_lengths(n_sweeps: int, n_burn: int | None, n_chains: int) -> int:
     """Validate the run lengths; return n_burn with its default n_sweeps // 2."""
-    if int(n_sweeps) != n_sweeps or n_sweeps < 1:
-        raise ValueError(f"n_sweeps must be an integer >= 1, got {n_sweeps}")
+    if int(n_sweeps) != n_sweeps or n_sweeps < MIN_MEASURED_SWEEPS:
+        raise ValueError(f"n_sweeps must be an integer >= {MIN_MEASURED_SWEEPS}, got {n_sweeps}")
     if n_burn is None:
         n_burn = n_sweeps // 2
-    if int(n_burn) != n_burn or not 0 <= n_burn < n_sweeps:
+    if int(n_burn) != n_burn or not 0 <= n_burn <= n_sweeps - MIN_MEASURED_SWEEPS:
         raise ValueError(
-            f"n_burn must be an integer in [0, n_sweeps) = [0, {n_sweeps}), got {n_burn} "
-            "(it is the number of discarded sweeps; leave it None for n_sweeps // 2)"
+            f"n_burn must be an integer in [0, n_sweeps - {MIN_MEASURED_SWEEPS}] = "
+            f"[0, {n_sweeps - MIN_MEASURED_SWEEPS}], got {n_burn} (it is the number of "
+            "discarded sweeps; leave it None for n_sweeps // 2)"
         )
     if int(n_chains) != n_chains or n_chains < MIN_CHAINS:
         raise ValueError(
@@ -126,7 +141,7 @@ def chain_averages(
     n_chains: int = 4,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Time-averaged spins of independent heat-bath chains.
+    """Time-averaged spins of independent heat-bath chains, per half of the run.
 
     Parameters
     ----------
@@ -152,8 +167,10 @@ def chain_averages(
 
     Returns
     -------
-    ndarray of shape (K, n_chains, N), float64
-        Per-chain time averages of s_i over the last ``n_sweeps - n_burn`` sweeps.
+    ndarray of shape (K, n_chains, 2, N), float64
+        Per-chain time averages of s_i over the first and the second half of
+        the ``n_sweeps - n_burn`` measurement sweeps (the first half has
+        ``(n_sweeps - n_burn) // 2`` sweeps, the second the rest).
     """
     xi, beta, field = validate_inputs(xi, beta, field)
     n_burn = _check_run_lengths(n_sweeps, n_burn, n_chains)
@@ -166,7 +183,7 @@ def chain_averages(
     chain_rngs = rng.spawn(K * n_chains)
     xi_t = np.ascontiguousarray(xi.T)
     self_coupling = np.sum(xi * xi, axis=0) / N
-    averages = np.empty((K, n_chains, N))
+    averages = np.empty((K, n_chains, 2, N))
     for k in range(K):
         for c in range(n_chains):
             averages[k, c] = _run_chain(
@@ -174,14 +191,6 @@ def chain_averages(
                 chain_rngs[k * n_chains + c],
             )
     return averages
-
-
-def _replica_q(averages: np.ndarray) -> np.ndarray:
-    """Mean over chain pairs a < b of (1/N) sum_i <s_i>_a <s_i>_b; (..., C, N) -> (...)."""
-    C, N = averages.shape[-2:]
-    total = averages.sum(axis=-2)
-    all_pairs = np.sum(total * total, axis=-1) - np.sum(averages * averages, axis=(-2, -1))
-    return all_pairs / (N * C * (C - 1))
 
 
 def solve(
@@ -203,34 +212,30 @@ def solve(
     -------
     Solution
         ``m`` (K, N) chain-averaged <s_i>; ``overlap`` (K, P) and its standard
-        error ``overlap_err`` over chains; ``q`` (K,) the two-replica estimator
-        and its jackknife error ``q_err`` (see the module docstring);
+        error ``overlap_err`` over chains; ``q`` (K,) the split-half estimator
+        and its standard error ``q_err`` over chains (see the module docstring);
         ``free_energy`` NaN (not measured); ``iterations`` = n_sweeps;
         ``residual`` NaN; ``status`` CONVERGED (a finished run is a valid
         sample; equilibration is the caller's choice of n_sweeps and n_burn).
     """
-    averages = chain_averages(
+    n_burn = _check_run_lengths(n_sweeps, n_burn, n_chains)
+    halves = chain_averages(
         xi, beta, m0, field=field, n_sweeps=n_sweeps, n_burn=n_burn, n_chains=n_chains, rng=rng
     )
     xi = np.asarray(xi, dtype=np.float64)
-    K, C, N = averages.shape
+    K, C, _, N = halves.shape
+    first_half = ((n_sweeps - n_burn) // 2) / (n_sweeps - n_burn)
+    averages = first_half * halves[:, :, 0] + (1.0 - first_half) * halves[:, :, 1]
     chain_overlaps = averages @ xi.T / N
-    q = _replica_q(averages)
-    if C > MIN_CHAINS:
-        leave_one_out = np.stack(
-            [_replica_q(np.delete(averages, c, axis=1)) for c in range(C)], axis=1
-        )
-        q_err = np.sqrt((C - 1) / C * np.sum((leave_one_out - q[:, None]) ** 2, axis=1))
-    else:
-        q_err = np.full(K, np.nan)
+    chain_q = np.mean(halves[:, :, 0] * halves[:, :, 1], axis=-1)
     return Solution(
         m=averages.mean(axis=1),
         overlap=chain_overlaps.mean(axis=1),
-        q=q,
+        q=chain_q.mean(axis=1),
         free_energy=np.full(K, np.nan),
         iterations=np.full(K, n_sweeps, dtype=np.int64),
         residual=np.full(K, np.nan),
         status=np.full(K, CONVERGED, dtype=np.int8),
         overlap_err=chain_overlaps.std(axis=1, ddof=1) / np.sqrt(C),
-        q_err=q_err,
+        q_err=chain_q.std(axis=1, ddof=1) / np.sqrt(C),
     )
