@@ -99,8 +99,11 @@ def _run_chain(xi_t, self_coupling, field, beta, s, n_sweeps, n_burn, chain_rng)
 
 def _check_run_lengths(n_sweeps: int, n_burn: int | None, n_chains: int) -> int:
     """Validate the run lengths; return n_burn with its default n_sweeps // 2."""
-    if int(n_sweeps) != n_sweeps or n_sweeps < MIN_MEASURED_SWEEPS:
-        raise ValueError(f"n_sweeps must be an integer >= {MIN_MEASURED_SWEEPS}, got {n_sweeps}")
+    if int(n_sweeps) != n_sweeps or n_sweeps < 2 * MIN_MEASURED_SWEEPS:
+        raise ValueError(
+            f"n_sweeps must be an integer >= {2 * MIN_MEASURED_SWEEPS} (burn-in plus two "
+            f"measured halves), got {n_sweeps}"
+        )
     if n_burn is None:
         n_burn = n_sweeps // 2
     if int(n_burn) != n_burn or not 0 <= n_burn <= n_sweeps - MIN_MEASURED_SWEEPS:

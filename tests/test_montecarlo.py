@@ -125,7 +125,7 @@ def test_retrieval_is_lost_above_the_retrieval_temperature():
     [
         ({"n_chains": 1}, "n_chains"),
         ({"n_sweeps": 10, "n_burn": 9}, "n_burn"),
-        ({"n_sweeps": 1}, "n_sweeps"),
+        ({"n_sweeps": 3}, "n_sweeps"),
         ({"m0": np.ones(3)}, "m0"),
         ({"field": np.ones(3)}, "field"),
         ({"rng": 42}, "rng"),
