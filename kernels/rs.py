@@ -185,10 +185,6 @@ class _Ray:
     C: np.ndarray
     alpha: np.ndarray
 
-    @property
-    def r(self) -> np.ndarray:
-        return self.q / (1.0 - self.C) ** 2
-
 
 def _ray_overlap(beta: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Positive root m of m = E tanh(beta m (1 + k z)) (beta > 1), bracketed Newton."""
