@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-#: The lock file, relative to the store root. It lives in a Zarr group of its own
-#: (``_lock``) so that Zarr never meets a file it does not recognise.
-LOCK_FILE = Path("_lock") / "hopsweep.lock"
+#: The lock file, relative to the store root: the metadata of the empty Zarr group
+#: ``_lock`` that the store template contains for this purpose. Zarr never rewrites
+#: it, and a separate file would be an object Zarr does not recognise (it warns).
+LOCK_FILE = Path("_lock") / "zarr.json"
 
 
 class StoreBusy(RuntimeError):
@@ -28,7 +29,7 @@ class StoreLock:
     Parameters
     ----------
     store : path-like
-        The Zarr store (must exist).
+        A store made by sweep.store (FileNotFoundError otherwise).
     shared : bool, default=False
         Shared (shards) instead of exclusive (run).
     """
@@ -39,8 +40,7 @@ class StoreLock:
         self._file = None
 
     def acquire(self) -> StoreLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 (held until release)
+        handle = open(self.path)  # noqa: SIM115 (held until release)
         mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
         try:
             fcntl.flock(handle, mode | fcntl.LOCK_NB)

@@ -123,7 +123,7 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
 
     root = zarr.open_group(str(path), mode="w-", zarr_format=3,
                            attributes=_root_attrs(spec, plan))
-    root.create_group("_lock", attributes={"description": "holds hopsweep's store lock file"})
+    root.create_group("_lock", attributes={"description": "its zarr.json is hopsweep's lock file"})
     coords = {"algorithm": np.array(spec.algorithm, dtype=str), "N": np.array(spec.N),
               "alpha": np.array(spec.alpha), "seed": np.array(spec.seed), "T": np.array(spec.T)}
     if spec.sites:
@@ -345,10 +345,14 @@ def open_results(store: str | os.PathLike) -> xarray.Dataset:
     xarray.Dataset
         Dask-backed variables over (algorithm, N, alpha, seed, T) as in DESIGN.md.
     """
+    import importlib.util
+
     import xarray as xr
 
     if not Path(store).exists():
         raise ValueError(f"store {store} does not exist (run `hopsweep run CONFIG` first)")
+    if importlib.util.find_spec("sweep.analysis") is not None:
+        import sweep.analysis  # noqa: F401  (registers the Dataset accessor)
     return xr.open_zarr(str(store), consolidated=True)
 
 

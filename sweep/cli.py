@@ -1,0 +1,292 @@
+"""The ``hopsweep`` command (also ``python -m sweep``).
+
+Thin commands over library functions; heavy imports live inside the commands
+so ``hopsweep --help`` is instant. Exit codes (DESIGN.md): 0 every point has a
+result (converged or not), 1 some points failed or are still pending, 2 bad input
+or usage with nothing written, 130 interrupted (what was written is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: Failed-point error texts listed by ``hopsweep status`` (most frequent first).
+STATUS_MAX_ERRORS = 10
+
+
+def _fail(message: str) -> int:
+    print(f"hopsweep: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    if args.workers is not None:
+        overrides["cluster.workers"] = args.workers
+    if args.cluster is not None:
+        overrides["cluster.kind"] = args.cluster
+    if args.scheduler is not None:
+        overrides["cluster.kind"] = "address"
+        overrides["cluster.address"] = args.scheduler
+    return overrides
+
+
+def _dry_run(spec, plan, store: Path) -> int:
+    from .store import StoreMismatch, verify
+
+    state = "new"
+    if store.exists():
+        try:
+            verify(store, spec)
+            state = "exists, same spec: would resume"
+        except StoreMismatch:
+            state = "exists with another spec: would refuse without --overwrite"
+    print(f"spec      {spec.name} (hash {spec.hash[:12]})")
+    print(f"points    {spec.n_points} = algorithm {spec.shape[0]} x N {spec.shape[1]} x alpha "
+          f"{spec.shape[2]} x seed {spec.shape[3]} x T {spec.shape[4]}")
+    print(f"tasks     {plan.n_tasks} ({plan.seed_block} seeds per task)")
+    print(f"chunks    {plan.n_chunks} per variable, chunk sizes {plan.chunks}")
+    print(f"store     {store} ({state}), at most {_human_bytes(plan.estimated_bytes())}")
+    print(f"estimate  {plan.estimated_seconds():.0f} core-seconds of compute (cost model)")
+    print(f"cluster   {spec.cluster.kind}, {spec.cluster.workers} workers, "
+          f"{spec.cluster.max_in_flight} tasks in flight")
+    if spec.cluster.kind in ("slurm", "pbs"):
+        from .jobqueue import job_script
+
+        print("worker job script:")
+        print(job_script(spec.cluster))
+    print("dry run: nothing written")
+    return EXIT_OK
+
+
+def _prepare_store(spec, plan, store: Path, overwrite: bool):
+    """Create, verify or (``--overwrite``) replace the store; return its held lock."""
+    from . import store as st
+    from .lock import StoreLock
+
+    if overwrite and store.exists():
+        st.stored_hash(store)  # refuses to replace anything but a hopsweep store
+        with StoreLock(store):
+            st.replace(store, spec, plan)
+    else:
+        st.create(store, spec, plan)
+    return StoreLock(store).acquire()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .lock import StoreBusy
+    from .plan import make_plan
+    from .spec import SpecError, load_spec
+    from .store import StoreMismatch
+
+    try:
+        spec = load_spec(args.config, _overrides(args))
+    except SpecError as err:
+        return _fail(f"{args.config}: invalid config\n{err}")
+    store = Path(args.store or spec.store)
+    plan = make_plan(spec)
+    if args.dry_run:
+        return _dry_run(spec, plan, store)
+    try:
+        lock = _prepare_store(spec, plan, store, args.overwrite)
+    except (StoreMismatch, StoreBusy) as err:
+        return _fail(str(err))
+    resume = f"hopsweep run {args.config} --store {store}"
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return _run_locked(spec, plan, store, args, resume)
+    except KeyboardInterrupt:
+        print(f"\nhopsweep: interrupted; points already written are kept in {store}.\n"
+              f"resume with: {resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        lock.release()
+
+
+def _run_locked(spec, plan, store: Path, args: argparse.Namespace, resume: str) -> int:
+    from . import runner
+    from . import store as st
+    from .cluster import connect
+    from .progress import Progress
+
+    print(f"hopsweep: {spec.name} -> {store} ({plan.n_tasks} tasks, {spec.n_points} points)",
+          file=sys.stderr, flush=True)
+    try:
+        with connect(spec.cluster) as client:
+            print(f"hopsweep: dashboard {client.dashboard_link}", file=sys.stderr, flush=True)
+            progress = Progress(0)
+            try:
+                summary = runner.run(plan, str(store), client, retry_failed=args.retry_failed,
+                                     progress=progress)
+            finally:
+                progress.close()
+    finally:
+        st.touch(store)
+    status = st.Writer(store).status()
+    failed = int((status == st.FAILED).sum())
+    pending = int((status == st.PENDING).sum())
+    print(f"hopsweep: computed {summary.points_done} points, {summary.points_failed} failed, "
+          f"in {summary.seconds:.1f} s; store: {failed} failed, {pending} pending",
+          file=sys.stderr)
+    if summary.stopped:
+        print(f"hopsweep: {summary.stopped}", file=sys.stderr)
+    if failed:
+        print(f"hopsweep: see the errors with `hopsweep status {store}`; recompute failed "
+              f"points with `{resume} --retry-failed`", file=sys.stderr)
+    return EXIT_FAILED if failed or pending else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import collections
+
+    import numpy as np
+    import zarr
+
+    from .store import PENDING, STATUS_MEANINGS
+
+    store = Path(args.store)
+    if not (store / "zarr.json").exists():
+        return _fail(f"STORE {store}: no hopsweep store there (run `hopsweep run CONFIG`)")
+    root = zarr.open_group(str(store), mode="r")
+    status = root["status"][...]
+    total = status.size
+    print(f"store     {store} ({root.attrs.get('title', '')}, spec hash "
+          f"{str(root.attrs.get('spec_hash', ''))[:12]}, updated {root.attrs.get('updated')})")
+    for code, meaning in STATUS_MEANINGS.items():
+        count = int((status == code).sum())
+        print(f"{meaning:<14}{count:>10}  ({100.0 * count / total:.1f}%)")
+    done = total - int((status == PENDING).sum())
+    print(f"done      {done}/{total} ({100.0 * done / total:.1f}%)")
+    wall = root["wall_time"][...]
+    finite = np.isfinite(wall)
+    if finite.any():
+        per_point = float(wall[finite].mean())
+        remaining = per_point * (total - done)
+        print(f"rate      {1.0 / per_point:.1f} points per core-second; remaining about "
+              f"{remaining:.0f} core-seconds (divide by the number of workers)")
+    errors = root["error"][...]
+    texts = collections.Counter(str(e) for e in errors.ravel() if str(e))
+    if texts:
+        print("failed points (samples over all T), by error:")
+        coords = {name: root[name][...] for name in ("algorithm", "N", "alpha", "seed")}
+        for text, count in texts.most_common(STATUS_MAX_ERRORS):
+            first = np.argwhere(errors == text)[0]
+            where = ", ".join(f"{name}={coords[name][i]}" for name, i in
+                              zip(coords, first, strict=True))
+            print(f"  {count} x {text}\n      e.g. {where}")
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    store = Path(args.store)
+    if not (store / "zarr.json").exists():
+        return _fail(f"STORE {store}: no hopsweep store there (run `hopsweep run CONFIG`)")
+    from .plots import save_figure
+    from .store import open_results
+
+    output = Path(args.output) if args.output else store.with_suffix(".png")
+    save_figure(open_results(store), output, kind=args.kind)
+    print(f"hopsweep: wrote {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_theory(args: argparse.Namespace) -> int:
+    from kernels import rs
+
+    alpha = args.alpha
+    if not alpha > 0:
+        return _fail(f"--alpha: must be > 0, got {alpha} (e.g. --alpha 0.05)")
+    if args.T is not None and not args.T >= 0:
+        return _fail(f"--T: must be >= 0, got {args.T} (e.g. --T 0.3)")
+    print(f"replica-symmetric theory (Amit-Gutfreund-Sompolinsky), alpha = {alpha:g}")
+    print(f"T_g  (paramagnet -> spin glass)      {float(rs.spin_glass_temperature(alpha)):.5f}")
+    print(f"T_M  (retrieval states appear)       {float(rs.retrieval_temperature(alpha)):.5f}")
+    print(f"T_c  (retrieval = global minimum)    {float(rs.stability_temperature(alpha)):.5f}")
+    T = 0.0 if args.T is None else args.T
+    print(f"alpha_c(T = {T:g})                       {float(rs.critical_load(T)):.5f}")
+    print(f"m(alpha, T = {T:g})                      {float(rs.overlap(alpha, T)):.5f}")
+    return EXIT_OK
+
+
+def cmd_shard(args: argparse.Namespace) -> int:
+    from .lock import StoreBusy
+    from .shard import run_shard
+    from .spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(args.config)
+    except SpecError as err:
+        return _fail(f"{args.config}: invalid config\n{err}")
+    try:
+        return run_shard(spec, index=args.index, count=args.count, store=args.store)
+    except (ValueError, StoreBusy) as err:  # includes StoreMismatch (a ValueError)
+        return _fail(str(err))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hopsweep",
+        description="Phase diagrams of the Hopfield model with mean-field message passing.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="compute a sweep (creates or resumes its store)")
+    run.add_argument("config", help="TOML config file")
+    run.add_argument("--store", help="store path (default results/<name>.zarr)")
+    run.add_argument("--workers", type=int, help="worker processes / jobs")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler address")
+    run.add_argument("--cluster", choices=["local", "slurm", "pbs"], help="cluster kind")
+    run.add_argument("--retry-failed", action="store_true", help="recompute failed points")
+    run.add_argument("--overwrite", action="store_true", help="replace a store of another spec")
+    run.add_argument("--dry-run", action="store_true",
+                     help="show points, tasks, chunks and store size; write nothing")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="progress and errors of a store")
+    status.add_argument("store", help="store path")
+    status.set_defaults(func=cmd_status)
+
+    plot = sub.add_parser("plot", help="figure from a store (PNG/PDF/SVG by suffix)")
+    plot.add_argument("store", help="store path")
+    plot.add_argument("-o", "--output", help="output file (default <store>.png)")
+    plot.add_argument("--kind", choices=["phase", "overlap", "convergence"], default="phase")
+    plot.set_defaults(func=cmd_plot)
+
+    shard = sub.add_parser("shard", help="compute one slice of a sweep, no scheduler")
+    shard.add_argument("config", help="TOML config file")
+    shard.add_argument("--index", type=int, required=True, help="this shard, 0-based")
+    shard.add_argument("--count", type=int, required=True, help="number of shards")
+    shard.add_argument("--store", help="store path (default results/<name>.zarr)")
+    shard.set_defaults(func=cmd_shard)
+
+    theory = sub.add_parser("theory", help="replica-symmetric reference values")
+    theory.add_argument("--alpha", type=float, required=True, help="load P / N")
+    theory.add_argument("--T", type=float, help="temperature (default 0)")
+    theory.set_defaults(func=cmd_theory)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``hopsweep``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)

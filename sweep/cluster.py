@@ -1,0 +1,82 @@
+"""Connect to the Dask cluster a spec asks for: local, an address (+TLS), Slurm or PBS.
+
+``connect(cluster_spec)`` is a context manager yielding a ``distributed.Client``;
+leaving it closes the client and whatever cluster it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from .spec import ClusterSpec
+
+if TYPE_CHECKING:
+    import distributed
+
+#: Environment of local worker processes: one task per core, one thread each
+#: (PERFORMANCE.md: oversubscription on 2 cores is catastrophic).
+WORKER_ENVIRONMENT = {
+    "NUMBA_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+#: Seconds to wait for a remote scheduler to answer.
+CONNECT_TIMEOUT = "30s"
+
+
+def _security(cluster_spec: ClusterSpec) -> distributed.Security | None:
+    if not cluster_spec.tls:
+        return None
+    from distributed import Security
+
+    tls = cluster_spec.tls
+    return Security(require_encryption=True, tls_ca_file=tls["ca"],
+                    tls_client_cert=tls["cert"], tls_client_key=tls["key"])
+
+
+@contextlib.contextmanager
+def connect(cluster_spec: ClusterSpec) -> Iterator[distributed.Client]:
+    """A client of the cluster described by ``cluster_spec``.
+
+    Parameters
+    ----------
+    cluster_spec : ClusterSpec
+        ``kind = "local"``: a LocalCluster of ``workers`` processes with
+        ``threads_per_worker`` threads, on 127.0.0.1, dashboard at
+        ``dashboard_address``. ``"address"``: the scheduler at ``address``
+        (TLS when ``tls`` is set). ``"slurm"`` / ``"pbs"``: a dask-jobqueue
+        cluster (sweep.jobqueue.make_cluster) scaled adaptively.
+
+    Yields
+    ------
+    distributed.Client
+    """
+    from distributed import Client, LocalCluster
+
+    kind = cluster_spec.kind
+    if kind == "address":
+        client = Client(cluster_spec.address, security=_security(cluster_spec),
+                        timeout=CONNECT_TIMEOUT)
+        with client:
+            yield client
+        return
+    if kind == "local":
+        cluster = LocalCluster(
+            n_workers=cluster_spec.workers,
+            threads_per_worker=cluster_spec.threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=cluster_spec.dashboard_address,
+            env=dict(WORKER_ENVIRONMENT),
+        )
+    else:
+        from .jobqueue import make_cluster
+
+        cluster = make_cluster(cluster_spec)
+        cluster.adapt(**cluster_spec.adapt)
+    with cluster, Client(cluster) as client:
+        yield client

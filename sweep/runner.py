@@ -1,0 +1,146 @@
+"""Run a planned sweep on a Dask cluster; the driver is the store's single writer.
+
+A bounded number of tasks is in flight (``ClusterSpec.max_in_flight``): a new
+task is submitted each time one finishes (``distributed.as_completed``), never
+one future per point up front. Each result is written as soon as it arrives and
+its future released, so results leave the workers at once. A task that raises
+is recorded as failed (status 4, its error text in ``error``) and the sweep goes
+on; it stops early only after ``MAX_IDENTICAL_FAILURES`` tasks failed with the
+same error. Worker deaths are Dask's business: a task on a lost worker is
+rescheduled (``TASK_RETRIES`` plus Dask's own allowed failures).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .plan import Plan
+from .progress import Progress
+from .store import Writer
+from .tasks import run_task
+
+if TYPE_CHECKING:
+    import distributed
+
+#: Stop the sweep after this many tasks failed with the very same error text.
+MAX_IDENTICAL_FAILURES = 20
+#: Extra attempts of a task whose worker raised or died.
+TASK_RETRIES = 2
+#: Longest error text kept per point, characters.
+ERROR_MAX_CHARS = 2000
+
+
+def error_text(err: BaseException) -> str:
+    """``"Type: message"`` of an exception, truncated to ``ERROR_MAX_CHARS``."""
+    return f"{type(err).__name__}: {err}"[:ERROR_MAX_CHARS]
+
+
+def _exception(future: distributed.Future) -> BaseException:
+    """The exception of a failed (or cancelled) future."""
+    try:
+        return future.exception()
+    except BaseException as err:  # a cancelled future raises instead of returning it
+        return err
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one ``run`` did.
+
+    Attributes
+    ----------
+    points_total : int
+        Points this run set out to compute.
+    points_done, points_failed : int
+        Points written with a result / marked failed.
+    seconds : float
+        Wall time of the run, s.
+    stopped : str or None
+        Why the run stopped early (None when it ran to the end).
+    """
+
+    points_total: int
+    points_done: int
+    points_failed: int
+    seconds: float
+    stopped: str | None = None
+
+
+def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: bool = False,
+        progress: Progress | None = None) -> RunSummary:
+    """Compute every pending point of ``store`` on ``client``'s cluster.
+
+    Parameters
+    ----------
+    plan : Plan
+        Plan of the store's spec (the caller has verified the spec hash and
+        holds the store's exclusive lock).
+    store : str
+        Path of the store.
+    client : distributed.Client
+    retry_failed : bool, default=False
+        Recompute failed points too.
+    progress : Progress, optional
+        Receives the number of points of each finished task.
+
+    Returns
+    -------
+    RunSummary
+    """
+    from distributed import as_completed
+
+    spec = plan.spec
+    start = time.monotonic()
+    writer = Writer(store)
+    status = writer.status()
+    K = len(spec.T)
+    total = int(plan.todo(status, retry_failed).sum()) * K
+    if progress is not None:
+        progress.total = total
+    pending = plan.pending(status, retry_failed)
+    in_flight: dict[str, tuple] = {}
+    queue = as_completed()
+    prefix = f"hopsweep-{spec.hash[:12]}"
+
+    def submit_next() -> None:
+        item = next(pending, None)
+        if item is None:
+            return
+        task, seeds = item
+        future = client.submit(run_task, spec, task, seeds, key=f"{prefix}-{task.id}",
+                               retries=TASK_RETRIES, pure=False)
+        in_flight[future.key] = (future, task, seeds)
+        queue.add(future)
+
+    done = failed = 0
+    failures: collections.Counter[str] = collections.Counter()
+    stopped = None
+    try:
+        for _ in range(spec.cluster.max_in_flight):
+            submit_next()
+        for future in queue:
+            _, task, seeds = in_flight.pop(future.key)
+            points = int(seeds.sum()) * K
+            if future.status == "finished":
+                writer.write_result(task, seeds, future.result())
+                done += points
+            else:
+                text = error_text(_exception(future))
+                writer.write_failure(task, seeds, text)
+                failed += points
+                failures[text] += 1
+            future.release()
+            if progress is not None:
+                progress.update(points)
+            if failures and max(failures.values()) >= MAX_IDENTICAL_FAILURES:
+                text, count = failures.most_common(1)[0]
+                stopped = f"stopping: {count} tasks failed with the same error: {text}"
+                break
+            submit_next()
+    finally:
+        if in_flight:
+            client.cancel([future for future, _, _ in in_flight.values()])
+    return RunSummary(total, done, failed, time.monotonic() - start, stopped)
