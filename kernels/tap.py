@@ -54,15 +54,20 @@ DTYPES = ("float32", "float64")
 TOL_FLOOR_EPS = 32
 
 #: Early stop of hopeless temperatures. Progress is measured at checkpoints
-#: t = STAGNATION_FIRST_CHECK * 2^k: the best residual of the last window
-#: [t/2, t) is compared with the best residual before it. From the observed rate
-#: the iterations still needed to reach ``tol`` are projected; a temperature whose
-#: residual did not improve, or which at STAGNATION_SPEEDUP times its observed
-#: rate would still not reach ``tol`` within ``max_iter``, is stopped as
-#: NOT_CONVERGED. A slowly but steadily converging temperature (critical slowing
-#: down near T_M) has a constant rate and is never stopped if its budget suffices.
+#: t = STAGNATION_FIRST_CHECK * 2^k, on the best (smallest) residual of each
+#: window between checkpoints: from the gain of the last window [t/2, t) over the
+#: one before, the iterations still needed to reach ``tol`` are projected at
+#: STAGNATION_SPEEDUP times the observed rate. A temperature is stopped as
+#: NOT_CONVERGED when STAGNATION_STRIKES consecutive checkpoints find that it
+#: cannot reach ``tol`` within ``max_iter`` (no gain counts as never). Steady
+#: slow convergence (critical slowing down near T_M) has a constant rate and is
+#: never stopped if its budget suffices; a single bad window (a transient, e.g.
+#: leaving the ghost of a lost retrieval state before converging elsewhere) is
+#: forgiven; a residual that fluctuates at one level (spin-glass region) is
+#: stopped at the second or third checkpoint, 256 or 512 iterations.
 STAGNATION_FIRST_CHECK = 64
 STAGNATION_SPEEDUP = 2.0
+STAGNATION_STRIKES = 2
 
 #: AMP only: a temperature whose hidden means g exceed this many times their
 #: fixed-point bound max_mu (1/N) sum_j |xi^mu_j| is DIVERGED (the g recursion
@@ -87,12 +92,13 @@ class _Active:
     beta: np.ndarray
     m: np.ndarray
     gbar: np.ndarray
-    best_before: np.ndarray
+    best_previous: np.ndarray
     best_window: np.ndarray
+    strikes: np.ndarray
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows where ``mask`` is False (contiguous copies for BLAS)."""
-        for name in ("rows", "beta", "m", "gbar", "best_before", "best_window"):
+        for name in ("rows", "beta", "m", "gbar", "best_previous", "best_window", "strikes"):
             setattr(self, name, np.ascontiguousarray(getattr(self, name)[mask]))
 
 
@@ -205,8 +211,9 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
         beta=beta.astype(dtype),
         m=m,
         gbar=np.zeros((K, P), dtype=dtype),
-        best_before=np.full(K, np.inf),
+        best_previous=np.full(K, np.inf),
         best_window=np.full(K, np.inf),
+        strikes=np.zeros(K, dtype=np.int64),
     )
     M = np.empty((K, P), dtype=dtype)
     g = np.empty((K, P), dtype=dtype)
@@ -281,22 +288,20 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
 def _hopeless(act: _Active, t: int, tol: float, max_iter: int) -> np.ndarray:
     """Checkpoint of the early stop at iteration t (see ``STAGNATION_*``).
 
-    Compares the best residual of the window [t/2, t) with the best before it,
-    projects the iterations still needed at ``STAGNATION_SPEEDUP`` times that
-    rate, and returns the rows that cannot reach ``tol`` by ``max_iter``.
-    Resets the window.
+    Projects, from the gain of the best residual of the window [t/2, t) over the
+    window before, the iterations still needed at ``STAGNATION_SPEEDUP`` times
+    that rate; counts consecutive checkpoints at which ``tol`` is out of reach by
+    ``max_iter`` and returns the rows with ``STAGNATION_STRIKES`` of them. Starts
+    the next window.
     """
-    before, recent = act.best_before, act.best_window
-    if t == STAGNATION_FIRST_CHECK:
-        hopeless = np.zeros(recent.shape, dtype=bool)
-    else:
-        gain = np.log(before / recent)  # > 0 when the window improved
-        window = t // 2
-        needed = window * np.log(recent / tol) / (STAGNATION_SPEEDUP * np.maximum(gain, 0.0))
-        hopeless = ~(gain > 0.0) | (t + needed > max_iter)
-    act.best_before = np.minimum(before, recent)
+    previous, recent = act.best_previous, act.best_window
+    gain = np.log(previous / recent)  # > 0 when the window improved; NaN at the first check
+    needed = (t // 2) * np.log(recent / tol) / (STAGNATION_SPEEDUP * np.maximum(gain, 0.0))
+    out_of_reach = np.isfinite(previous) & ~(t + needed <= max_iter)
+    act.strikes = np.where(out_of_reach, act.strikes + 1, 0)
+    act.best_previous = recent
     act.best_window = np.full(recent.shape, np.inf)
-    return hopeless
+    return act.strikes >= STAGNATION_STRIKES
 
 
 def free_energy_tap(
