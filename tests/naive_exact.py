@@ -35,7 +35,8 @@ def thermal(xi: np.ndarray, beta: float, field: np.ndarray | None = None) -> dic
     """Exact averages at one inverse temperature.
 
     Returns a dict with ``m`` (N,) <s_i>, ``overlap`` (P,) the Boltzmann average
-    of m^mu(s) = (1/N) sum_i xi^mu_i s_i (computed state by state), ``q`` and
+    of m^mu(s) = (1/N) sum_i xi^mu_i s_i (computed state by state),
+    ``overlap_sq`` (P,) the average of m^mu(s)^2, ``q`` and
     ``free_energy`` = -ln(sum_s exp(-beta H)) / (beta N).
     """
     N = xi.shape[1]
@@ -45,10 +46,11 @@ def thermal(xi: np.ndarray, beta: float, field: np.ndarray | None = None) -> dic
     w = np.exp(log_weights - shift)
     Z = w.sum()
     m = w @ states / Z
-    overlap = w @ (states @ xi.T / N) / Z
+    overlaps = states @ xi.T / N
     return {
         "m": m,
-        "overlap": overlap,
+        "overlap": w @ overlaps / Z,
+        "overlap_sq": w @ overlaps**2 / Z,
         "q": float(np.mean(m * m)),
         "free_energy": -(shift + np.log(Z)) / (beta * N),
     }

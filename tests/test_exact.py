@@ -35,6 +35,7 @@ def test_solve_matches_brute_force_sum(N, kind, with_field):
     # a field along pattern 0 plus a random part, so no symmetry hides errors
     field = 0.2 * xi[0] + 0.1 * rng.standard_normal(N) if with_field else None
     sol = exact.solve(xi, BETAS[1:], field)
+    second = exact.overlap_second_moment(xi, BETAS[1:], field)
     assert sol.m.shape == (len(BETAS) - 1, N) and sol.overlap.shape == (len(BETAS) - 1, 3)
     for k, beta in enumerate(BETAS[1:]):
         ref = thermal(xi, beta, field)
@@ -42,6 +43,7 @@ def test_solve_matches_brute_force_sum(N, kind, with_field):
         np.testing.assert_allclose(sol.overlap[k], ref["overlap"], rtol=0, atol=ABS_TOL)
         assert sol.q[k] == pytest.approx(ref["q"], abs=ABS_TOL)
         assert sol.free_energy[k] == pytest.approx(ref["free_energy"], abs=ABS_TOL)
+        np.testing.assert_allclose(second[k], ref["overlap_sq"], rtol=0, atol=ABS_TOL)
     # the field-free model is Z2 symmetric: every <s_i> vanishes exactly
     if field is None:
         assert np.max(np.abs(sol.m)) < ABS_TOL
@@ -98,6 +100,30 @@ def test_single_pattern_with_field_is_finite_size_curie_weiss():
         assert sol.free_energy[k] == pytest.approx(f_ref, abs=ABS_TOL)
         # gauge symmetry: <s_i> = xi_i <m>, the same for every site
         np.testing.assert_allclose(sol.m[k] * xi[0], m_ref, rtol=0, atol=ABS_TOL)
+
+
+def test_zero_field_overlap_size_is_finite_size_curie_weiss():
+    # P = 1, h = 0: <m> = 0 by symmetry, but <m^2> is the Curie-Weiss sum over
+    # the number of up spins; below T = 1 it approaches the mean-field m^2 (m =
+    # tanh(beta m), 0.9575 at T = 0.5 from physics.md) up to O(1/N).
+    from math import comb
+
+    N = 20
+    xi = np.random.default_rng(12).choice([-1.0, 1.0], size=(1, N))
+    beta = np.array([0.5, 2.0])
+    second = exact.overlap_second_moment(xi, beta)[:, 0]
+    assert np.max(np.abs(exact.solve(xi, beta).overlap)) < ABS_TOL
+    n_up = np.arange(N + 1)
+    m_levels = (2 * n_up - N) / N
+    E = -(N / 2) * m_levels**2
+    degeneracy = np.array([comb(N, n) for n in n_up], dtype=float)
+    for k, b in enumerate(beta):
+        w = degeneracy * np.exp(-b * (E - E.min()))
+        assert second[k] == pytest.approx(np.sum(w * m_levels**2) / w.sum(), abs=ABS_TOL)
+    # T = 0.5: within 1/N of the thermodynamic value 0.9575 (fluctuations add
+    # O(1/N) to <m^2>); T = 2: paramagnet, <m^2> = O(1/N) (about 2/N here)
+    assert np.sqrt(second[1]) == pytest.approx(0.9575, abs=1 / N)
+    assert second[0] < 3 / N
 
 
 def test_infinite_temperature_is_uncorrelated():
