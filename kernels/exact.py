@@ -13,8 +13,10 @@ temperatures are accumulated in the same pass, with Boltzmann weights taken
 relative to the ground-state energy (found in a first, cheaper pass) so that no
 weight overflows.
 
-Cost: 2^N (P + K (N + 1)) operations plus 2^N K exponentials; measured 3 s at
-N = 24, P = 3, K = 20 on one core, milliseconds at N <= 16.
+Cost: 2^N (P + K (N + 1)) operations plus 2^N K exponentials (2^N K P more for
+:func:`overlap_second_moment`); measured 3 s at N = 24, P = 3, K = 20 on one
+core, about 250 ns per state at K = 20, milliseconds at N <= 16
+(bench/bench_references.py).
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def _check_run_lengths(n_sweeps: int, n_burn: int | None, n_chains: int) -> int:
     if int(n_chains) != n_chains or n_chains < MIN_CHAINS:
         raise ValueError(
             f"n_chains must be an integer >= {MIN_CHAINS}, got {n_chains} "
-            "(q and the error bars compare independent chains)"
+            "(the error bars come from the spread between independent chains)"
         )
     return int(n_burn)
 
