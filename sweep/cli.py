@@ -131,24 +131,30 @@ def _run_locked(spec, plan, store: Path, args: argparse.Namespace, resume: str) 
 
     print(f"hopsweep: {spec.name} -> {store} ({plan.n_tasks} tasks, {spec.n_points} points)",
           file=sys.stderr, flush=True)
-    try:
-        with connect(spec.cluster) as client:
-            print(f"hopsweep: dashboard {client.dashboard_link}", file=sys.stderr, flush=True)
-            progress = Progress(0)
-            try:
-                summary = runner.run(plan, str(store), client, retry_failed=args.retry_failed,
-                                     progress=progress)
-            finally:
-                progress.close()
-    finally:
-        st.touch(store)
+    summary = None
+    if plan.todo(st.Writer(store).status(), args.retry_failed).any():
+        try:
+            with connect(spec.cluster) as client:
+                print(f"hopsweep: dashboard {client.dashboard_link}", file=sys.stderr,
+                      flush=True)
+                progress = Progress(0)
+                try:
+                    summary = runner.run(plan, str(store), client,
+                                         retry_failed=args.retry_failed, progress=progress)
+                finally:
+                    progress.close()
+        finally:
+            st.touch(store)
     status = st.Writer(store).status()
     failed = int((status == st.FAILED).sum())
     pending = int((status == st.PENDING).sum())
-    print(f"hopsweep: computed {summary.points_done} points, {summary.points_failed} failed, "
-          f"in {summary.seconds:.1f} s; store: {failed} failed, {pending} pending",
-          file=sys.stderr)
-    if summary.stopped:
+    if summary is None:
+        print("hopsweep: nothing to compute", file=sys.stderr)
+    else:
+        print(f"hopsweep: computed {summary.points_done} points, {summary.points_failed} "
+              f"failed, in {summary.seconds:.1f} s", file=sys.stderr)
+    print(f"hopsweep: store has {failed} failed and {pending} pending points", file=sys.stderr)
+    if summary is not None and summary.stopped:
         print(f"hopsweep: {summary.stopped}", file=sys.stderr)
     if failed:
         print(f"hopsweep: see the errors with `hopsweep status {store}`; recompute failed "
