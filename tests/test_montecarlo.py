@@ -97,15 +97,18 @@ def test_retrieval_at_large_n_stays_at_the_replica_symmetric_overlap():
     # about 0.0015 (four disorder samples measured: 0.9903-0.9931), so we allow
     # 0.005. Non-condensed overlaps are O(1/sqrt(N)) ~ 0.02; we allow 0.1.
     N, alpha, T = 2000, 0.05, 0.3
+    # Row 1 starts on -xi^0: by the symmetry s -> -s it must retrieve -xi^0
+    # with the same |m| (this also exercises a (K, N) start).
     xi = iid(N, alpha, point_rng(2017, N, alpha, 0)).xi
-    sol = montecarlo.solve(xi, 1 / T, xi[0], n_sweeps=600, n_chains=2,
-                           rng=point_rng(2017, N, alpha, 0, "dynamics"))
-    assert sol.overlap[0, 0] == pytest.approx(0.99116, abs=0.005)
-    assert np.max(np.abs(sol.overlap[0, 1:])) < 0.1
+    sol = montecarlo.solve(xi, np.full(2, 1 / T), np.stack([xi[0], -xi[0]]), n_sweeps=600,
+                           n_chains=2, rng=point_rng(2017, N, alpha, 0, "dynamics"))
+    np.testing.assert_allclose(sol.overlap[:, 0], [0.99116, -0.99116], rtol=0, atol=0.005)
+    assert np.max(np.abs(sol.overlap[:, 1:])) < 0.1
     # q of a retrieval state lies between m^2 and 1 (Cauchy-Schwarz on <s_i> xi_i)
-    assert sol.overlap[0, 0] ** 2 - 1e-3 < sol.q[0] < 1.0
-    assert sol.status[0] == CONVERGED and sol.iterations[0] == 600
-    assert np.isnan(sol.free_energy[0]) and np.isnan(sol.residual[0])
+    assert np.all(sol.overlap[:, 0] ** 2 - 1e-3 < sol.q) and np.all(sol.q < 1.0)
+    np.testing.assert_array_equal(sol.status, CONVERGED)
+    np.testing.assert_array_equal(sol.iterations, 600)
+    assert np.all(np.isnan(sol.free_energy)) and np.all(np.isnan(sol.residual))
 
 
 def test_retrieval_is_lost_above_the_retrieval_temperature():
