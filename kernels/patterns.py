@@ -227,10 +227,28 @@ def features(
     rows = [P, *sizes[:-1]]
     mixing = tuple(_coefficients(n, D, density, rng) for n, D in zip(rows, sizes, strict=True))
     bottom = _signs(rng, (sizes[-1], N))
-    xi = bottom
-    for C, D in zip(reversed(mixing), reversed(sizes), strict=True):
-        xi = C @ xi / np.sqrt(D)
-    return Patterns(xi=xi, features=bottom, mixing=mixing)
+    return Patterns(xi=mixture(bottom, mixing), features=bottom, mixing=mixing)
+
+
+def mixture(features: np.ndarray, mixing) -> np.ndarray:
+    """Patterns of a feature model, xi = C_1 @ ... @ C_L @ F / sqrt(D_1 ... D_L).
+
+    Parameters
+    ----------
+    features : ndarray of shape (D_L, N)
+        Bottom features F.
+    mixing : sequence of ndarray
+        C_1 (P, D_1), ..., C_L (D_{L-1}, D_L), top first; D_l is the number of
+        columns of C_l.
+
+    Returns
+    -------
+    ndarray of shape (P, N), float64
+    """
+    xi = np.asarray(features, dtype=np.float64)
+    for C in reversed(mixing):
+        xi = C @ xi / np.sqrt(C.shape[1])
+    return xi
 
 
 def _sign_with_ties(mixture: np.ndarray, C: np.ndarray, F: np.ndarray) -> np.ndarray:
