@@ -1,0 +1,325 @@
+"""TAP / AMP kernel and naive mean field against closed forms, a plain reference
+loop (tests/naive_tap.py), Monte Carlo and the replica-symmetric theory."""
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+from kernels import tap
+from kernels.patterns import iid, point_rng
+from kernels.reaction import IIDReaction, make_reaction
+from kernels.registry import ALGORITHMS, SolverOptions
+from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
+from tests.naive_tap import naive_tap
+
+ROOT_SEED = 2017
+
+
+def patterns(N, alpha, seed=0):
+    return iid(N, alpha, point_rng(ROOT_SEED, N, alpha, seed)).xi
+
+
+def curie_weiss(T):
+    """Positive root of m = tanh(m / T) (0 above T = 1), by bracketing."""
+    if T >= 1.0:
+        return 0.0
+    return brentq(lambda m: m - np.tanh(m / T), 1e-6, 1.0, xtol=1e-14)
+
+
+def tap_residual(xi, beta, m, field=None):
+    """max_i |tanh(beta h_i) - m_i| of the fixed-point TAP equations, J_ii = 0 form."""
+    P, N = xi.shape
+    J = xi.T @ xi / N
+    np.fill_diagonal(J, 0.0)
+    x = beta * (1.0 - m @ m / N)
+    h = J @ m - (P / N) * x / (1.0 - x) * m + (0.0 if field is None else field)
+    return np.max(np.abs(np.tanh(beta * h) - m))
+
+
+# --- closed forms -----------------------------------------------------------
+
+
+def test_single_pattern_is_curie_weiss():
+    # P = 1: m_i = xi_i m by gauge symmetry, and naive mean field (R = 0, self
+    # coupling included) is exactly m = tanh(beta m). TAP differs by the reaction
+    # term alpha / (1 - x) m_i with alpha = 1/N = 5e-5: |dm| <~ alpha / (1 - x) < 1e-3.
+    T = np.array([0.5, 0.7, 0.9, 1.3])
+    xi = patterns(20000, 1 / 20000)
+    expected = np.array([curie_weiss(t) for t in T])
+    assert expected[0] == pytest.approx(0.9575, abs=1e-4)  # physics.md
+    nmf = tap.solve(xi, 1 / T, reaction="none", tol=1e-12, max_iter=5000)
+    assert np.all(nmf.status == CONVERGED)
+    # converged to 1e-12 at a contraction rate <= 0.9: error <= 1e-11
+    np.testing.assert_allclose(nmf.overlap[:, 0], expected, atol=1e-9)
+    np.testing.assert_allclose(nmf.m, expected[:, None] * xi[0], atol=1e-9)
+    full = tap.solve(xi, 1 / T, tol=1e-12, max_iter=5000)
+    assert np.all(full.status == CONVERGED)
+    np.testing.assert_allclose(full.overlap[:, 0], expected, atol=1e-3)
+
+
+def test_slow_convergence_near_critical_point_is_not_cut_by_early_stop():
+    # Curie-Weiss at T = 0.99: the damped map contracts by 1 - 0.5 (1 - beta (1 - m^2))
+    # ~ 0.995 per step (critical slowing down), thousands of iterations.
+    xi = patterns(1000, 1 / 1000)
+    T = np.array([0.99])
+    kwargs = dict(reaction="none", tol=1e-10, max_iter=20000)
+    stopped = tap.solve(xi, 1 / T, early_stop=True, **kwargs)
+    free = tap.solve(xi, 1 / T, early_stop=False, **kwargs)
+    assert free.status[0] == CONVERGED and free.iterations[0] > 1000
+    assert stopped.status[0] == CONVERGED
+    assert stopped.iterations[0] == free.iterations[0]
+    assert stopped.overlap[0, 0] == pytest.approx(curie_weiss(0.99), abs=1e-6)
+
+
+def test_slow_retrieval_just_below_TM_is_not_cut_by_early_stop():
+    # alpha = 0.05, T_M = 0.542 (RS); this sample at N = 1000 keeps retrieval up to
+    # T = 0.54, reached slowly (600+ iterations against ~60 far from T_M).
+    xi = patterns(1000, 0.05, seed=3)
+    T = np.array([0.50, 0.53, 0.54])
+    stopped = tap.solve(xi, 1 / T, max_iter=5000, early_stop=True)
+    free = tap.solve(xi, 1 / T, max_iter=5000, early_stop=False)
+    np.testing.assert_array_equal(stopped.status, free.status)
+    np.testing.assert_array_equal(stopped.iterations, free.iterations)
+    assert np.all(free.status == CONVERGED)
+    assert np.all(free.overlap[:, 0] > 0.8)
+
+
+def test_non_converging_point_is_stopped_early():
+    # alpha = 0.05, T = 1.1 lies between T_M = 0.542 and T_g = 1.224: the iteration
+    # from the pattern never settles (residual fluctuating around 0.2-0.5).
+    xi = patterns(1000, 0.05)
+    free = tap.solve(xi, 1 / 1.1, max_iter=2000, early_stop=False)
+    stopped = tap.solve(xi, 1 / 1.1, max_iter=2000, early_stop=True)
+    assert free.status[0] == NOT_CONVERGED and free.iterations[0] == 2000
+    assert free.residual[0] > 1e-2
+    assert stopped.status[0] == NOT_CONVERGED
+    assert stopped.iterations[0] <= 2000 // 4
+
+
+@pytest.mark.parametrize("init", ["pattern", "random", "small"])
+def test_high_temperature_gives_the_paramagnet(init):
+    # T = 2, 3, 5 > T_g = 1 + sqrt(0.1) = 1.32: m = 0 is the only TAP state.
+    xi = patterns(500, 0.1)
+    rng = np.random.default_rng(5)
+    m0 = {"pattern": xi[0], "random": rng.uniform(-1, 1, 500),
+          "small": 1e-3 * rng.standard_normal(500)}[init]
+    sol = tap.solve(xi, 1 / np.array([2.0, 3.0, 5.0]), m0, tol=1e-10)
+    assert np.all(sol.status == CONVERGED)
+    # linear convergence to 0 at rate rho <= 0.8: |m| <= tol rho / (1 - rho) = 4e-10
+    assert np.max(np.abs(sol.m)) < 1e-9
+
+
+def test_weak_field_at_high_temperature_polarises_along_the_field():
+    # m_i = tanh(beta h xi^0_i) + O(beta^2): the correction comes from the
+    # induced overlap m^0 ~ beta h (and O(sqrt(alpha)) cross terms), so
+    # |m_i - tanh(beta h xi_i)| <~ beta^2 h (1 + 3 sqrt(alpha)); halving beta must
+    # divide it by about 4 (between 3 and 5).
+    xi = patterns(1000, 0.05)
+    h = 1.0
+    beta = np.array([0.02, 0.04])
+    sol = tap.solve(xi, beta, np.zeros(1000), field=h * xi[0], tol=1e-13)
+    assert np.all(sol.status == CONVERGED)
+    dev = np.max(np.abs(sol.m - np.tanh(beta[:, None] * h * xi[0])), axis=1)
+    assert np.all(dev <= beta**2 * h * (1 + 3 * np.sqrt(0.05)))
+    assert 3.0 < dev[1] / dev[0] < 5.0
+
+
+def test_gauge_symmetries_map_solutions_onto_solutions():
+    xi = patterns(600, 0.05)
+    T = np.array([0.3, 0.8, 1.6])
+    field = 0.2 * xi[1]
+    base = tap.solve(xi, 1 / T, xi[0], field=field)
+    # flipping patterns leaves J unchanged: same m, flipped overlaps
+    flip = np.ones((xi.shape[0], 1))
+    flip[[0, 3]] = -1
+    flipped = tap.solve(flip * xi, 1 / T, xi[0], field=field)
+    np.testing.assert_allclose(flipped.m, base.m, atol=1e-12)
+    np.testing.assert_allclose(flipped.overlap, base.overlap * flip[:, 0], atol=1e-12)
+    # (xi_i, s_i) -> (-xi_i, -s_i) on a set of sites: m_i -> -m_i there
+    s = np.where(np.random.default_rng(1).random(600) < 0.5, -1.0, 1.0)
+    gauged = tap.solve(xi * s, 1 / T, xi[0] * s, field=field * s)
+    np.testing.assert_allclose(gauged.m, base.m * s, atol=1e-12)
+    np.testing.assert_allclose(gauged.overlap, base.overlap, atol=1e-12)
+    np.testing.assert_array_equal(gauged.status, base.status)
+
+
+def test_returned_state_solves_the_tap_equations():
+    # Converged means max |m^{t+1} - m^t| = (1 - d) |tanh(beta h_AMP) - m| < tol;
+    # h_AMP differs from the fixed-point field by (g - M) xi = O(one step), so the
+    # fixed-point residual is within a few tol / (1 - d); allow 10 tol / (1 - d).
+    xi = patterns(800, 0.05)
+    T = np.array([0.2, 0.4, 1.5, 3.0])
+    tol, damping = 1e-9, 0.5
+    for field in (None, 0.3 * xi[0]):
+        sol = tap.solve(xi, 1 / T, field=field, tol=tol, damping=damping)
+        assert np.all(sol.status == CONVERGED)
+        for k in range(T.size):
+            assert tap_residual(xi, 1 / T[k], sol.m[k], field) < 10 * tol / (1 - damping)
+
+
+def test_free_energy_at_m0_is_the_rs_paramagnet():
+    xi = patterns(500, 0.1)
+    alpha = 0.1
+    T = np.array([1.1, 1.5, 3.0])  # T > 1: 1 - beta > 0
+    f = tap.free_energy_tap(xi, 1 / T, np.zeros((3, 500)), IIDReaction(alpha))
+    rs = -T * np.log(2) + alpha / 2 + alpha * T / 2 * np.log(1 - 1 / T)
+    np.testing.assert_allclose(f, rs, rtol=1e-13)
+    # below T = 1 the state m = 0 has 1 - beta (1 - q) < 0: no TAP free energy
+    assert np.isnan(tap.free_energy_tap(xi, np.array([1.25]), np.zeros((1, 500)),
+                                        IIDReaction(alpha)))[0]
+    # the solver above T_g = 1.32 finds m = 0 and reports the same value
+    sol = tap.solve(xi, 1 / T[1:], tol=1e-12)
+    np.testing.assert_allclose(sol.free_energy, rs[1:], atol=1e-12)
+
+
+@pytest.mark.parametrize("reaction", ["iid", "none"])
+def test_free_energy_is_stationary_at_fixed_points(reaction):
+    # The TAP free energy's gradient N df/dm_i = T atanh(m_i) - h_i vanishes at a
+    # solution of the equations it belongs to. Central differences (step 1e-5,
+    # truncation and rounding ~1e-11) along a random direction u: ~0 (< 1e-9) at
+    # the fixed point, while 1e-3 away along u the slope is curvature * 1e-3, a
+    # few 1e-6 (the retrieval state is a local minimum).
+    xi = patterns(400, 0.05)
+    beta = np.array([1 / 0.3, 1 / 0.45])
+    field = 0.1 * xi[2]
+    sol = tap.solve(xi, beta, field=field, reaction=reaction, tol=1e-13)
+    assert np.all(sol.status == CONVERGED)
+    R = make_reaction(reaction, xi)
+    z = np.random.default_rng(2).standard_normal(400)
+    # u_i ~ (1 - m_i^2) z_i keeps m +- eps u inside (-1, 1) and the entropy's
+    # curvature 1 / (1 - m^2) from blowing up the difference error
+    u = (1 - sol.m**2) * z
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    eps = 1e-5
+
+    def slope(m):
+        up = tap.free_energy_tap(xi, beta, m + eps * u, R, field)
+        down = tap.free_energy_tap(xi, beta, m - eps * u, R, field)
+        return (up - down) / (2 * eps)
+
+    assert np.all(np.abs(slope(sol.m)) < 1e-9)
+    assert np.all(slope(sol.m + 1e-3 * u) > 1e-6)
+
+
+def test_free_energy_at_retrieval_matches_rs():
+    # physics.md: alpha = 0.05, T = 0.3, RS f = -0.5012; TAP at N = 4000 matched
+    # within +-0.005 (sample scatter); at N = 2000 allow 0.01.
+    xi = patterns(2000, 0.05)
+    sol = tap.solve(xi, 1 / 0.3)
+    assert sol.status[0] == CONVERGED
+    assert sol.free_energy[0] == pytest.approx(-0.5012, abs=0.01)
+
+
+# --- robustness, batching, precision ---------------------------------------
+
+
+class _NaNAbove:
+    """Reaction alpha/(1 - x) without transient guard, NaN for x >= 1."""
+
+    def __init__(self, alpha):
+        self.alpha, self.x_max = alpha, np.inf
+
+    def __call__(self, x):
+        return np.where(x < 1.0, self.alpha / (1.0 - x), np.nan)
+
+    def valid(self, x):
+        return x < 1.0
+
+
+def test_diverging_columns_do_not_spoil_the_others():
+    xi = patterns(500, 0.05)
+    T = np.array([0.3, 0.5, 1.5, 2.0])
+    m0 = np.tile(xi[0], (4, 1))
+    m0[1] = 0.0  # T = 0.5: m = 0 stays put, x = beta = 2 > 1, not a TAP state
+    sol = tap.solve(xi, 1 / T, m0)
+    assert sol.status[1] == DIVERGED
+    others = [0, 2, 3]
+    alone = tap.solve(xi, 1 / T[others], m0[others])
+    np.testing.assert_allclose(sol.m[others], alone.m, atol=1e-12)
+    np.testing.assert_array_equal(sol.status[others], CONVERGED)
+    # a reaction that yields NaN: that column is DIVERGED, the rest unaffected
+    m0 = np.tile(1e-3 * np.random.default_rng(0).standard_normal(500), (4, 1))
+    m0[[0, 2, 3]] = xi[0]
+    nan_sol = tap.solve(xi, 1 / T, m0, reaction=_NaNAbove(0.05))
+    assert nan_sol.status[1] == DIVERGED
+    plain = tap.solve(xi, 1 / T[others], m0[others], reaction=_NaNAbove(0.05))
+    np.testing.assert_allclose(nan_sol.m[others], plain.m, atol=1e-12)
+    assert np.all(np.isfinite(nan_sol.m[others]))
+
+
+def test_batched_equals_one_temperature_at_a_time():
+    xi = patterns(700, 0.08)
+    T = np.array([0.1, 0.25, 0.4, 0.9, 1.4, 2.5])
+    batched = tap.solve(xi, 1 / T, max_iter=3000)
+    for k, t in enumerate(T):
+        single = tap.solve(xi, 1 / t, max_iter=3000)
+        assert single.status[0] == batched.status[k]
+        # same arithmetic up to BLAS blocking: rounding-level differences only,
+        # amplified at most over a few hundred contracting iterations
+        np.testing.assert_allclose(single.m[0], batched.m[k], atol=1e-9)
+        assert abs(int(single.iterations[0]) - int(batched.iterations[k])) <= 1
+
+
+def test_float32_agrees_with_float64():
+    # float32 runs to tol = 32 eps = 3.8e-6 (TOL_FLOOR_EPS) at contraction rates
+    # <= 0.7 here: per-site error <~ tol / (1 - rho) ~ 1.3e-5; overlaps average it.
+    xi = patterns(1000, 0.05)
+    T = np.array([0.2, 0.35, 2.0])
+    f64 = tap.solve(xi, 1 / T)
+    f32 = tap.solve(xi, 1 / T, dtype="float32")
+    assert np.all(f64.status == CONVERGED) and np.all(f32.status == CONVERGED)
+    assert f32.m.dtype == np.float64
+    np.testing.assert_allclose(f32.m, f64.m, atol=3e-5)
+    np.testing.assert_allclose(f32.overlap, f64.overlap, atol=1e-5)
+    np.testing.assert_allclose(f32.free_energy, f64.free_energy, atol=1e-5)
+
+
+@pytest.mark.parametrize("onsager", [True, False])
+def test_agrees_with_plain_reference_loop(onsager):
+    xi = patterns(300, 0.05, seed=1)
+    field = 0.05 * xi[1]
+    reaction = "iid" if onsager else "none"
+    for T in (0.25, 0.45, 1.6):
+        ref, ok = naive_tap(xi, 1 / T, xi[0], field, onsager=onsager)
+        assert ok
+        sol = tap.solve(xi, 1 / T, xi[0], field=field, reaction=reaction, tol=1e-12)
+        assert sol.status[0] == CONVERGED
+        # both converged to 1e-12 at rates < 0.9: difference <~ 1e-11
+        np.testing.assert_allclose(sol.m[0], ref, atol=1e-9)
+
+
+def test_registry_runs_tap_and_naive_mean_field():
+    from kernels.patterns import Patterns
+
+    xi = patterns(300, 0.05)
+    options = SolverOptions(max_iter=500)
+    beta = np.array([1 / 0.3, 1 / 2.0])
+    rng = np.random.default_rng(0)
+    for name, reaction in (("tap", "iid"), ("nmf", "none")):
+        sol = ALGORITHMS[name].run(Patterns(xi=xi), beta, xi[0], options, rng)
+        direct = tap.solve(xi, beta, xi[0], reaction=reaction, max_iter=500)
+        np.testing.assert_array_equal(sol.m, direct.m)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        (dict(xi=np.ones(5)), "xi"),
+        (dict(xi=np.full((2, 5), np.nan)), "xi"),
+        (dict(beta=-1.0), "beta"),
+        (dict(beta=np.inf), "beta"),
+        (dict(m0=np.ones(4)), "m0"),
+        (dict(m0=np.full(5, 2.0)), "m0"),
+        (dict(field=np.ones(3)), "field"),
+        (dict(damping=1.0), "damping"),
+        (dict(tol=0.0), "tol"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(dtype="float16"), "dtype"),
+        (dict(reaction="bogus"), "reaction"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_the_argument(kwargs, word):
+    args = dict(xi=np.ones((2, 5)), beta=1.0) | kwargs
+    xi, beta = args.pop("xi"), args.pop("beta")
+    with pytest.raises(ValueError, match=word):
+        tap.solve(xi, beta, **args)
