@@ -41,6 +41,10 @@ class SolverOptions:
         Monte Carlo sweeps per chain (half of them discarded as burn-in).
     mc_chains : int
         Independent Monte Carlo chains (error bars from their spread).
+    field : float
+        Strength h of an external field h * xi^0 along pattern 0 (0: none). It
+        selects the retrieval state where symmetry alone would not (exact
+        enumeration at h = 0 has <s_i> = 0 exactly).
     """
 
     damping: float = 0.5
@@ -50,6 +54,7 @@ class SolverOptions:
     reaction: str = "iid"
     mc_sweeps: int = 2000
     mc_chains: int = 4
+    field: float = 0.0
 
 
 Runner = Callable[[Patterns, np.ndarray, np.ndarray, SolverOptions, np.random.Generator], Solution]
@@ -84,18 +89,23 @@ def _iterative(options: SolverOptions) -> dict:
     return {"damping": options.damping, "tol": options.tol, "max_iter": options.max_iter}
 
 
+def _field(patterns: Patterns, options: SolverOptions) -> np.ndarray | None:
+    """External fields h_i = h xi^0_i, or None without a field."""
+    return options.field * patterns.xi[0] if options.field else None
+
+
 def _tap(patterns, beta, m0, options, rng):
     from . import tap
 
-    return tap.solve(patterns.xi, beta, m0, reaction=options.reaction, dtype=options.dtype,
-                     **_iterative(options))
+    return tap.solve(patterns.xi, beta, m0, field=_field(patterns, options),
+                     reaction=options.reaction, dtype=options.dtype, **_iterative(options))
 
 
 def _nmf(patterns, beta, m0, options, rng):
     from . import tap
 
-    return tap.solve(patterns.xi, beta, m0, reaction="none", dtype=options.dtype,
-                     **_iterative(options))
+    return tap.solve(patterns.xi, beta, m0, field=_field(patterns, options), reaction="none",
+                     dtype=options.dtype, **_iterative(options))
 
 
 def _bp(relaxed: bool, retrieved: int | None) -> Runner:
@@ -103,7 +113,7 @@ def _bp(relaxed: bool, retrieved: int | None) -> Runner:
         from . import bp
 
         return bp.solve(patterns.xi, beta, m0, retrieved=retrieved, relaxed=relaxed,
-                        **_iterative(options))
+                        field=_field(patterns, options), **_iterative(options))
 
     return run
 
@@ -115,20 +125,21 @@ def _layered(patterns, beta, m0, options, rng):
         raise ValueError(
             "algorithm 'layered' needs feature-built patterns: set [patterns] kind = 'features'"
         )
-    return layered.solve(patterns.features, list(patterns.mixing), beta, m0, **_iterative(options))
+    return layered.solve(patterns.features, list(patterns.mixing), beta, m0,
+                         field=_field(patterns, options), **_iterative(options))
 
 
 def _mc(patterns, beta, m0, options, rng):
     from . import montecarlo
 
-    return montecarlo.solve(patterns.xi, beta, m0, n_sweeps=options.mc_sweeps,
-                            n_chains=options.mc_chains, rng=rng)
+    return montecarlo.solve(patterns.xi, beta, m0, field=_field(patterns, options),
+                            n_sweeps=options.mc_sweeps, n_chains=options.mc_chains, rng=rng)
 
 
 def _exact(patterns, beta, m0, options, rng):
     from . import exact
 
-    return exact.solve(patterns.xi, beta)
+    return exact.solve(patterns.xi, beta, field=_field(patterns, options))
 
 
 #: Largest N exact enumeration accepts (2^N states streamed).

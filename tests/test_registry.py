@@ -1,0 +1,35 @@
+"""Every registered algorithm runs through the one calling convention."""
+
+import numpy as np
+import pytest
+
+from kernels.initial import initial_state
+from kernels.patterns import make, point_rng
+from kernels.registry import ALGORITHMS, SolverOptions
+from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
+
+N, ALPHA = 16, 0.125
+T = np.array([0.3, 2.0])
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_algorithm_returns_the_solution_contract(name):
+    kind = "features" if name == "layered" else "iid"
+    params = {"alpha_D": 1.0} if kind == "features" else {}
+    patterns = make(kind, N, ALPHA, point_rng(1, N, ALPHA, 0), **params)
+    m0 = initial_state(patterns.xi, "retrieval", point_rng(1, N, ALPHA, 0, "init"))
+    options = SolverOptions(max_iter=200, mc_sweeps=200, field=0.3)
+    sol = ALGORITHMS[name].run(patterns, 1 / T, m0, options, point_rng(1, N, ALPHA, 0, "dynamics"))
+    P = patterns.P
+    assert sol.m.shape == (2, N) and sol.overlap.shape == (2, P)
+    for attr in ("q", "free_energy", "iterations", "residual", "status"):
+        assert getattr(sol, attr).shape == (2,), attr
+    assert set(sol.status) <= {CONVERGED, NOT_CONVERGED, DIVERGED}
+    # the field along pattern 0 polarises every method towards it at high T
+    assert sol.overlap[1, 0] > 0.05
+
+
+def test_layered_without_features_names_the_fix():
+    patterns = make("iid", N, ALPHA, point_rng(1, N, ALPHA, 0))
+    with pytest.raises(ValueError, match="kind = 'features'"):
+        ALGORITHMS["layered"].run(patterns, 1 / T, patterns.xi[0], SolverOptions(), None)
