@@ -55,6 +55,10 @@ __all__ = ["solve", "tanh_small"]
 #: machine precision; rows of messages with a larger |beta u| use libm tanh.
 TANH_RATIONAL_MAX = 0.625
 
+#: 1 / (1 + eps) is summed as the series 1 - eps + ... - eps^7 when eps <= this
+#: bound (truncation error eps^8 <= 1e-16), instead of a division per edge.
+RECIPROCAL_SERIES_EPS = 0.01
+
 # Cephes tanh: tanh(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.625.
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
 _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
@@ -96,13 +100,15 @@ def tanh_small(x: float) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _relaxed_sweep(xi, beta, t, u, damping, H_new, m_cav, w_cav):
+def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, m_cav, w_cav):
     """One parallel update of all relaxed hidden -> spin messages, in place.
 
     Parameters
     ----------
-    xi : ndarray of shape (P, N), float64 or (for ±1 patterns) float32
+    xi : ndarray of shape (P, N), float64 or (for ±1 / 0 patterns) int8
         Patterns of the non-condensed hidden units.
+    xi_sq_max : float
+        max (xi^mu_i)^2, bounding the cavity correction of the variance.
     beta : float
     t : ndarray of shape (N,)
         tanh(beta H_i) of the previous total fields (cavity magnetizations are
@@ -128,24 +134,26 @@ def _relaxed_sweep(xi, beta, t, u, damping, H_new, m_cav, w_cav):
     H_new[:] = 0.0
     beta_v_max = 0.0
     for mu in range(P):
-        y_max = 0.0
-        for i in range(N):
-            y_max = max(y_max, abs(beta * u[mu, i]))
+        # Fast path: rational tanh of beta u, exact while |beta u| <= TANH_RATIONAL_MAX.
+        # tanh(beta u) = n / d; m_cav = (t d - n) / (d - t n) and
+        # 1 - m_cav^2 = (1 - t^2)(d^2 - n^2) / (d - t n)^2: one division per edge.
         A = 0.0
         V = 0.0
-        if y_max <= TANH_RATIONAL_MAX:
-            # tanh(beta u) = n / d; m_cav = (t d - n) / (d - t n) and
-            # 1 - m_cav^2 = (1 - t^2)(d^2 - n^2) / (d - t n)^2: one division.
-            for i in range(N):
-                n, d = _tanh_fraction(beta * u[mu, i])
-                r = 1.0 / (d - t[i] * n)
-                mc = (t[i] * d - n) * r
-                w = xi[mu, i] * xi[mu, i] * s[i] * (d - n) * (d + n) * r * r
-                m_cav[i] = mc
-                w_cav[i] = w
-                A += xi[mu, i] * mc
-                V += w
-        else:
+        n_outside = 0
+        for i in range(N):
+            y = beta * u[mu, i]
+            n_outside += abs(y) > TANH_RATIONAL_MAX
+            n, d = _tanh_fraction(y)
+            r = 1.0 / (d - t[i] * n)
+            mc = (t[i] * d - n) * r
+            w = xi[mu, i] * xi[mu, i] * s[i] * ((d - n) * r) * ((d + n) * r)
+            m_cav[i] = mc
+            w_cav[i] = w
+            A += xi[mu, i] * mc
+            V += w
+        if n_outside > 0:  # rare (large |beta u|): redo the row with libm tanh
+            A = 0.0
+            V = 0.0
             for i in range(N):
                 tau = np.tanh(beta * u[mu, i])
                 mc = (t[i] - tau) / (1.0 - t[i] * tau)
@@ -160,12 +168,27 @@ def _relaxed_sweep(xi, beta, t, u, damping, H_new, m_cav, w_cav):
         if not beta_v < 1.0:  # also catches NaN
             return beta_v
         beta_v_max = max(beta_v_max, beta_v)
-        for i in range(N):
-            cavity_mean = A - xi[mu, i] * m_cav[i] * inv_sqrt_n
-            denominator = 1.0 - beta * (V - w_cav[i] * inv_n)
-            u_new = xi[mu, i] * cavity_mean * inv_sqrt_n / denominator
-            u[mu, i] = (1.0 - damping) * u_new + damping * u[mu, i]
-            H_new[i] += u[mu, i]
+        # 1 / (1 - beta V_{mu->i}) = 1 / (D (1 + eps_i)), D = 1 - beta V_mu,
+        # eps_i = beta w_i / (N D) <= beta xi_sq_max / (N D): a short series when
+        # eps is small (the usual case at large N), else a division.
+        inv_D = 1.0 / (1.0 - beta_v)
+        eps_scale = beta * inv_n * inv_D
+        scale = inv_sqrt_n * inv_D
+        if eps_scale * xi_sq_max <= RECIPROCAL_SERIES_EPS:
+            for i in range(N):
+                e = eps_scale * w_cav[i]
+                g = 1.0 - e * (1.0 - e * (1.0 - e * (1.0 - e * (1.0 - e * (1.0 - e * (1.0 - e))))))
+                cavity_mean = A - xi[mu, i] * m_cav[i] * inv_sqrt_n
+                u_new = xi[mu, i] * cavity_mean * scale * g
+                u[mu, i] = (1.0 - damping) * u_new + damping * u[mu, i]
+                H_new[i] += u[mu, i]
+        else:
+            for i in range(N):
+                cavity_mean = A - xi[mu, i] * m_cav[i] * inv_sqrt_n
+                denominator = 1.0 - beta * (V - w_cav[i] * inv_n)
+                u_new = xi[mu, i] * cavity_mean * inv_sqrt_n / denominator
+                u[mu, i] = (1.0 - damping) * u_new + damping * u[mu, i]
+                H_new[i] += u[mu, i]
     return beta_v_max
 
 
@@ -192,9 +215,11 @@ class _Messages:
         P, N = xi_rest.shape
         self.u = np.zeros((P, N))
         if relaxed:
-            # ±1 patterns are exact in float32: half the memory traffic per sweep.
-            lossless = np.array_equal(xi_rest.astype(np.float32), xi_rest)
-            self.xi_sweep = xi_rest.astype(np.float32) if lossless else xi_rest
+            # ±1 (and diluted 0) patterns are exact in int8: 1 byte per edge read
+            # per sweep instead of 8, so the matrix stays in cache.
+            lossless = np.array_equal(xi_rest.astype(np.int8), xi_rest)
+            self.xi_sweep = xi_rest.astype(np.int8) if lossless else xi_rest
+            self.xi_sq_max = float(np.max(xi_rest * xi_rest, initial=0.0))
             self.work = (np.empty(N), np.empty(N))
         else:
             self.grid = _bp_full.lambda_grid(xi_rest, beta)
@@ -205,7 +230,9 @@ class _Messages:
             H_new[:] = 0.0
             return True
         if self.relaxed:
-            beta_v = _relaxed_sweep(self.xi_sweep, self.beta, t, self.u, damping, H_new, *self.work)
+            beta_v = _relaxed_sweep(
+                self.xi_sweep, self.xi_sq_max, self.beta, t, self.u, damping, H_new, *self.work
+            )
             return bool(beta_v < 1.0)
         return _bp_full.full_sweep(self.xi, self.beta, *self.grid, t, self.u, damping, H_new)
 
