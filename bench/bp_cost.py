@@ -76,7 +76,9 @@ def bp_relaxed_over_tap(
             lambda: tap.solve(xi, beta, m0, tol=UNREACHABLE_TOL, max_iter=n_iter, early_stop=False)
         )
         bp_s, bp_it = _timed(
-            lambda: bp.solve(xi, beta, m0, retrieved=0, relaxed=True, tol=UNREACHABLE_TOL, max_iter=n_iter)
+            lambda: bp.solve(
+                xi, beta, m0, retrieved=0, relaxed=True, tol=UNREACHABLE_TOL, max_iter=n_iter
+            )
         )
     bp_us = 1e6 * bp_s / bp_it
     tap_us = 1e6 * tap_s / tap_it
