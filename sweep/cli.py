@@ -224,13 +224,17 @@ def cmd_theory(args: argparse.Namespace) -> int:
         return _fail(f"--alpha: must be > 0, got {alpha} (e.g. --alpha 0.05)")
     if args.T is not None and not args.T >= 0:
         return _fail(f"--T: must be >= 0, got {args.T} (e.g. --T 0.3)")
-    print(f"replica-symmetric theory (Amit-Gutfreund-Sompolinsky), alpha = {alpha:g}")
-    print(f"T_g  (paramagnet -> spin glass)      {float(rs.spin_glass_temperature(alpha)):.5f}")
-    print(f"T_M  (retrieval states appear)       {float(rs.retrieval_temperature(alpha)):.5f}")
-    print(f"T_c  (retrieval = global minimum)    {float(rs.stability_temperature(alpha)):.5f}")
     T = 0.0 if args.T is None else args.T
-    print(f"alpha_c(T = {T:g})                       {float(rs.critical_load(T)):.5f}")
-    print(f"m(alpha, T = {T:g})                      {float(rs.overlap(alpha, T)):.5f}")
+    rows = [
+        ("T_g (paramagnet -> spin glass)", rs.spin_glass_temperature(alpha)),
+        ("T_M (retrieval states appear)", rs.retrieval_temperature(alpha)),
+        ("T_c (retrieval = global minimum)", rs.stability_temperature(alpha)),
+        (f"alpha_c(T = {T:g}) (critical load)", rs.critical_load(T)),
+        (f"m(alpha, T = {T:g}) (retrieval overlap)", rs.overlap(alpha, T)),
+    ]
+    print(f"replica-symmetric theory (Amit-Gutfreund-Sompolinsky), alpha = {alpha:g}")
+    for label, value in rows:
+        print(f"{label:<40}{float(value):.5f}")
     return EXIT_OK
 
 

@@ -247,7 +247,7 @@ CONSTRAINTS: dict[str, Rule] = {
     "solver.reaction": Rule(
         Options(("iid", "spectral")), SolverOptions.reaction, "spectral for correlated patterns"
     ),
-    "solver.mc_sweeps": Rule(Interval(int, 2), SolverOptions.mc_sweeps, "use mc_sweeps >= 2"),
+    "solver.mc_sweeps": Rule(Interval(int, 4), SolverOptions.mc_sweeps, "use mc_sweeps >= 4"),
     "solver.mc_chains": Rule(Interval(int, 1), SolverOptions.mc_chains, "use mc_chains >= 1"),
     "output.sites": Rule(Flag(), False, "true stores per-neuron magnetizations"),
     "cluster.kind": Rule(Options(CLUSTER_KINDS), "local", "pick how workers are started"),
