@@ -162,15 +162,15 @@ class DaskProcesses:
     workers: list[subprocess.Popen] = field(default_factory=list)
 
     def _spawn(self, args: list[str], log: str) -> subprocess.Popen:
-        out = open(self.directory / log, "wb")  # closed when the process ends
-        return subprocess.Popen(
-            [sys.executable, "-m", "dask", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env(),
-            cwd=self.directory,
-            start_new_session=True,
-        )
+        with open(self.directory / log, "wb") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "dask", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env(),
+                cwd=self.directory,
+                start_new_session=True,
+            )
 
     def __enter__(self) -> DaskProcesses:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -298,8 +298,151 @@ def hopsweep(
 
 def hopsweep_popen(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
     """Start ``python -m sweep ARGS`` in its own session, output to ``log``."""
-    out = open(log, "wb")  # closed when the process ends
-    return subprocess.Popen(
-        [sys.executable, "-m", "sweep", *args], stdout=out, stderr=subprocess.STDOUT, env=env(),
-        cwd=cwd, start_new_session=True,
-    )
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sweep", *args], stdout=out, stderr=subprocess.STDOUT,
+            env=env(), cwd=cwd, start_new_session=True,
+        )
+
+
+# ------------------------------------------------------------------ sweeps, results
+
+#: A tiny sweep: 8 tasks (one per (N, alpha); all 3 seeds in one block), 120 points,
+#: about a second of float64 TAP, in the retrieval region where TAP converges (so
+#: results can be compared across run modes). Used where no fault is injected.
+TINY = """
+name = "tiny"
+root_seed = 2017
+
+[grid]
+algorithm = ["tap"]
+N = [50, 80]
+alpha = [0.03, 0.05, 0.07, 0.09]
+T = { start = 0.05, stop = 0.45, num = 5 }
+seed = 3
+
+[solver]
+max_iter = 300
+"""
+
+#: A longer sweep for the fault tests: 40 tasks of 0.02-0.3 s (2 s on one core),
+#: so a fault injected when the first result lands hits a sweep far from done.
+LONG = """
+name = "long"
+root_seed = 2017
+
+[grid]
+algorithm = ["tap"]
+N = [200, 300]
+alpha = { start = 0.02, stop = 0.1, num = 20 }
+T = { start = 0.05, stop = 0.45, num = 5 }
+seed = 8
+
+[solver]
+max_iter = 300
+"""
+
+#: Observables compared point by point between run modes.
+COMPARED = ("m", "m_other", "q", "free_energy")
+
+#: Largest difference of an observable at a point converged in both runs. The
+#: solver stops at max |m(t+1) - m(t)| < tol = 1e-8, so a fixed point is known to
+#: about tol / (1 - contraction); near transitions that reaches 1e-6. Results are
+#: not bitwise reproducible across processes (OpenBLAS summation order can depend
+#: on array alignment, and non-converged iterates amplify one ulp), but a chunk
+#: written to the wrong place shows up at O(0.1) in m_other (a random overlap of
+#: order 1/sqrt(N) that changes with every seed, N and alpha).
+CONVERGED_ATOL = 1e-5
+
+#: Fraction of points whose status may differ between two runs (points at the
+#: edge of convergence may flip between converged and not); lost points never do.
+STATUS_MISMATCH_FRACTION = 0.05
+
+#: Seconds between two looks at a store's progress.
+POLL_INTERVAL = 0.05
+
+
+def write_config(directory: Path, sweep: str, cluster: str = "", name: str = "sweep.toml") -> Path:
+    """Write ``sweep`` (+ a ``[cluster]`` section) as a config file in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(sweep + cluster)
+    return path
+
+
+_REFERENCES: dict[str, object] = {}
+
+
+def reference(sweep: str):
+    """The dataset of ``sweep`` from a plain local ``hopsweep run`` (once per session).
+
+    Returns an in-memory ``xarray.Dataset``: every other run mode must reproduce it.
+    """
+    if sweep not in _REFERENCES:
+        import tempfile
+
+        import xarray as xr
+
+        directory = Path(tempfile.mkdtemp(prefix="hopsweep-reference-"))
+        config = write_config(directory, sweep)
+        result = hopsweep("run", str(config), "--store", str(directory / "ref.zarr"),
+                          "--workers", "2", cwd=directory)
+        assert result.returncode == 0, result.stdout + result.stderr
+        with xr.open_zarr(directory / "ref.zarr") as ds:
+            _REFERENCES[sweep] = ds.load()
+        shutil.rmtree(directory, ignore_errors=True)
+    return _REFERENCES[sweep]
+
+
+def assert_same_results(store: Path, sweep: str) -> None:
+    """Every point of ``store`` is done and agrees with the local run of ``sweep``.
+
+    No point pending or failed; statuses equal except at a few edge-of-convergence
+    points; observables equal within ``CONVERGED_ATOL`` wherever both runs converged.
+    """
+    import numpy as np
+    import xarray as xr
+
+    expected = reference(sweep)
+    with xr.open_zarr(store) as ds:
+        got = ds.load()
+    assert got.attrs["spec_hash"] == expected.attrs["spec_hash"]
+    status, status_ref = got.status.values, expected.status.values
+    assert int((status == 0).sum()) == 0, "points left pending"
+    assert int((status == 4).sum()) == 0, got["error"].values
+    mismatch = float((status != status_ref).mean())
+    assert mismatch <= STATUS_MISMATCH_FRACTION, f"status differs at {mismatch:.1%} of points"
+    both = (status == 1) & (status_ref == 1)
+    assert both.mean() > 0.5, "too few converged points to compare"
+    for name in COMPARED:
+        a, b = got[name].values[both], expected[name].values[both]
+        np.testing.assert_allclose(a, b, rtol=0, atol=CONVERGED_ATOL, err_msg=name)
+
+
+def done_fraction(store: Path) -> float:
+    """Fraction of points of ``store`` with a result (0 while it does not exist)."""
+    import zarr
+
+    try:
+        status = zarr.open_group(str(store), mode="r", use_consolidated=False)["status"][...]
+    except Exception:  # not created yet, or a chunk caught mid-write: look again later
+        return 0.0
+    return float((status != 0).mean())
+
+
+def wait_for_progress(store: Path, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT
+                      ) -> float:
+    """Wait until some, not all, points of ``store`` are done; return the fraction done.
+
+    Fails if the process ends or the whole sweep completes first (the fault would
+    then hit nothing).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fraction = done_fraction(store)
+        if 0.0 < fraction < 1.0:
+            return fraction
+        assert fraction < 1.0, "the sweep finished before the fault could be injected"
+        assert process.poll() is None, f"process ended early with {process.returncode}"
+        time.sleep(POLL_INTERVAL)
+    raise AssertionError(f"no progress in {timeout:g} s")
