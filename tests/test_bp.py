@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from kernels import bp, exact, montecarlo, rs, tap
+from kernels.patterns import Patterns
 from kernels.reaction import make_reaction
+from kernels.registry import ALGORITHMS, SolverOptions
 from kernels.solution import CONVERGED, DIVERGED
 
 
@@ -123,6 +125,59 @@ def test_relaxed_messages_approach_full_bp_like_inverse_sqrt_n():
     assert rms[0] > rms[1] > rms[2]
     slope = np.polyfit(np.log(sizes), np.log(rms), 1)[0]
     assert slope < -0.25
+
+
+def test_relaxed_retrieval_bp_matches_full_retrieval_bp_per_site():
+    # In the retrieval phase (alpha = 0.05, T = 0.4, N = 200) both variants treat
+    # the condensed pattern by its saddle point; the other hidden units get exact
+    # (quadrature) or Gaussian messages. Their fixed points must agree per site to
+    # O(1/sqrt(N)): rms <= 0.5 / sqrt(N) = 0.035.
+    N, alpha, T = 200, 0.05, 0.4
+    xi = _patterns(3, round(alpha * N), N)
+    kw = dict(retrieved=0, tol=1e-10)
+    full = bp.solve(xi, 1 / T, xi[0], relaxed=False, **kw)
+    relaxed = bp.solve(xi, 1 / T, xi[0], relaxed=True, **kw)
+    assert full.status[0] == CONVERGED and relaxed.status[0] == CONVERGED
+    assert full.overlap[0, 0] > 0.9
+    assert _rms(full.m, relaxed.m) <= 0.5 / np.sqrt(N)
+
+
+def test_gauge_symmetry_maps_fixed_points_onto_fixed_points():
+    # physics.md: flipping a pattern xi^mu -> -xi^mu, or (xi^mu_i, s_i) ->
+    # (-xi^mu_i, -s_i) at one site for every mu, maps solutions onto solutions.
+    # BP's messages transform covariantly, so the fixed points must map to
+    # rounding accuracy (1e-9, against the stopping tolerance 1e-12).
+    N, alpha, T = 300, 0.05, 0.4
+    xi = _patterns(23, round(alpha * N), N)
+    kw = dict(retrieved=0, tol=1e-12)
+    ref = bp.solve(xi, 1 / T, xi[0], **kw)
+    flipped_pattern = xi.copy()
+    flipped_pattern[3] *= -1
+    got = bp.solve(flipped_pattern, 1 / T, xi[0], **kw)
+    assert np.max(np.abs(got.m - ref.m)) < 1e-9
+    flipped_site = xi.copy()
+    flipped_site[:, 5] *= -1
+    start = xi[0].copy()
+    start[5] *= -1
+    got = bp.solve(flipped_site, 1 / T, start, **kw)
+    expected = ref.m.copy()
+    expected[:, 5] *= -1
+    assert np.max(np.abs(got.m - expected)) < 1e-9
+
+
+@pytest.mark.parametrize("name", ["bp", "bp_relaxed", "bp_retrieval"])
+def test_registered_bp_algorithms_run_through_the_registry(name):
+    # The sweep calls bp.solve through kernels.registry: at T = 1.6 > T_g every
+    # variant must converge to the paramagnet with the Solution shapes.
+    N, P, K = 40, 2, 2
+    patterns = Patterns(xi=_patterns(29, P, N))
+    beta = np.array([1 / 1.6, 1 / 2.0])
+    sol = ALGORITHMS[name].run(
+        patterns, beta, patterns.xi[0].copy(), SolverOptions(), np.random.default_rng(0)
+    )
+    assert sol.m.shape == (K, N) and sol.overlap.shape == (K, P)
+    assert np.all(sol.status == CONVERGED)
+    assert np.max(np.abs(sol.m)) < 1e-6
 
 
 # --- large N: retrieval-conditioned BP, TAP, Monte Carlo, RS -------------------------
