@@ -54,6 +54,8 @@ FIELD_CUTOFF = 20.0
 
 #: Tolerance on m of the bracketed Newton solve of the m-equation.
 NEWTON_TOL = 1e-13
+#: Residual |E tanh - m| below which that solve stops (rounding level of the quadrature).
+RESIDUAL_TOL = 1e-15
 #: Iteration cap of that solve (it converges in ~5-10 steps).
 NEWTON_MAX_ITER = 100
 #: Absolute tolerance on the bracket of the outer one-dimensional roots (k, sigma, T, alpha).
@@ -187,25 +189,34 @@ class _Ray:
 
 
 def _ray_overlap(beta: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Positive root m of m = E tanh(beta m (1 + k z)) (beta > 1), bracketed Newton."""
+    """Positive root m of m = E tanh(beta m (1 + k z)) (beta > 1), bracketed Newton.
+
+    Elements stop once their Newton step is below ``NEWTON_TOL`` or their
+    residual below ``RESIDUAL_TOL`` (near T = 1 the slope is tiny and the step
+    is dominated by rounding).
+    """
+    beta = np.broadcast_to(beta, k.shape)
     m = np.ones_like(k)
     lo = np.zeros_like(k)
     hi = np.ones_like(k)
+    active = np.arange(k.size)
     for _ in range(NEWTON_MAX_ITER):
-        b = beta * k * m
-        tanh_mean, sech2_mean, sech2_tanh_mean = _tanh_moments(beta * m, b)
-        gap = tanh_mean - m
+        ba, ka, ma = beta[active], k[active], m[active]
+        b = ba * ka * ma
+        tanh_mean, sech2_mean, sech2_tanh_mean = _tanh_moments(ba * ma, b)
+        gap = tanh_mean - ma
         above = gap > 0.0
-        lo = np.where(above, m, lo)
-        hi = np.where(above, hi, m)
-        slope = beta * (sech2_mean - 2.0 * k * b * sech2_tanh_mean) - 1.0
+        lo_a = np.where(above, ma, lo[active])
+        hi_a = np.where(above, hi[active], ma)
+        slope = ba * (sech2_mean - 2.0 * ka * b * sech2_tanh_mean) - 1.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            m_new = m - gap / slope
-        outside = ~((m_new > lo) & (m_new < hi))
-        m_new = np.where(outside, 0.5 * (lo + hi), m_new)
-        done = np.max(np.abs(m_new - m), initial=0.0) < NEWTON_TOL
-        m = m_new
-        if done:
+            m_new = ma - gap / slope
+        outside = ~((m_new >= lo_a) & (m_new <= hi_a))
+        m_new = np.where(outside, 0.5 * (lo_a + hi_a), m_new)
+        m[active], lo[active], hi[active] = m_new, lo_a, hi_a
+        done = (np.abs(m_new - ma) < NEWTON_TOL) | (np.abs(gap) < RESIDUAL_TOL)
+        active = active[~done]
+        if active.size == 0:
             break
     return m
 
@@ -282,45 +293,56 @@ def _critical_ray(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _root(fun, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Root of an increasing vectorised ``fun`` in [lo, hi] (fun(lo) <= 0 <= fun(hi)).
+    """Roots of an increasing vectorised function, one per element, in [lo, hi].
 
-    Illinois (modified regula falsi) on every element at once; a bisection step
-    wherever an end value is infinite (``fun`` may return -inf / +inf outside
-    its domain). The bracket is kept at every step.
+    ``fun(x, index)`` evaluates the elements ``index`` (integer array into the
+    full problem) at ``x`` (same length); fun(lo) <= 0 <= fun(hi) and ``fun`` may
+    return -inf / +inf outside its domain. Illinois (modified regula falsi),
+    with a bisection step wherever an end value is infinite; the bracket is kept
+    at every step and an element stops once its bracket is below ``ROOT_XTOL``.
     """
     lo = np.array(lo, dtype=float)
     hi = np.array(hi, dtype=float)
-    f_lo, f_hi = fun(lo), fun(hi)
+    everything = np.arange(lo.size)
+    f_lo, f_hi = fun(lo, everything), fun(hi, everything)
+    root = np.where(f_lo == 0.0, lo, 0.5 * (lo + hi))
+    root = np.where(f_hi == 0.0, hi, root)
     last = np.zeros(lo.shape, dtype=np.int8)
+    active = everything[(f_lo != 0.0) & (f_hi != 0.0)]
     for _ in range(ROOT_MAX_ITER):
-        width = hi - lo
+        if active.size == 0:
+            break
+        a_lo, a_hi, fa_lo, fa_hi = lo[active], hi[active], f_lo[active], f_hi[active]
         with np.errstate(divide="ignore", invalid="ignore"):
-            x = lo - f_lo * width / (f_hi - f_lo)
-        secant = np.isfinite(f_lo) & np.isfinite(f_hi) & (x > lo) & (x < hi)
-        x = np.where(secant, x, 0.5 * (lo + hi))
-        fx = fun(x)
+            x = a_lo - fa_lo * (a_hi - a_lo) / (fa_hi - fa_lo)
+        secant = np.isfinite(fa_lo) & np.isfinite(fa_hi) & (x > a_lo) & (x < a_hi)
+        x = np.where(secant, x, 0.5 * (a_lo + a_hi))
+        fx = fun(x, active)
         positive = fx > 0.0
         exact = fx == 0.0
-        hi = np.where(positive | exact, x, hi)
-        lo = np.where(positive, lo, x)
-        f_lo = np.where(positive & (last == 1), 0.5 * f_lo, f_lo)
-        f_hi = np.where(~positive & (last == -1), 0.5 * f_hi, f_hi)
-        f_hi = np.where(positive | exact, fx, f_hi)
-        f_lo = np.where(positive, f_lo, fx)
-        last = np.where(positive, 1, -1).astype(np.int8)
-        if np.max(hi - lo, initial=0.0) < ROOT_XTOL:
-            break
-    return 0.5 * (lo + hi)
+        a_last = last[active]
+        fa_lo = np.where(positive & (a_last == 1), 0.5 * fa_lo, fa_lo)
+        fa_hi = np.where(~positive & (a_last == -1), 0.5 * fa_hi, fa_hi)
+        hi[active] = np.where(positive | exact, x, a_hi)
+        lo[active] = np.where(positive | exact, a_lo, x)
+        f_hi[active] = np.where(positive | exact, fx, fa_hi)
+        f_lo[active] = np.where(positive | exact, fa_lo, fx)
+        last[active] = np.where(positive, 1, -1)
+        root[active] = np.where(exact, x, 0.5 * (lo[active] + hi[active]))
+        active = active[~exact & (hi[active] - lo[active] >= ROOT_XTOL)]
+    return root
 
 
 def _retrieval_k(alpha: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Stable retrieval k at (alpha, T), NaN where alpha > alpha_c(T) (shape (n,))."""
-    alpha_c, k_star = _critical_ray(T)
+    temperatures, which = np.unique(T, return_inverse=True)
+    alpha_c, k_star = (x[which] for x in _critical_ray(temperatures))
     exists = (alpha <= alpha_c) & (T < 1.0)
     k = np.full_like(alpha, np.nan)
     if exists.any():
         a, t = alpha[exists], T[exists]
-        k[exists] = _root(lambda x: _ray(t, x).alpha - a, np.zeros_like(a), k_star[exists])
+        k[exists] = _root(lambda x, i: _ray(t[i], x).alpha - a[i], np.zeros_like(a),
+                          k_star[exists])
     return k
 
 
@@ -349,13 +371,13 @@ def _glass_state(alpha: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarr
     if warm.any():
         a, beta = alpha[warm], 1.0 / T[warm]
 
-        def excess_load(s):
-            sech2_mean = _tanh_moments(np.zeros_like(s), beta * s)[1]
-            qs, Cs = 1.0 - sech2_mean, beta * sech2_mean
+        def excess_load(s, i):
+            sech2_mean = _tanh_moments(np.zeros_like(s), beta[i] * s)[1]
+            qs, Cs = 1.0 - sech2_mean, beta[i] * sech2_mean
             physical = (Cs < 1.0) & (qs > 0.0)
             load = np.full_like(s, -np.inf)
             load[physical] = s[physical] ** 2 * (1.0 - Cs[physical]) ** 2 / qs[physical]
-            return load - a
+            return load - a[i]
 
         # alpha_SG(sigma) <= sigma^2 and C <= sqrt(2/pi)/sigma, so sqrt(alpha) + 1 brackets it.
         s = _root(excess_load, np.zeros_like(a), np.sqrt(a) + 1.0)
@@ -460,7 +482,7 @@ def _saddle_overlap(alpha: np.ndarray, T: np.ndarray) -> np.ndarray:
         if not short.any():
             break
         k_hi = np.where(short, 2.0 * k_hi, k_hi)
-    k = _root(lambda x: alpha - _ray(T, x).alpha, k_star, k_hi)
+    k = _root(lambda x, i: alpha[i] - _ray(T[i], x).alpha, k_star, k_hi)
     return _ray(T, k).m
 
 
@@ -549,7 +571,7 @@ def retrieval_temperature(alpha):
     lo = np.full_like(flat, T_peak)
     hi = np.ones_like(flat)
     # sqrt(alpha_c) decreases on [T_peak, 1]: bisect T on spline(T) - target < 0.
-    T_M = _root(lambda x: target - spline(x), lo, hi)
+    T_M = _root(lambda x, i: target[i] - spline(x), lo, hi)
     T_M = np.where(inside, T_M, np.nan)
     T_M = np.where(flat == 0.0, 1.0, T_M)
     return _shaped(T_M, a.shape)
@@ -694,7 +716,7 @@ def stability_temperature(alpha):
     if exists.any():
         ae = flat[exists]
         T_M = retrieval_temperature(ae)
-        T_c[exists] = _root(lambda x: _free_energy_gap(ae, x), np.zeros_like(ae), T_M)
+        T_c[exists] = _root(lambda x, i: _free_energy_gap(ae[i], x), np.zeros_like(ae), T_M)
     return _shaped(T_c, a.shape)
 
 
@@ -708,4 +730,4 @@ def _free_energy_gap(alpha: np.ndarray, T: np.ndarray) -> np.ndarray:
 def stability_load() -> float:
     """Load at which T_c reaches 0: retrieval and spin-glass ground states have equal energy."""
     lo, hi = np.array([0.01]), np.array([0.1])
-    return float(_root(lambda x: _free_energy_gap(x, np.zeros_like(x)), lo, hi)[0])
+    return float(_root(lambda x, i: _free_energy_gap(x, np.zeros_like(x)), lo, hi)[0])
