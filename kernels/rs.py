@@ -341,8 +341,7 @@ def _retrieval_k(alpha: np.ndarray, T: np.ndarray) -> np.ndarray:
     k = np.full_like(alpha, np.nan)
     if exists.any():
         a, t = alpha[exists], T[exists]
-        k[exists] = _root(lambda x, i: _ray(t[i], x).alpha - a[i], np.zeros_like(a),
-                          k_star[exists])
+        k[exists] = _root(lambda x, i: _ray(t[i], x).alpha - a[i], np.zeros_like(a), k_star[exists])
     return k
 
 
