@@ -1,0 +1,527 @@
+"""Seed averages, transition lines and comparisons on a sweep's results Dataset.
+
+Works on any Dataset with the layout of DESIGN.md ("The dataset"): dimensions
+(algorithm, N, alpha, seed, T), variables ``m, q, free_energy, iterations,
+status, ...``. Only points with ``status == converged`` enter an average; the
+number used is reported as ``n_used``. Reductions stay lazy (Dask-backed) when
+the input is; call ``.compute()`` on the result. No physics is computed here:
+theory lines come from :mod:`kernels.rs`.
+
+Importing this module registers the ``ds.hopfield`` accessor
+(:class:`HopfieldAccessor`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from kernels import rs
+from kernels.solution import CONVERGED
+
+#: Seed-mean overlap above which a point counts as retrieving (T_M, alpha_c, T_c).
+RETRIEVAL_THRESHOLD = 0.5
+#: Bootstrap resamples of the seeds for the errors of transition estimates.
+N_BOOTSTRAP = 200
+#: Seed of the bootstrap generator when none is given (results are reproducible).
+BOOTSTRAP_SEED = 0
+
+SEED = "seed"
+
+
+def _rng(rng) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(
+        BOOTSTRAP_SEED if rng is None else rng)
+
+
+def _check_var(ds: xr.Dataset, var: str) -> None:
+    if var not in ds.data_vars:
+        raise ValueError(f"var: {var!r} is not a variable of the dataset; "
+                         f"choose one of {sorted(map(str, ds.data_vars))}")
+
+
+def _check_dims(ds: xr.Dataset, *dims: str) -> None:
+    missing = [d for d in dims if d not in ds.dims]
+    if missing:
+        raise ValueError(f"ds: dimensions {missing} are missing; a results Dataset has "
+                         "(algorithm, N, alpha, seed, T) (open it with sweep.open_results)")
+
+
+def usable(ds: xr.Dataset) -> xr.DataArray:
+    """Boolean mask of the points that enter averages: ``status == converged``.
+
+    Pending, not converged, diverged and failed points are excluded.
+    """
+    _check_var(ds, "status")
+    return ds["status"] == CONVERGED
+
+
+# --------------------------------------------------------------------------- #
+# Seed averages
+# --------------------------------------------------------------------------- #
+
+
+def _standard_error(values: xr.DataArray, mean: xr.DataArray, n: xr.DataArray) -> xr.DataArray:
+    """sqrt(sum (x - mean)^2 / (n - 1) / n) over seeds (NaN-skipping); NaN where n < 2."""
+    squares = ((values - mean) ** 2).sum(SEED, skipna=True)
+    n_valid = n.where(n > 1)
+    return np.sqrt(squares / (n_valid - 1) / n_valid)
+
+
+def seed_mean(ds: xr.Dataset, var: str = "m") -> xr.Dataset:
+    """Mean and standard error over seeds of one variable, converged points only.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results with a ``seed`` dimension and a ``status`` variable.
+    var : str, default="m"
+        Variable to average.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over the remaining dimensions: ``<var>`` (mean), ``<var>_err`` (standard
+        error, sample std with ddof=1 over sqrt(n); NaN for n < 2) and ``n_used``
+        (number of converged seeds; the mean is NaN where it is 0).
+    """
+    _check_var(ds, var)
+    _check_dims(ds, SEED)
+    ok = usable(ds)
+    values = ds[var].where(ok)
+    n_used = ok.sum(SEED)
+    mean = values.mean(SEED, skipna=True)
+    err = _standard_error(values, mean, n_used)
+    attrs = dict(ds[var].attrs)
+    out = xr.Dataset(
+        {
+            var: mean.assign_attrs(attrs, long_name=f"seed mean of {attrs.get('long_name', var)}"),
+            f"{var}_err": err.assign_attrs(units=attrs.get("units", "1"),
+                                           long_name=f"standard error of the seed mean of {var}"),
+            "n_used": n_used.assign_attrs(units="1",
+                                          long_name="converged seeds entering the mean"),
+        }
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Threshold crossings (numpy cores)
+# --------------------------------------------------------------------------- #
+
+
+def upper_crossing(values: np.ndarray, coord: np.ndarray, threshold: float) -> np.ndarray:
+    """Highest coordinate at which ``values`` exceed ``threshold``, interpolated.
+
+    Parameters
+    ----------
+    values : ndarray of shape (..., K)
+        Curve sampled at ``coord``; NaN counts as not above.
+    coord : ndarray of shape (K,)
+        Increasing grid (temperatures or loads).
+    threshold : float
+
+    Returns
+    -------
+    ndarray of shape (...)
+        With j the last index where values > threshold: coord[j] if j = K - 1
+        (clipped to the grid); else the linear interpolation to the threshold
+        between j and j + 1, or their midpoint if values[j + 1] is NaN; NaN if
+        the curve never exceeds the threshold.
+    """
+    values = np.asarray(values, dtype=float)
+    coord = np.asarray(coord, dtype=float)
+    K = values.shape[-1]
+    above = values > threshold
+    j = K - 1 - np.argmax(above[..., ::-1], axis=-1)
+    j_next = np.minimum(j + 1, K - 1)
+    v_j = np.take_along_axis(values, j[..., None], axis=-1)[..., 0]
+    v_next = np.take_along_axis(values, j_next[..., None], axis=-1)[..., 0]
+    x_j, x_next = coord[j], coord[j_next]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        interpolated = x_j + (v_j - threshold) / (v_j - v_next) * (x_next - x_j)
+    crossing = np.where(np.isnan(v_next), 0.5 * (x_j + x_next), interpolated)
+    crossing = np.where(j == K - 1, x_j, crossing)
+    return np.where(above.any(axis=-1), crossing, np.nan)
+
+
+def _masked_mean(values: np.ndarray, ok: np.ndarray, axis: int) -> np.ndarray:
+    count = ok.sum(axis=axis)
+    total = np.where(ok, values, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def _bootstrap_crossing(values: np.ndarray, ok: np.ndarray, coord: np.ndarray,
+                        threshold: float, resamples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Crossing of the seed mean and its bootstrap standard deviation.
+
+    values, ok : (..., S, K) per seed; resamples : (B, S) seed indices.
+    """
+    estimate = upper_crossing(_masked_mean(values, ok, -2), coord, threshold)
+    boot_values = values[..., resamples, :]  # (..., B, S, K)
+    boot_ok = ok[..., resamples, :]
+    boot = upper_crossing(_masked_mean(boot_values, boot_ok, -2), coord, threshold)  # (..., B)
+    finite = np.isfinite(boot)
+    n = finite.sum(axis=-1)
+    centred = np.where(finite, boot - _masked_mean(boot, finite, -1)[..., None], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.where(n > 1, np.sqrt((centred**2).sum(axis=-1) / (n - 1)), np.nan)
+    return estimate, err
+
+
+def _crossing_dataset(values: xr.DataArray, ok: xr.DataArray, along: str, threshold: float,
+                      n_boot: int, rng, name: str, long_name: str, units: str) -> xr.Dataset:
+    """Crossing along ``along`` of the seed mean, with bootstrap errors, as a Dataset."""
+    if n_boot < 2:
+        raise ValueError(f"n_boot: must be >= 2 for a bootstrap error, got {n_boot}")
+    values = values.sortby(along)
+    ok = ok.sortby(along)
+    if values.chunks is not None:
+        values = values.chunk({SEED: -1, along: -1})
+        ok = ok.chunk({SEED: -1, along: -1})
+    n_seed = values.sizes[SEED]
+    resamples = _rng(rng).integers(0, n_seed, size=(n_boot, n_seed))
+    coord = values[along].values
+    estimate, err = xr.apply_ufunc(
+        _bootstrap_crossing, values, ok,
+        input_core_dims=[[SEED, along], [SEED, along]], output_core_dims=[[], []],
+        kwargs={"coord": coord, "threshold": threshold, "resamples": resamples},
+        dask="parallelized", output_dtypes=[float, float],
+    )
+    attrs = {"threshold": threshold, "n_boot": n_boot}
+    return xr.Dataset({
+        name: estimate.assign_attrs(attrs, long_name=long_name, units=units),
+        f"{name}_err": err.assign_attrs(attrs, long_name=f"bootstrap error of {name} (seeds)",
+                                        units=units),
+    })
+
+
+# --------------------------------------------------------------------------- #
+# Transition lines
+# --------------------------------------------------------------------------- #
+
+
+def retrieval_temperature(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD,
+                          n_boot: int = N_BOOTSTRAP, rng=None) -> xr.Dataset:
+    """Measured retrieval temperature T_M per (algorithm, N, alpha).
+
+    T_M is the highest grid temperature at which the seed-mean overlap ``m``
+    (converged seeds only) exceeds ``threshold``, linearly interpolated to the
+    threshold between that temperature and the next one (their midpoint when
+    no seed converged at the next one: no retrieval state was found there).
+    T_M is clipped to the top of the grid when the overlap is above threshold
+    everywhere, and NaN when it never is.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results with dimensions (..., seed, T) and variables ``m``, ``status``.
+    threshold : float, default=0.5
+        Overlap separating retrieval from non-retrieval.
+    n_boot : int, default=200
+        Bootstrap resamples of the seeds for ``T_M_err``.
+    rng : None, int or numpy.random.Generator
+        Bootstrap generator (None: a fixed seed, reproducible).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``T_M`` and ``T_M_err`` (units of J) over the dimensions other than seed and T.
+    """
+    _check_dims(ds, SEED, "T")
+    return _crossing_dataset(ds["m"], usable(ds), "T", threshold, n_boot, rng, "T_M",
+                             "measured retrieval temperature", "J")
+
+
+def critical_load(ds: xr.Dataset, T: float | None = None,
+                  threshold: float = RETRIEVAL_THRESHOLD, n_boot: int = N_BOOTSTRAP,
+                  rng=None) -> xr.Dataset:
+    """Measured critical load alpha_c per (algorithm, N) at one temperature.
+
+    The largest alpha at which the seed-mean overlap exceeds ``threshold``,
+    interpolated as in :func:`retrieval_temperature` (along alpha).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results with dimensions (..., alpha, seed, T).
+    T : float, optional
+        Temperature (nearest grid value); default the lowest one in the grid.
+    threshold, n_boot, rng
+        As in :func:`retrieval_temperature`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``alpha_c`` and ``alpha_c_err`` (dimensionless) over the remaining
+        dimensions, with the temperature used as coordinate ``T``.
+    """
+    _check_dims(ds, SEED, "T", "alpha")
+    T_used = float(ds["T"].min()) if T is None else float(ds["T"].sel(T=T, method="nearest"))
+    at = ds.sel(T=T_used)
+    out = _crossing_dataset(at["m"], usable(at), "alpha", threshold, n_boot, rng, "alpha_c",
+                            "measured critical load", "1")
+    return out.assign_coords(T=T_used)
+
+
+INIT = "init"
+RETRIEVAL_INIT = "retrieval"
+
+
+def stability_temperature(ds: xr.Dataset, other: xr.Dataset | None = None,
+                          threshold: float = RETRIEVAL_THRESHOLD, n_boot: int = N_BOOTSTRAP,
+                          rng=None) -> xr.Dataset:
+    """Measured T_c: where retrieval states stop being the lower free energy.
+
+    Needs free energies of a retrieval state and of a non-retrieval state on the
+    same disorder, given either as
+
+    - ``ds`` with an ``init`` dimension holding ``"retrieval"`` and another
+      initialisation (e.g. ``"random"``, ``"paramagnetic"``; the first other one is
+      used), or
+    - two Datasets: ``ds`` run with ``init = "retrieval"`` and ``other`` with a
+      non-retrieval init (same algorithm, N, alpha, seed and T coordinates; the
+      common ones are used).
+
+    Per seed and temperature the difference f_retrieval - f_other enters when
+    both points converged, the retrieval run has m > threshold and the other run
+    has |m| <= threshold. T_c is the highest temperature at which the seed-mean
+    difference is negative, interpolated to zero as in
+    :func:`retrieval_temperature`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``T_c`` and ``T_c_err`` (units of J). Without the inputs above (no
+        ``init`` dimension and no ``other``) both are NaN and the Dataset's
+        ``note`` attribute says why.
+    """
+    _check_dims(ds, SEED, "T")
+    if other is None:
+        inits = [str(v) for v in ds[INIT].values] if INIT in ds.dims else []
+        others = [v for v in inits if v != RETRIEVAL_INIT]
+        if RETRIEVAL_INIT not in inits or not others:
+            template = ds["m"].isel({SEED: 0, "T": 0}, drop=True)
+            if INIT in template.dims:
+                template = template.isel({INIT: 0}, drop=True)
+            nan = xr.full_like(template, np.nan, dtype=float)
+            return xr.Dataset({"T_c": nan.assign_attrs(units="J"),
+                               "T_c_err": nan.assign_attrs(units="J")},
+                              attrs={"note": "T_c needs a retrieval and a non-retrieval run: "
+                                     "an 'init' dimension or a second Dataset (other=)"})
+        retrieval = ds.sel({INIT: RETRIEVAL_INIT}, drop=True)
+        other = ds.sel({INIT: others[0]}, drop=True)
+    else:
+        retrieval = ds
+    retrieval, other = xr.align(retrieval, other, join="inner")
+    _check_var(retrieval, "free_energy")
+    _check_var(other, "free_energy")
+    ok = (usable(retrieval) & usable(other) & (retrieval["m"] > threshold)
+          & (abs(other["m"]) <= threshold))
+    advantage = other["free_energy"] - retrieval["free_energy"]  # > 0: retrieval lower
+    return _crossing_dataset(advantage, ok, "T", 0.0, n_boot, rng, "T_c",
+                             "measured retrieval stability temperature", "J")
+
+
+# --------------------------------------------------------------------------- #
+# Theory, finite size, comparisons
+# --------------------------------------------------------------------------- #
+
+
+def theory_lines(alpha) -> xr.Dataset:
+    """Replica-symmetric transition lines T_g, T_M, T_c (kernels.rs) over ``alpha``.
+
+    Parameters
+    ----------
+    alpha : array_like of shape (A,)
+        Loads.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``T_g``, ``T_M``, ``T_c`` (units of J; T_c is NaN above alpha ~ 0.052)
+        with coordinate ``alpha``.
+    """
+    alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
+    coords = {"alpha": alpha}
+    lines = {
+        "T_g": (rs.spin_glass_temperature(alpha), "spin-glass temperature 1 + sqrt(alpha) (RS)"),
+        "T_M": (rs.retrieval_temperature(alpha), "retrieval temperature T_M (RS)"),
+        "T_c": (rs.stability_temperature(alpha), "retrieval stability temperature T_c (RS)"),
+    }
+    return xr.Dataset({name: ("alpha", values, {"long_name": text, "units": "J"})
+                       for name, (values, text) in lines.items()}, coords=coords)
+
+
+def theory_overlap(alpha, T) -> xr.DataArray:
+    """RS retrieval overlap m(alpha, T) (0 without retrieval) over 1-D ``alpha`` and ``T``."""
+    alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
+    T = np.atleast_1d(np.asarray(T, dtype=float))
+    values = rs.overlap(alpha[:, None], T[None, :])
+    return xr.DataArray(values, coords={"alpha": alpha, "T": T}, dims=("alpha", "T"),
+                        attrs={"long_name": "retrieval overlap m (RS theory)", "units": "1"})
+
+
+def finite_size(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD,
+                n_boot: int = N_BOOTSTRAP, rng=None) -> xr.Dataset:
+    """How the measured overlap and T_M approach the RS theory as N grows.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over (algorithm, N, alpha, T): ``m``, ``m_err``, ``n_used`` (seed means),
+        ``m_theory`` (RS), ``m_deviation`` = m - m_theory. Over (algorithm, N,
+        alpha): ``T_M``, ``T_M_err`` (measured), ``T_M_theory`` (RS),
+        ``T_M_shift`` = T_M - T_M_theory.
+    """
+    _check_dims(ds, "N", "alpha", SEED, "T")
+    means = seed_mean(ds, "m")
+    m_theory = theory_overlap(ds["alpha"].values, ds["T"].values)
+    T_M = retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)
+    T_M_theory = theory_lines(ds["alpha"].values)["T_M"]
+    out = xr.merge([means, T_M])
+    out["m_theory"] = m_theory
+    out["m_deviation"] = (out["m"] - m_theory).assign_attrs(
+        long_name="seed-mean overlap minus RS overlap", units="1")
+    out["T_M_theory"] = T_M_theory
+    out["T_M_shift"] = (out["T_M"] - T_M_theory).assign_attrs(
+        long_name="measured minus RS retrieval temperature", units="J")
+    return out
+
+
+def compare(ds: xr.Dataset, a: str, b: str, var: str = "m") -> xr.Dataset:
+    """Paired differences between two algorithms on the same disorder samples.
+
+    Patterns depend only on (root seed, N, alpha, seed), so the same seed is the
+    same instance for every algorithm; the difference is taken per seed where
+    both points converged, then averaged.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results with both algorithms on the ``algorithm`` axis.
+    a, b : str
+        Algorithm names.
+    var : str, default="m"
+        Variable to compare.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over (N, alpha, T): ``difference`` (seed mean of a - b), ``difference_err``
+        (standard error), ``max_abs_difference``, ``n_used``, and the seed means
+        ``<var>_a``, ``<var>_b`` over the same seeds.
+    """
+    _check_var(ds, var)
+    names = [str(x) for x in ds["algorithm"].values]
+    for label, value in (("a", a), ("b", b)):
+        if value not in names:
+            raise ValueError(f"{label}: algorithm {value!r} is not in the dataset; "
+                             f"choose one of {names}")
+    ok = usable(ds)
+    both = ok.sel(algorithm=a, drop=True) & ok.sel(algorithm=b, drop=True)
+    va = ds[var].sel(algorithm=a, drop=True).where(both)
+    vb = ds[var].sel(algorithm=b, drop=True).where(both)
+    diff = va - vb
+    mean = diff.mean(SEED)
+    n_used = both.sum(SEED)
+    units = ds[var].attrs.get("units", "1")
+    return xr.Dataset(
+        {
+            "difference": mean.assign_attrs(
+                long_name=f"seed mean of {var}({a}) - {var}({b})", units=units),
+            "difference_err": _standard_error(diff, mean, n_used).assign_attrs(
+                long_name="standard error of the paired difference", units=units),
+            "max_abs_difference": abs(diff).max(SEED).assign_attrs(
+                long_name=f"largest |{var}({a}) - {var}({b})| over seeds", units=units),
+            "n_used": n_used.assign_attrs(long_name="seeds where both converged", units="1"),
+            f"{var}_{a}": va.mean(SEED).assign_attrs(units=units),
+            f"{var}_{b}": vb.mean(SEED).assign_attrs(units=units),
+        },
+        attrs={"a": a, "b": b, "var": var},
+    )
+
+
+def phase_diagram(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD,
+                  n_boot: int = N_BOOTSTRAP, rng=None) -> xr.Dataset:
+    """Everything a phase-diagram figure shows, in one Dataset.
+
+    Returns
+    -------
+    xarray.Dataset
+        Seed-mean ``m``, ``m_err``, ``n_used`` over (algorithm, N, alpha, T);
+        measured ``T_M``, ``T_M_err``; RS lines ``T_g_theory``, ``T_M_theory``,
+        ``T_c_theory`` over alpha.
+    """
+    lines = theory_lines(ds["alpha"].values)
+    out = xr.merge([seed_mean(ds, "m"),
+                    retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)])
+    for name in lines.data_vars:
+        out[f"{name}_theory"] = lines[name]
+    return out
+
+
+@xr.register_dataset_accessor("hopfield")
+class HopfieldAccessor:
+    """``ds.hopfield``: the analysis and plots of :mod:`sweep.analysis` and :mod:`sweep.plots`.
+
+    Examples
+    --------
+    >>> ds.hopfield.seed_mean("m")                       # doctest: +SKIP
+    >>> ds.hopfield.retrieval_temperature().compute()    # doctest: +SKIP
+    >>> ds.hopfield.plot_phase()                         # doctest: +SKIP
+    """
+
+    def __init__(self, xarray_obj: xr.Dataset):
+        self._obj = xarray_obj
+
+    def usable(self) -> xr.DataArray:
+        """See :func:`usable`."""
+        return usable(self._obj)
+
+    def seed_mean(self, var: str = "m") -> xr.Dataset:
+        """See :func:`seed_mean`."""
+        return seed_mean(self._obj, var)
+
+    def retrieval_temperature(self, **kwargs) -> xr.Dataset:
+        """See :func:`retrieval_temperature`."""
+        return retrieval_temperature(self._obj, **kwargs)
+
+    def critical_load(self, **kwargs) -> xr.Dataset:
+        """See :func:`critical_load`."""
+        return critical_load(self._obj, **kwargs)
+
+    def stability_temperature(self, other: xr.Dataset | None = None, **kwargs) -> xr.Dataset:
+        """See :func:`stability_temperature`."""
+        return stability_temperature(self._obj, other, **kwargs)
+
+    def finite_size(self, **kwargs) -> xr.Dataset:
+        """See :func:`finite_size`."""
+        return finite_size(self._obj, **kwargs)
+
+    def compare(self, a: str, b: str, var: str = "m") -> xr.Dataset:
+        """See :func:`compare`."""
+        return compare(self._obj, a, b, var)
+
+    def phase_diagram(self, **kwargs) -> xr.Dataset:
+        """See :func:`phase_diagram`."""
+        return phase_diagram(self._obj, **kwargs)
+
+    def plot_phase(self, **kwargs):
+        """See :func:`sweep.plots.phase_diagram`."""
+        from . import plots
+
+        return plots.phase_diagram(self._obj, **kwargs)
+
+    def plot_overlap(self, alpha: float, **kwargs):
+        """See :func:`sweep.plots.overlap_curves`."""
+        from . import plots
+
+        return plots.overlap_curves(self._obj, alpha, **kwargs)
+
+    def plot_convergence(self, **kwargs):
+        """See :func:`sweep.plots.convergence_map`."""
+        from . import plots
+
+        return plots.convergence_map(self._obj, **kwargs)

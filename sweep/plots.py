@@ -1,0 +1,249 @@
+"""Figures of a sweep: phase diagram, overlap curves, convergence map.
+
+Built on :class:`matplotlib.figure.Figure` without pyplot, so they work under
+any backend (Agg on a cluster) and leave no global state. Every function takes
+a results Dataset (DESIGN.md, "The dataset") and returns the Figure; pass
+``ax`` to draw into existing axes. Theory lines come from :mod:`kernels.rs`
+through :mod:`sweep.analysis`. Temperatures are in units of J, alpha is
+dimensionless.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from . import analysis
+
+#: Points of the alpha and T grids on which the RS lines are drawn.
+THEORY_POINTS = 60
+#: Largest number of alpha panels of ``save_figure(kind="overlap")``.
+MAX_OVERLAP_PANELS = 4
+#: Panel size, inches.
+PANEL_SIZE = (4.8, 3.8)
+
+KINDS = ("phase", "overlap", "convergence")
+
+T_LABEL = r"temperature $T$ [J]"
+ALPHA_LABEL = r"load $\alpha = P/N$"
+_THEORY_STYLE = {
+    "T_g": {"color": "tab:red", "ls": "-", "label": r"$T_g = 1+\sqrt{\alpha}$ (RS, spin glass)"},
+    "T_M": {"color": "w", "ls": "--", "label": r"$T_M$ (RS, retrieval appears)"},
+    "T_c": {"color": "tab:orange", "ls": ":", "label": r"$T_c$ (RS, retrieval stable)"},
+}
+
+
+def _names(ds: xr.Dataset, dim: str) -> list:
+    return [v.item() if hasattr(v, "item") else v for v in ds[dim].values]
+
+
+def _pick_N(ds: xr.Dataset, N: int | None) -> int:
+    sizes = [int(n) for n in ds["N"].values]
+    if N is None:
+        return max(sizes)
+    if int(N) not in sizes:
+        raise ValueError(f"N: {N} is not in the dataset; choose one of {sizes}")
+    return int(N)
+
+
+def _axes(ax, n: int, rows: int = 1) -> tuple[Figure, np.ndarray]:
+    """The given axes (one per panel) or a new Figure with ``rows`` x ``n`` panels."""
+    if ax is None:
+        fig = Figure(figsize=(PANEL_SIZE[0] * n, PANEL_SIZE[1] * rows), layout="constrained")
+        return fig, np.asarray(fig.subplots(rows, n, squeeze=False))
+    axes = np.atleast_1d(np.asarray(ax, dtype=object))
+    if axes.size != n * rows:
+        raise ValueError(f"ax: need {n * rows} Axes (one per panel), got {axes.size}; "
+                         "or pass ax=None for a new figure")
+    return axes.flat[0].figure, axes.reshape(rows, n)
+
+
+def _theory_alpha(ds: xr.Dataset) -> np.ndarray:
+    alpha = ds["alpha"].values
+    return np.linspace(0.0, float(alpha.max()) * 1.05, THEORY_POINTS)
+
+
+def _draw_theory(ax: Axes, lines: xr.Dataset, names: Sequence[str] = ("T_g", "T_M", "T_c")
+                 ) -> None:
+    for name in names:
+        ax.plot(lines["alpha"], lines[name], lw=1.8, **_THEORY_STYLE[name])
+
+
+def phase_diagram(ds: xr.Dataset, ax: Axes | Sequence[Axes] | None = None, *,
+                  N: int | None = None, threshold: float = analysis.RETRIEVAL_THRESHOLD,
+                  n_boot: int = analysis.N_BOOTSTRAP, rng=None) -> Figure:
+    """Seed-averaged overlap over (alpha, T), one panel per algorithm.
+
+    Each panel shows the seed-mean overlap m (converged seeds) as a colour map,
+    the measured T_M with bootstrap error bars, and the RS lines T_g, T_M, T_c.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results (algorithm, N, alpha, seed, T).
+    ax : Axes or sequence of Axes, optional
+        One per algorithm; default a new Figure.
+    N : int, optional
+        System size shown (default the largest).
+    threshold, n_boot, rng
+        Passed to :func:`sweep.analysis.retrieval_temperature`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    N = _pick_N(ds, N)
+    algorithms = _names(ds, "algorithm")
+    fig, axes = _axes(ax, len(algorithms))
+    data = analysis.phase_diagram(ds.sel(N=[N]), threshold=threshold, n_boot=n_boot,
+                                  rng=rng).compute()
+    lines = analysis.theory_lines(_theory_alpha(ds))
+    # Up to the grid's top or the RS T_g line, whichever is higher.
+    top = max(float(ds["T"].max()), float(lines["T_g"].max())) * 1.02
+    for panel, algorithm in zip(axes.flat, algorithms, strict=True):
+        sel = data.sel(algorithm=algorithm, N=N)
+        mesh = panel.pcolormesh(sel["alpha"], sel["T"], sel["m"].transpose("T", "alpha"),
+                                shading="nearest", vmin=0.0, vmax=1.0, cmap="viridis")
+        fig.colorbar(mesh, ax=panel, label=r"seed-mean overlap $m$")
+        _draw_theory(panel, lines)
+        panel.errorbar(sel["alpha"], sel["T_M"], yerr=sel["T_M_err"], fmt="o", ms=5,
+                       color="tab:pink", mec="k", capsize=3,
+                       label=rf"measured $T_M$ ($m > {threshold:g}$)")
+        panel.set(xlabel=ALPHA_LABEL, ylabel=T_LABEL, title=f"{algorithm}, N = {N}",
+                  xlim=(lines["alpha"][0], lines["alpha"][-1]), ylim=(0.0, top))
+        panel.legend(loc="upper right", fontsize="small", framealpha=0.8)
+    return fig
+
+
+def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figure:
+    """Overlap m(T) at fixed alpha for every algorithm and N, against the RS curve.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results.
+    alpha : float
+        Load (the nearest one in the dataset is used).
+    ax : Axes, optional
+        Default a new Figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = _axes(ax, 1)
+    panel = axes.flat[0]
+    at = ds.sel(alpha=alpha, method="nearest")
+    alpha_used = float(at["alpha"])
+    means = analysis.seed_mean(at, "m").compute()
+    for algorithm in _names(ds, "algorithm"):
+        for N in ds["N"].values:
+            sel = means.sel(algorithm=algorithm, N=N)
+            panel.errorbar(sel["T"], sel["m"], yerr=sel["m_err"], fmt="o-", ms=4, capsize=2,
+                           label=f"{algorithm}, N = {int(N)}")
+    T_fine = np.linspace(0.0, float(ds["T"].max()), 4 * THEORY_POINTS)
+    panel.plot(T_fine, analysis.theory_overlap(alpha_used, T_fine)[0], "k-", lw=1.5,
+               label="RS theory $m(T)$")
+    T_M = analysis.theory_lines(alpha_used)["T_M"].values[0]
+    panel.axvline(T_M, color="k", ls="--", lw=1, label=rf"RS $T_M = {T_M:.3f}$")
+    panel.set(xlabel=T_LABEL, ylabel=r"overlap $m$ (seed mean, converged)",
+              title=rf"$\alpha = {alpha_used:g}$", ylim=(-0.05, 1.05))
+    panel.legend(fontsize="small")
+    return fig
+
+
+def convergence_map(ds: xr.Dataset, ax: Sequence[Axes] | None = None, *,
+                    N: int | None = None) -> Figure:
+    """Mean iterations and fraction of converged seeds over (alpha, T), per algorithm.
+
+    Top row: iterations (seed mean over points that ran); bottom row: fraction
+    of seeds with status converged. The RS T_M line is drawn on every panel:
+    iterative solvers slow down and fail near it.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results.
+    ax : sequence of Axes, optional
+        2 x n_algorithms axes; default a new Figure.
+    N : int, optional
+        System size shown (default the largest).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .store import FAILED, PENDING
+
+    N = _pick_N(ds, N)
+    algorithms = _names(ds, "algorithm")
+    fig, axes = _axes(ax, len(algorithms), rows=2)
+    at = ds.sel(N=N)
+    ran = (at["status"] != PENDING) & (at["status"] != FAILED)
+    iterations = at["iterations"].where(ran).mean("seed").compute()
+    converged = analysis.usable(at).mean("seed").compute()
+    lines = analysis.theory_lines(_theory_alpha(ds))
+    for column, algorithm in enumerate(algorithms):
+        for row, (values, label, cmap) in enumerate((
+            (iterations, "iterations (seed mean)", "magma"),
+            (converged, "fraction of seeds converged", "RdYlGn"),
+        )):
+            panel = axes[row, column]
+            field = values.sel(algorithm=algorithm).transpose("T", "alpha")
+            limits = {"vmin": 0.0, "vmax": 1.0} if row == 1 else {}
+            mesh = panel.pcolormesh(at["alpha"], at["T"], field, shading="nearest", cmap=cmap,
+                                    **limits)
+            fig.colorbar(mesh, ax=panel, label=label)
+            panel.plot(lines["alpha"], lines["T_M"], "c--", lw=1.5,
+                       label=r"$T_M$ (RS, retrieval appears)")
+            panel.set(xlabel=ALPHA_LABEL, ylabel=T_LABEL, title=f"{algorithm}, N = {N}",
+                      xlim=(lines["alpha"][0], lines["alpha"][-1]),
+                      ylim=(0.0, float(ds["T"].max())))
+            panel.legend(loc="upper right", fontsize="small", framealpha=0.8)
+    return fig
+
+
+def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase",
+                **kwargs) -> Figure:
+    """Draw one kind of figure and write it (format from the suffix: png, pdf, svg).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results.
+    path : path-like
+        Output file.
+    kind : {"phase", "overlap", "convergence"}
+        :func:`phase_diagram`, :func:`overlap_curves` (one panel per alpha, at most
+        four alphas spread over the grid, unless ``alpha=`` is given) or
+        :func:`convergence_map`.
+    **kwargs
+        Passed to the drawing function.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind: must be one of {KINDS}, got {kind!r}")
+    if kind == "phase":
+        fig = phase_diagram(ds, **kwargs)
+    elif kind == "convergence":
+        fig = convergence_map(ds, **kwargs)
+    else:
+        alphas = kwargs.pop("alpha", None)
+        if alphas is None:
+            grid = ds["alpha"].values
+            picks = np.unique(np.linspace(0, grid.size - 1, MAX_OVERLAP_PANELS).round())
+            alphas = grid[picks.astype(int)]
+        alphas = np.atleast_1d(alphas)
+        fig, axes = _axes(None, alphas.size)
+        for panel, alpha in zip(axes.flat, alphas, strict=True):
+            overlap_curves(ds, float(alpha), ax=panel, **kwargs)
+    fig.savefig(path, dpi=120)
+    return fig
