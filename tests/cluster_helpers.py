@@ -446,3 +446,59 @@ def wait_for_progress(store: Path, process: subprocess.Popen, timeout: float = S
         assert process.poll() is None, f"process ended early with {process.returncode}"
         time.sleep(POLL_INTERVAL)
     raise AssertionError(f"no progress in {timeout:g} s")
+
+
+def slurm_cluster(walltime: str = "00:10:00", maximum: int = 2) -> str:
+    """A ``[cluster]`` section for the single-node test Slurm (same python, loopback)."""
+    return f"""
+[cluster]
+kind = "slurm"
+workers = {maximum}
+
+[cluster.jobqueue]
+cores = 1
+memory = "1GB"
+processes = 1
+walltime = "{walltime}"
+queue = "debug"
+interface = "lo"
+python = "{sys.executable}"
+lifetime_margin = "2m"
+lifetime_stagger = "10s"
+
+[cluster.adapt]
+minimum = 0
+maximum = {maximum}
+"""
+
+
+class JobWatcher:
+    """Polls ``squeue`` for jobs called ``name`` and remembers every job id seen running."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.running: set[str] = set()
+
+    def poll(self) -> list[tuple[str, str]]:
+        jobs = squeue(self.name)
+        self.running |= {job for job, state in jobs if state == "RUNNING"}
+        return jobs
+
+    def wait_while(self, process: subprocess.Popen, timeout: float = COMMAND_TIMEOUT) -> int:
+        """Poll until ``process`` ends; return its exit code."""
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            assert time.monotonic() < deadline, f"still running after {timeout:g} s"
+            self.poll()
+            time.sleep(POLL_INTERVAL * 4)
+        return process.returncode
+
+    def wait_gone(self, jobs: set[str] | None = None, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Wait until none of ``jobs`` (default: any job of this name) is queued or running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = {job for job, _ in self.poll() if jobs is None or job in jobs}
+            if not left:
+                return
+            assert time.monotonic() < deadline, f"jobs {sorted(left)} still there"
+            time.sleep(POLL_INTERVAL * 4)

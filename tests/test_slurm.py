@@ -8,12 +8,29 @@ skip with the reason, and under ``CI=true`` they fail.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import dask.config
 import pytest
+from cluster_helpers import (
+    COMMAND_TIMEOUT,
+    TINY,
+    JobWatcher,
+    assert_same_results,
+    env,
+    hopsweep_popen,
+    require_slurm,
+    scancel_name,
+    slurm_cluster,
+    write_config,
+)
 
 from sweep import jobqueue
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+SHARD_JOB_NAME = "hopsweep-shard"
 
 JOBQUEUE_TABLE = {
     "cores": 2,
@@ -103,3 +120,55 @@ def test_bad_jobqueue_values_name_the_key(table, key):
 def test_bad_kind_names_the_key():
     with pytest.raises(ValueError, match=r"cluster\.kind"):
         jobqueue.job_kwargs({"kind": "local", "jobqueue": {}})
+
+
+# --------------------------------------------------------------------- real Slurm
+
+
+@pytest.fixture
+def slurm():
+    """A responding Slurm (skip with the reason, or fail under CI=true); cancels our jobs."""
+    require_slurm()
+    yield
+    scancel_name(jobqueue.JOB_NAME)
+    scancel_name(SHARD_JOB_NAME)
+
+
+@pytest.mark.slurm
+def test_run_with_slurm_worker_jobs_matches_the_local_run(slurm, tmp_path):
+    config = write_config(tmp_path, TINY, slurm_cluster())
+    store = tmp_path / "tiny.zarr"
+    watcher = JobWatcher(jobqueue.JOB_NAME)
+    assert watcher.poll() == [], "worker jobs of an earlier run are still queued"
+    driver = hopsweep_popen("run", str(config), "--store", str(store), cwd=tmp_path,
+                            log=tmp_path / "driver.log")
+    code = watcher.wait_while(driver)
+    log = (tmp_path / "driver.log").read_text()
+    assert code == 0, log
+    assert watcher.running, "no worker job was ever seen running in squeue"
+    assert "dashboard http://127.0.0.1:" in log, "dashboard must listen on localhost"
+    assert_same_results(store, TINY)
+    watcher.wait_gone()  # the driver cancels its worker jobs on exit
+
+
+@pytest.mark.slurm
+def test_job_array_of_shards_matches_the_local_run(slurm, tmp_path):
+    """deploy/slurm/array.sbatch submitted with sbatch --array=0-3."""
+    config = write_config(tmp_path, TINY)
+    store = tmp_path / "tiny.zarr"
+    submit = subprocess.run(
+        ["sbatch", "--parsable", "--array=0-3", f"--output={tmp_path}/shard-%a.out",
+         str(DEPLOY / "slurm" / "array.sbatch"), str(config), "--store", str(store)],
+        env={**env(), "HOPSWEEP": f"{sys.executable} -m sweep"}, cwd=tmp_path,
+        capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+    )
+    assert submit.returncode == 0, submit.stderr
+    array_id = submit.stdout.strip().split(";")[0]
+    watcher = JobWatcher(SHARD_JOB_NAME)
+    watcher.wait_gone(timeout=COMMAND_TIMEOUT)
+    assert any(job.startswith(f"{array_id}_") for job in watcher.running), watcher.running
+    for index in range(4):
+        out = (tmp_path / f"shard-{index}.out").read_text()
+        assert f"shard {index}/4: 2 of 8 tasks to compute" in out, out
+        assert f"shard {index}/4: 2 tasks done, 0 failed" in out, out
+    assert_same_results(store, TINY)
