@@ -18,8 +18,10 @@ value 1 at lambda = 0, the integrand is below exp(-LOG_CUT) outside
 the spacing is QUAD_SPACING / sqrt(beta), a fraction of the narrowest width a
 hidden marginal can have (its variance is at least 1 / beta).
 
-Cost per sweep O(P N G) with G = 2 L sqrt(beta) / QUAD_SPACING nodes (a few
-hundred): meant for small and moderate N.
+Cost per sweep O(P N G') with G' = G / COARSE_STRIDE + the nodes of the support
+of the hidden marginal (tens; all G = 2 L sqrt(beta) / QUAD_SPACING, a few
+hundred, never needed): one log per (node, edge), no exponential for ±1 and 0
+patterns. Meant for small and moderate N.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ import numpy as np
 
 #: Integrand values below exp(-LOG_CUT) times its maximum are dropped (grid range).
 LOG_CUT = 60.0
+#: Every COARSE_STRIDE-th node is evaluated first to locate the support of each
+#: hidden marginal; only the fine nodes there are computed (see ``_support``).
+COARSE_STRIDE = 8
 #: Grid spacing in units of the narrowest hidden-marginal width 1 / sqrt(beta).
 #: The trapezoidal error for a Gaussian of width sigma is ~exp(-2 pi^2 sigma^2 / h^2),
 #: about 1e-34 here.
@@ -50,7 +55,8 @@ def lambda_grid(xi: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     lam : ndarray of shape (G,)
-        Nodes lambda_g (units of sqrt(J)-free HS field; lambda ~ sqrt(N) m).
+        Nodes lambda_g (the Hubbard-Stratonovich field; lambda ~ sqrt(N) m for a
+        condensed pattern). G - 1 is a multiple of COARSE_STRIDE.
     log_weight : ndarray of shape (G,)
         ln(h p0(lambda_g)), p0 = N(0, 1 / beta) the hidden prior, h the spacing.
     """
@@ -58,52 +64,90 @@ def lambda_grid(xi: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
     s1 = float(np.max(np.sum(np.abs(xi), axis=1))) / math.sqrt(N)
     half_width = s1 + math.sqrt(s1 * s1 + 2.0 * LOG_CUT / beta)
     h = QUAD_SPACING / math.sqrt(beta)
-    n_half = int(math.ceil(half_width / h))
+    n_half = COARSE_STRIDE * int(math.ceil(half_width / (h * COARSE_STRIDE)))
     lam = h * np.arange(-n_half, n_half + 1, dtype=np.float64)
     log_weight = math.log(h) + 0.5 * math.log(beta / (2.0 * math.pi)) - 0.5 * beta * lam * lam
     return lam, log_weight
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _log_chi_terms(xi_row, beta, lam, m_cav, D, E):
-    """Fill D, E (G, N) and return S (G,) = sum_j ln chi_j(lambda_g).
+def _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, stride, D, E, S):
+    """Fill D[g], E[g] (N,) and S[g] = sum_j ln chi_j(lambda_g) for g in range(g_lo, g_hi, stride).
 
-    With b = beta lambda xi_j / sqrt(N), sigma = sign(b), e = exp(-2 |b|):
-    chi_j = e^{|b|} D / 2, D = (1 + sigma m) + (1 - sigma m) e, stored as D and e.
+    With b = scale lambda xi_j, sigma = sign(b), e = exp(-2 |b|):
+    chi_j = e^{|b|} D / 2, D = (1 + sigma m) + (1 - sigma m) e. For xi_j = ±1 the
+    exponential is shared by the whole node, for xi_j = 0 it is 1.
     """
-    G = lam.shape[0]
     N = xi_row.shape[0]
-    scale = beta / math.sqrt(N)
-    S = np.zeros(G)
-    for g in range(G):
+    for g in range(g_lo, g_hi, stride):
+        a = scale * lam[g]
+        e_unit = math.exp(-2.0 * abs(a))
         total = 0.0
         for j in range(N):
-            b = scale * lam[g] * xi_row[j]
+            x = xi_row[j]
+            b = a * x
+            if x == 1.0 or x == -1.0:
+                e = e_unit
+            elif x == 0.0:
+                e = 1.0
+            else:
+                e = math.exp(-2.0 * abs(b))
             sm = m_cav[j] if b >= 0.0 else -m_cav[j]
-            e = math.exp(-2.0 * abs(b))
             d = (1.0 + sm) + (1.0 - sm) * e
             D[g, j] = d
             E[g, j] = e
             total += abs(b) + math.log(0.5 * d)
         S[g] = total
-    return S
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, u_new):
-    """Exact messages u_{mu->i} (N,) of one hidden unit from cavity m (N,)."""
+def _support(xi_row, beta, lam, log_weight, m_cav, D, E, S):
+    """Fill D, E, S on the window of nodes that carries the integrand.
+
+    A coarse pass (every COARSE_STRIDE-th node) brackets the support: between two
+    coarse nodes ln(integrand) F exceeds the larger end value by at most
+    beta^2 c2 h_c^2 / 8 (F'' <= beta^2 c2, c2 = sum_j xi_j^2 / N, h_c the coarse
+    spacing), so intervals whose ends stay LOG_CUT plus that bound below the
+    coarse maximum carry less than exp(-LOG_CUT) of the integral and are skipped.
+
+    Returns
+    -------
+    g_lo, g_hi : int
+        The window range(g_lo, g_hi) of fine nodes, filled in D, E and S.
+    """
     G = lam.shape[0]
     N = xi_row.shape[0]
-    S = _log_chi_terms(xi_row, beta, lam, m_cav, D, E)
-    F = log_weight + S
-    F_max = np.max(F)
-    weight = np.exp(F - F_max)
+    scale = beta / math.sqrt(N)
+    _log_chi_terms(xi_row, scale, lam, m_cav, 0, G, COARSE_STRIDE, D, E, S)
+    F_max = -np.inf
+    for g in range(0, G, COARSE_STRIDE):
+        F_max = max(F_max, log_weight[g] + S[g])
+    h_coarse = COARSE_STRIDE * (lam[1] - lam[0])
+    c2 = np.sum(xi_row * xi_row) / N
+    threshold = F_max - LOG_CUT - beta * beta * c2 * h_coarse * h_coarse / 8.0
+    g_lo, g_hi = G, 0
+    for g in range(0, G - COARSE_STRIDE, COARSE_STRIDE):
+        right = g + COARSE_STRIDE
+        if max(log_weight[g] + S[g], log_weight[right] + S[right]) >= threshold:
+            g_lo = min(g_lo, g)
+            g_hi = max(g_hi, right + 1)
+    _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, 1, D, E, S)
+    return g_lo, g_hi
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
+    """Exact messages u_{mu->i} (N,) of one hidden unit from cavity m (N,)."""
+    N = xi_row.shape[0]
+    g_lo, g_hi = _support(xi_row, beta, lam, log_weight, m_cav, D, E, S)
+    F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
+    weight = np.exp(F - np.max(F))
     for i in range(N):
         psi_plus = 0.0
         psi_minus = 0.0
-        for g in range(G):
+        for g in range(g_lo, g_hi):
             # exp(+-b - ln chi_i) = 2 / D (sign of b) or 2 e / D (opposite sign)
-            aligned = 2.0 * weight[g] / D[g, i]
+            aligned = 2.0 * weight[g - g_lo] / D[g, i]
             if lam[g] * xi_row[i] >= 0.0:
                 psi_plus += aligned
                 psi_minus += aligned * E[g, i]
@@ -119,6 +163,7 @@ def _sweep(xi, beta, lam, log_weight, t, u, damping, H_new):
     G = lam.shape[0]
     D = np.empty((G, N))
     E = np.empty((G, N))
+    S = np.empty(G)
     m_cav = np.empty(N)
     u_new = np.empty(N)
     H_new[:] = 0.0
@@ -126,7 +171,7 @@ def _sweep(xi, beta, lam, log_weight, t, u, damping, H_new):
         for i in range(N):
             tau = math.tanh(beta * u[mu, i])
             m_cav[i] = (t[i] - tau) / (1.0 - t[i] * tau)
-        _row_messages(xi[mu], beta, lam, log_weight, m_cav, D, E, u_new)
+        _row_messages(xi[mu], beta, lam, log_weight, m_cav, D, E, S, u_new)
         for i in range(N):
             u[mu, i] = (1.0 - damping) * u_new[i] + damping * u[mu, i]
             H_new[i] += u[mu, i]
@@ -165,9 +210,11 @@ def _log_partition(xi, beta, lam, log_weight, m_cav):
     G = lam.shape[0]
     D = np.empty((G, N))
     E = np.empty((G, N))
+    S = np.empty(G)
     out = np.empty(P)
     for mu in range(P):
-        F = log_weight + _log_chi_terms(xi[mu], beta, lam, m_cav[mu], D, E)
+        g_lo, g_hi = _support(xi[mu], beta, lam, log_weight, m_cav[mu], D, E, S)
+        F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
         F_max = np.max(F)
         out[mu] = F_max + math.log(np.sum(np.exp(F - F_max)))
     return out
