@@ -358,6 +358,10 @@ CONVERGED_ATOL = 1e-5
 #: edge of convergence may flip between converged and not); lost points never do.
 STATUS_MISMATCH_FRACTION = 0.05
 
+#: Fewest points (fraction) that must have converged in both runs, so that the
+#: comparison of observables checks something.
+MIN_CONVERGED_FRACTION = 0.25
+
 #: Seconds between two looks at a store's progress.
 POLL_INTERVAL = 0.05
 
@@ -413,7 +417,7 @@ def assert_same_results(store: Path, sweep: str) -> None:
     mismatch = float((status != status_ref).mean())
     assert mismatch <= STATUS_MISMATCH_FRACTION, f"status differs at {mismatch:.1%} of points"
     both = (status == 1) & (status_ref == 1)
-    assert both.mean() > 0.5, "too few converged points to compare"
+    assert both.mean() >= MIN_CONVERGED_FRACTION, "too few converged points to compare"
     for name in COMPARED:
         a, b = got[name].values[both], expected[name].values[both]
         np.testing.assert_allclose(a, b, rtol=0, atol=CONVERGED_ATOL, err_msg=name)
