@@ -102,11 +102,12 @@ def test_relaxed_messages_approach_full_bp_like_inverse_sqrt_n():
     # Above T_g (T = 1.5, alpha = 0.1) with a random field, no pattern condenses,
     # so every lambda_mu is O(1) and the Gaussian (relaxed) message differs from
     # the exact one by terms suppressed by 1/sqrt(N). Pooling 4 samples per size,
-    # the rms difference per site must shrink, with a log-log slope within 0.25
-    # of -1/2 (or steeper: faster convergence is also fine), and the Bethe free
-    # energies must agree to O(1/N) (|df| <= 0.2 / N; measured about 0.1 / N).
+    # the rms difference per site must shrink with a log-log slope within 0.25 of
+    # -1/2 (measured -0.55 on N = 64..256, -0.56 up to N = 512), i.e. sqrt(N) rms
+    # stays bounded (within a factor 2 across sizes) while rms shrinks. The Bethe
+    # free energies must agree to O(1/N): |df| <= 0.3 / N (measured ~0.14 / N).
     T, alpha = 1.5, 0.1
-    sizes = [64, 128, 256]
+    sizes = np.array([64, 128, 256])
     rms = []
     for N in sizes:
         sq, df = [], []
@@ -121,10 +122,13 @@ def test_relaxed_messages_approach_full_bp_like_inverse_sqrt_n():
             sq.append(np.mean((full.m - relaxed.m) ** 2))
             df.append(abs(full.free_energy[0] - relaxed.free_energy[0]))
         rms.append(np.sqrt(np.mean(sq)))
-        assert max(df) <= 0.2 / N
-    assert rms[0] > rms[1] > rms[2]
+        assert max(df) <= 0.3 / N
+    rms = np.array(rms)
+    assert rms[-1] < rms[0]
     slope = np.polyfit(np.log(sizes), np.log(rms), 1)[0]
-    assert slope < -0.25
+    assert abs(slope + 0.5) <= 0.25
+    scaled = np.sqrt(sizes) * rms
+    assert scaled.max() <= 2 * scaled.min()
 
 
 def test_relaxed_retrieval_bp_matches_full_retrieval_bp_per_site():
