@@ -286,9 +286,9 @@ def stability_temperature(ds: xr.Dataset, other: xr.Dataset | None = None,
 
     Per seed and temperature the difference f_retrieval - f_other enters when
     both points converged, the retrieval run has m > threshold and the other run
-    has |m| <= threshold. T_c is the highest temperature at which the seed-mean
-    difference is negative, interpolated to zero as in
-    :func:`retrieval_temperature`.
+    has |m| <= threshold (and ``m_other`` <= threshold: no other pattern
+    retrieved). T_c is the highest temperature at which the seed-mean difference
+    is negative, interpolated to zero as in :func:`retrieval_temperature`.
 
     Returns
     -------
@@ -319,6 +319,8 @@ def stability_temperature(ds: xr.Dataset, other: xr.Dataset | None = None,
     _check_var(other, "free_energy")
     ok = (usable(retrieval) & usable(other) & (retrieval["m"] > threshold)
           & (abs(other["m"]) <= threshold))
+    if "m_other" in other.data_vars:  # the other run must not retrieve any pattern either
+        ok = ok & (other["m_other"] <= threshold)
     advantage = other["free_energy"] - retrieval["free_energy"]  # > 0: retrieval lower
     return _crossing_dataset(advantage, ok, "T", 0.0, n_boot, rng, "T_c",
                              "measured retrieval stability temperature", "J")
