@@ -1,0 +1,259 @@
+"""Plan, store, tasks and runner, in-process (the runner on a real LocalCluster).
+
+The dataset schema is checked against DESIGN.md; stored values against the
+kernel called directly on the same disorder (so the engine's labelling, axis
+order and random streams are what is tested, not the physics, which the kernel
+tests check against exact enumeration, Monte Carlo and RS theory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import tomllib
+import tracemalloc
+import types
+
+import numpy as np
+import pytest
+import xarray as xr
+from cluster_helpers import env
+
+from kernels.initial import initial_state
+from kernels.patterns import iid, point_rng
+from kernels.registry import ALGORITHMS
+from sweep import open_results, patterns_for
+from sweep.cluster import connect
+from sweep.lock import StoreBusy, StoreLock
+from sweep.plan import make_plan
+from sweep.runner import run
+from sweep.spec import ClusterSpec, parse_spec
+from sweep.store import FAILED, PENDING, StoreMismatch, Writer, create
+
+DIMS = ("algorithm", "N", "alpha", "seed", "T")
+
+#: A spec of 10^6 points (1 x 1 x 100 alpha x 100 seeds x 100 T) for the lazy-plan checks.
+MILLION = """
+name = "million"
+[grid]
+N = [1000]
+alpha = { start = 0.01, stop = 0.2, num = 100 }
+T = { start = 0.05, stop = 1.5, num = 100 }
+seed = 100
+"""
+
+
+def _spec(text: str, **solver):
+    raw = tomllib.loads(text)
+    raw.setdefault("solver", {}).update(solver)
+    return parse_spec(raw)
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+def test_tasks_cover_every_sample_once_and_shards_are_disjoint(long_sweep):
+    spec = _spec(long_sweep)
+    plan = make_plan(spec)
+    cover = np.zeros(spec.shape[:4], dtype=int)
+    for task in plan.tasks():
+        assert plan.task(task.id) == task
+        assert task.s1 - task.s0 <= plan.seed_block
+        cover[task.a, task.n, task.k, task.s0:task.s1] += 1
+    assert (cover == 1).all()
+    shards = [{t.id for t in plan.tasks(i, 3)} for i in range(3)]
+    assert set().union(*shards) == set(range(plan.n_tasks))
+    assert sum(len(s) for s in shards) == plan.n_tasks
+    with pytest.raises(ValueError, match="task_id"):
+        plan.task(plan.n_tasks)
+
+
+def test_cost_model_groups_cheap_seeds_and_splits_expensive_ones(small_sweep):
+    cheap = make_plan(_spec(small_sweep))
+    assert cheap.seed_block == 3  # N <= 80: a seed costs ms, all three in one task
+    heavy = _spec(small_sweep.replace("N = [50, 80]", "N = [4000]").replace("seed = 3",
+                                                                            "seed = 64"))
+    # 4000 x 320 x 5 x 4 x 100 flops at 5 GFLOP/s = 0.5 s per seed: one seed per task
+    assert make_plan(heavy).seed_block == 1
+
+
+def test_plan_and_template_of_a_million_points_are_lazy_and_small(tmp_path):
+    tracemalloc.start()
+    spec = _spec(MILLION)
+    plan = make_plan(spec)
+    tasks = plan.tasks()
+    assert isinstance(tasks, types.GeneratorType)
+    n_tasks = sum(1 for _ in tasks)
+    create(tmp_path / "million.zarr", spec, plan)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert spec.n_points == 10**6 and n_tasks == plan.n_tasks
+    # per-point objects would take > 100 bytes each, i.e. > 100 MB
+    assert peak < 20 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+    files = [p for p in (tmp_path / "million.zarr").rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 2**20  # metadata and coordinates only
+    assert len(files) < 40
+
+
+# ----------------------------------------------------------------------------- store
+
+
+# warnings.catch_warnings (which hides Zarr's note on consolidated metadata) is not
+# thread-safe; real creators are separate processes.
+@pytest.mark.filterwarnings("ignore:Consolidated metadata")
+def test_concurrent_creation_makes_one_store(tmp_path, small_sweep):
+    spec = _spec(small_sweep)
+    plan = make_plan(spec)
+    path = tmp_path / "race.zarr"
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def creator():
+        barrier.wait()
+        outcomes.append(create(path, spec, plan))
+
+    threads = [threading.Thread(target=creator) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == [False, False, False, True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["race.zarr"]  # no temporaries left
+    assert (Writer(path).status() == PENDING).all()
+    other = _spec(small_sweep, tol=1e-6)
+    with pytest.raises(StoreMismatch, match="--overwrite"):
+        create(path, other, make_plan(other))
+
+
+def test_lock_is_exclusive_for_runs_shared_for_shards_and_dies_with_its_process(tmp_path,
+                                                                                small_sweep):
+    spec = _spec(small_sweep)
+    path = tmp_path / "s.zarr"
+    create(path, spec, make_plan(spec))
+    with StoreLock(path):
+        with pytest.raises(StoreBusy, match="another hopsweep process"):
+            StoreLock(path).acquire()
+        with pytest.raises(StoreBusy):
+            StoreLock(path, shared=True).acquire()
+    with StoreLock(path, shared=True), StoreLock(path, shared=True):
+        with pytest.raises(StoreBusy):
+            StoreLock(path).acquire()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from sweep.lock import StoreLock; "
+         f"lock = StoreLock({str(path)!r}).acquire(); print('held', flush=True); "
+         "time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, env=env())
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(StoreBusy):
+        StoreLock(path).acquire()
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=30)
+    StoreLock(path).acquire().release()
+
+
+def test_partial_block_write_touches_only_its_seeds(tmp_path, small_sweep):
+    spec = _spec(small_sweep)
+    plan = make_plan(spec)
+    path = tmp_path / "s.zarr"
+    create(path, spec, plan)
+    writer = Writer(path)
+    task = plan.task(0)
+    K = len(spec.T)
+    seeds = np.array([False, True, False])
+    values = {name: np.full((1, K), 0.5) for name in ("m", "m_other", "q", "free_energy",
+                                                       "residual", "wall_time")}
+    values |= {"iterations": np.full((1, K), 7, dtype=np.int32),
+               "converged": np.ones((1, K), bool), "status": np.ones((1, K), np.int8)}
+    writer.write_result(task, seeds, values)
+    writer.write_failure(plan.task(1), np.array([True, False, True]), "ValueError: boom")
+    status = writer.status()
+    assert (status[0, 0, 0, 1] == 1).all() and (status[0, 0, 0, [0, 2]] == PENDING).all()
+    assert (status[0, 0, 1, [0, 2]] == FAILED).all() and (status[0, 0, 1, 1] == PENDING).all()
+    ds = open_results(path)
+    assert ds.m.values[0, 0, 0, 1].tolist() == [0.5] * K
+    assert np.isnan(ds.m.values[0, 0, 0, [0, 2]]).all()
+    assert ds.error.values[0, 0, 1].tolist() == ["ValueError: boom", "", "ValueError: boom"]
+
+
+# ----------------------------------------------------------------------------- a real sweep
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, small_sweep):
+    """The small sweep run in-process by sweep.runner on a one-worker LocalCluster."""
+    directory = tmp_path_factory.mktemp("engine")
+    spec = dataclasses.replace(_spec(small_sweep), cluster=ClusterSpec(workers=1))
+    plan = make_plan(spec)
+    path = directory / "small.zarr"
+    create(path, spec, plan)
+    with StoreLock(path), connect(spec.cluster) as client:
+        summary = run(plan, str(path), client)
+    return spec, path, summary
+
+
+def test_in_process_run_completes_and_matches_the_cli_run(swept, small_sweep,
+                                                         assert_identical):
+    spec, path, summary = swept
+    assert summary.points_total == summary.points_done == spec.n_points
+    assert summary.points_failed == 0 and summary.stopped is None
+    assert_identical(path, small_sweep)  # against `hopsweep run` with two workers
+
+
+def test_dataset_schema_follows_the_design(swept):
+    spec, path, _ = swept
+    ds = open_results(path)
+    assert tuple(ds.sizes) == DIMS
+    dtypes = {"m": "float64", "m_other": "float64", "q": "float64", "free_energy": "float64",
+              "iterations": "int32", "residual": "float64", "converged": "bool",
+              "wall_time": "float64", "status": "int8"}
+    for name, dtype in dtypes.items():
+        assert ds[name].dims == DIMS, name
+        assert ds[name].dtype == np.dtype(dtype), name
+        assert ds[name].attrs["long_name"] and "units" in ds[name].attrs, name
+    assert ds.wall_time.attrs["units"] == "s"
+    assert ds.error.dims == DIMS[:4]
+    assert list(ds.status.attrs["flag_values"]) == [0, 1, 2, 3, 4]
+    assert ds.status.attrs["flag_meanings"] == "pending converged not_converged diverged failed"
+    assert list(ds.algorithm.values) == ["tap"]
+    np.testing.assert_array_equal(ds.N, spec.N)
+    np.testing.assert_array_equal(ds.alpha, spec.alpha)
+    np.testing.assert_array_equal(ds["T"], spec.T)
+    np.testing.assert_array_equal(ds.P, np.rint(np.outer(spec.N, spec.alpha)))
+    for key in ("spec", "spec_hash", "hopsweep_version", "git_commit", "git_dirty",
+                "package_versions", "host", "created", "updated"):
+        assert ds.attrs[key] != "", key
+    assert ds.attrs["spec_hash"] == spec.hash and ds.attrs["spec"] == spec.canonical
+    assert ds.attrs["created"] <= ds.attrs["updated"]
+    assert "numpy=" in ds.attrs["package_versions"]
+    # Plain xarray opens it too (consolidated metadata, no warnings about stray files).
+    with xr.open_zarr(path) as plain:
+        assert set(plain.data_vars) >= set(dtypes)
+
+
+def test_stored_values_are_the_kernel_on_the_same_disorder(swept):
+    """Re-derive two points from the config's seeds alone and call the kernel directly."""
+    spec, path, _ = swept
+    ds = open_results(path)
+    beta = 1.0 / np.asarray(spec.T)
+    for N, alpha, seed in [(50, 0.04, 0), (80, 0.12, 2)]:
+        patterns = iid(N, alpha, point_rng(spec.root_seed, N, alpha, seed, "patterns"))
+        regenerated = patterns_for(ds, algorithm="tap", N=N, alpha=alpha, seed=seed)
+        np.testing.assert_array_equal(regenerated.xi, patterns.xi)
+        m0 = initial_state(patterns.xi, "retrieval", point_rng(spec.root_seed, N, alpha, seed,
+                                                               "init"))
+        solution = ALGORITHMS["tap"].run(patterns, beta, m0, spec.options,
+                                         point_rng(spec.root_seed, N, alpha, seed, "dynamics"))
+        point = ds.sel(algorithm="tap", N=N, alpha=alpha, seed=seed)
+        np.testing.assert_array_equal(point.m, solution.overlap[:, 0])
+        np.testing.assert_array_equal(point.m_other, np.abs(solution.overlap[:, 1:]).max(1))
+        np.testing.assert_array_equal(point.q, solution.q)
+        np.testing.assert_array_equal(point.iterations, solution.iterations)
+        np.testing.assert_array_equal(point.status, solution.status)
+        np.testing.assert_array_equal(point.converged, solution.status == 1)
+        assert (point.wall_time > 0).all()
+    with pytest.raises(ValueError, match="alpha must be one of"):
+        patterns_for(ds, algorithm="tap", N=50, alpha=0.05, seed=0)
