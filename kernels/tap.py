@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.integrate import quad_vec
 from scipy.special import xlogy
@@ -85,23 +86,76 @@ FREE_ENERGY_QUAD_EPS = 1e-10
 
 @dataclass
 class _Active:
-    """State of the temperatures still iterating, compacted to the first rows.
+    """State of the temperatures still iterating, one column each.
 
-    ``rows`` maps active row a to the output row (temperature index).
+    ``rows`` maps active column a to the output row (temperature index); ``m``
+    is (N, k) and ``gbar`` (P, k), C-contiguous; the rest are (k,), ``q_sum``
+    being sum_i m_i^2 = N q of the current m (float64).
     """
 
     rows: np.ndarray
     beta: np.ndarray
     m: np.ndarray
+    q_sum: np.ndarray
     gbar: np.ndarray
     best_previous: np.ndarray
     best_window: np.ndarray
     strikes: np.ndarray
 
     def keep(self, mask: np.ndarray) -> None:
-        """Drop the rows where ``mask`` is False (contiguous copies for BLAS)."""
-        for name in ("rows", "beta", "m", "gbar", "best_previous", "best_window", "strikes"):
-            setattr(self, name, np.ascontiguousarray(getattr(self, name)[mask]))
+        """Drop the columns where ``mask`` is False (contiguous copies for BLAS)."""
+        for name in (
+            "rows",
+            "beta",
+            "m",
+            "q_sum",
+            "gbar",
+            "best_previous",
+            "best_window",
+            "strikes",
+        ):
+            value = getattr(self, name)
+            setattr(self, name, np.ascontiguousarray(value[..., mask]))
+
+
+def _view(flat: np.ndarray, rows: int, k: int) -> np.ndarray:
+    """The first rows * k entries of a flat scratch buffer as a contiguous (rows, k) array."""
+    return flat[: rows * k].reshape(rows, k)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _subtract_reaction(h, m, c):
+    """h[n, k] -= c[k] m[n, k] in place; h, m (N, k), c (k,).
+
+    One fused pass: the numpy broadcast multiply over (N, k) with k ~ 32 runs
+    short inner loops and cost 4x a plain subtraction.
+    """
+    N, K = h.shape
+    for n in range(N):
+        for k in range(K):
+            h[n, k] -= c[k] * m[n, k]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _damped_update(m, new, damping, residual, q_sum):
+    """m <- m + (1 - d)(new - m) in place, with per-column statistics.
+
+    Writes residual[k] = max_n |new - m| (before the (1 - d) factor) and
+    q_sum[k] = sum_n m_new[n, k]^2 (float64 accumulator), both (k,): one pass
+    instead of five numpy passes and two axis-0 reductions (short inner loops
+    at k ~ 32). A NaN in ``new`` makes q_sum NaN.
+    """
+    N, K = m.shape
+    residual[:] = 0.0
+    q_sum[:] = 0.0
+    step = 1.0 - damping
+    for n in range(N):
+        for k in range(K):
+            d = new[n, k] - m[n, k]
+            residual[k] = max(residual[k], abs(d))
+            v = m[n, k] + step * d
+            m[n, k] = v
+            q_sum[k] += v * v
 
 
 def solve(
@@ -194,6 +248,11 @@ def solve(
 def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_stop):
     """Damped TAP / AMP iteration with a compacted active set.
 
+    The state is stored by columns, m of shape (N, k) for the k active
+    temperatures: both products, xi @ m (P, k) and [xi; field]^T @ [beta g; beta]
+    (N, k), are then GEMMs with contiguous operands, which ran 1.3x faster than
+    the row layout at k = 32 (tall-skinny OpenBLAS kernels).
+
     Returns m (K, N) float64, iterations (K,) int64, residual (K,) float64 and
     status (K,) int8 (CONVERGED, NOT_CONVERGED or DIVERGED, before the final
     domain check of :func:`solve`).
@@ -207,73 +266,67 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
     residual = np.full(K, np.nan)
     status = np.full(K, NOT_CONVERGED, dtype=np.int8)
 
-    m = np.array(np.broadcast_to(m_start, (K, N)), dtype=dtype, order="C")
     act = _Active(
         rows=np.arange(K),
         beta=beta.astype(dtype),
-        m=m,
-        gbar=np.zeros((K, P), dtype=dtype),
+        m=np.array(np.broadcast_to(m_start, (K, N)).T, dtype=dtype, order="C"),
+        q_sum=np.zeros(K),
+        gbar=np.zeros((P, K), dtype=dtype),
         best_previous=np.full(K, np.inf),
         best_window=np.full(K, np.inf),
         strikes=np.zeros(K, dtype=np.int64),
     )
-    M = np.empty((K, P), dtype=dtype)
-    g = np.empty((K, P), dtype=dtype)
-    h = np.empty((K, N), dtype=dtype)
-    tmp = np.empty((K, N), dtype=dtype)
-    # contiguous xi^T: m @ xi.T as a view ran at 2/3 of the speed
-    xiT = np.ascontiguousarray(xi.T)
-    # beta h = [beta g, beta] @ [xi; field] - beta R m: the field rides in the
-    # second GEMM as one more pattern row, beta is folded into the (K, P) factor
-    xi_field = xi if field is None else np.vstack([xi, field[None, :]])
-    scaled = np.empty((K, xi_field.shape[0]), dtype=dtype)
+    # beta h = [xi; field]^T @ [beta g; beta] - beta R m: the field rides in the
+    # second GEMM as one more pattern row, and beta is folded into the (P, k) factor
+    xi_field_t = np.ascontiguousarray((xi if field is None else np.vstack([xi, field])).T)
+    n_rows = xi_field_t.shape[1]
+    M, g, scaled = (np.empty(r * K, dtype=dtype) for r in (P, P, n_rows))
+    h = np.empty(N * K, dtype=dtype)
+    res = np.empty(K)
+    act.q_sum[:] = np.einsum("nk,nk->k", act.m, act.m, dtype=np.float64)
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
     g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max()
     next_check = STAGNATION_FIRST_CHECK
 
     for t in range(1, max_iter + 1):
         k = act.rows.shape[0]
-        m, gbar, Mk, gk, hk, tk, sk = act.m, act.gbar, M[:k], g[:k], h[:k], tmp[:k], scaled[:k]
-        beta_k = act.beta[:, None]
-        np.matmul(m, xiT, out=Mk)
+        m, gbar, beta_k = act.m, act.gbar, act.beta
+        Mk, gk, sk = _view(M, P, k), _view(g, P, k), _view(scaled, n_rows, k)
+        hk, res_k = _view(h, N, k), res[:k]
+        np.matmul(xi, m, out=Mk)
         Mk *= 1.0 / N
-        q = np.einsum("kn,kn->k", m, m) / N
-        x = np.minimum(act.beta * (1.0 - q), reaction.x_max).astype(dtype)
+        x = np.minimum(beta_k * (1.0 - act.q_sum / N), reaction.x_max).astype(dtype)
         if amp:
             # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0; gbar is the damped
             # average of the g's, the field history the damped m^t responds to
             if t == 1:
                 gk[...] = Mk
             else:
-                np.multiply(gbar, x[:, None], out=gk)
+                np.multiply(gbar, x, out=gk)
                 np.subtract(Mk, gk, out=gk)
-                gk *= (1.0 / (1.0 - x))[:, None]
+                gk *= 1.0 / (1.0 - x)
             gbar *= damping
             gbar += (1.0 - damping) * gk
-            np.multiply(gk, beta_k, out=sk[:, :P])
+            np.multiply(gk, beta_k, out=sk[:P])
             r = reaction.alpha / (1.0 - x)
         else:
-            np.multiply(Mk, beta_k, out=sk[:, :P])
+            np.multiply(Mk, beta_k, out=sk[:P])
             r = np.asarray(reaction(x), dtype=dtype)
         if field is not None:
-            sk[:, P:] = beta_k
-        np.matmul(sk, xi_field, out=hk)
-        np.multiply(m, r[:, None] * beta_k, out=tk)
-        hk -= tk
+            sk[P] = beta_k
+        np.matmul(xi_field_t, sk, out=hk)
+        _subtract_reaction(hk, m, (r * beta_k).astype(dtype))
         np.tanh(hk, out=hk)
-        np.subtract(hk, m, out=tk)
-        np.abs(tk, out=hk)
-        res = hk.max(axis=1).astype(np.float64) * (1.0 - damping)
-        tk *= 1.0 - damping
-        m += tk
+        _damped_update(m, hk, dtype.type(damping), res_k, act.q_sum)
+        res_k *= 1.0 - damping
 
-        diverged = ~np.isfinite(res)
+        diverged = ~np.isfinite(act.q_sum)
         if amp:
-            diverged |= np.abs(gk).max(axis=1) > g_limit
-        converged = res < tol
+            diverged |= np.abs(gk).max(axis=0) > g_limit
+        converged = res_k < tol
         done = diverged | converged
         if early_stop:
-            np.minimum(act.best_window, res, out=act.best_window)
+            np.minimum(act.best_window, res_k, out=act.best_window)
             if t == next_check:
                 done |= _hopeless(act, t, tol, max_iter) & ~done
                 next_check *= 2
@@ -281,9 +334,9 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
             done[:] = True
         if done.any():
             rows = act.rows[done]
-            m_out[rows] = m[done]
+            m_out[rows] = m[:, done].T
             iterations[rows] = t
-            residual[rows] = res[done]
+            residual[rows] = res_k[done]
             status[rows] = np.where(
                 diverged[done], DIVERGED, np.where(converged[done], CONVERGED, NOT_CONVERGED)
             )
