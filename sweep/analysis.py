@@ -30,21 +30,28 @@ SEED = "seed"
 
 
 def _rng(rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(
-        BOOTSTRAP_SEED if rng is None else rng)
+    return (
+        rng
+        if isinstance(rng, np.random.Generator)
+        else np.random.default_rng(BOOTSTRAP_SEED if rng is None else rng)
+    )
 
 
 def _check_var(ds: xr.Dataset, var: str) -> None:
     if var not in ds.data_vars:
-        raise ValueError(f"var: {var!r} is not a variable of the dataset; "
-                         f"choose one of {sorted(map(str, ds.data_vars))}")
+        raise ValueError(
+            f"var: {var!r} is not a variable of the dataset; "
+            f"choose one of {sorted(map(str, ds.data_vars))}"
+        )
 
 
 def _check_dims(ds: xr.Dataset, *dims: str) -> None:
     missing = [d for d in dims if d not in ds.dims]
     if missing:
-        raise ValueError(f"ds: dimensions {missing} are missing; a results Dataset has "
-                         "(algorithm, N, alpha, seed, T) (open it with sweep.open_results)")
+        raise ValueError(
+            f"ds: dimensions {missing} are missing; a results Dataset has "
+            "(algorithm, N, alpha, seed, T) (open it with sweep.open_results)"
+        )
 
 
 def usable(ds: xr.Dataset) -> xr.DataArray:
@@ -96,10 +103,10 @@ def seed_mean(ds: xr.Dataset, var: str = "m") -> xr.Dataset:
     out = xr.Dataset(
         {
             var: mean.assign_attrs(attrs, long_name=f"seed mean of {attrs.get('long_name', var)}"),
-            f"{var}_err": err.assign_attrs(units=attrs.get("units", "1"),
-                                           long_name=f"standard error of the seed mean of {var}"),
-            "n_used": n_used.assign_attrs(units="1",
-                                          long_name="converged seeds entering the mean"),
+            f"{var}_err": err.assign_attrs(
+                units=attrs.get("units", "1"), long_name=f"standard error of the seed mean of {var}"
+            ),
+            "n_used": n_used.assign_attrs(units="1", long_name="converged seeds entering the mean"),
         }
     )
     return out
@@ -152,8 +159,9 @@ def _masked_mean(values: np.ndarray, ok: np.ndarray, axis: int) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
-def _bootstrap_crossing(values: np.ndarray, ok: np.ndarray, coord: np.ndarray,
-                        threshold: float, resamples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap_crossing(
+    values: np.ndarray, ok: np.ndarray, coord: np.ndarray, threshold: float, resamples: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Crossing of the seed mean and its bootstrap standard deviation.
 
     values, ok : (..., S, K) per seed; resamples : (B, S) seed indices.
@@ -170,8 +178,17 @@ def _bootstrap_crossing(values: np.ndarray, ok: np.ndarray, coord: np.ndarray,
     return estimate, err
 
 
-def _crossing_dataset(values: xr.DataArray, ok: xr.DataArray, along: str, threshold: float,
-                      n_boot: int, rng, name: str, long_name: str, units: str) -> xr.Dataset:
+def _crossing_dataset(
+    values: xr.DataArray,
+    ok: xr.DataArray,
+    along: str,
+    threshold: float,
+    n_boot: int,
+    rng,
+    name: str,
+    long_name: str,
+    units: str,
+) -> xr.Dataset:
     """Crossing along ``along`` of the seed mean, with bootstrap errors, as a Dataset."""
     if n_boot < 2:
         raise ValueError(f"n_boot: must be >= 2 for a bootstrap error, got {n_boot}")
@@ -184,17 +201,24 @@ def _crossing_dataset(values: xr.DataArray, ok: xr.DataArray, along: str, thresh
     resamples = _rng(rng).integers(0, n_seed, size=(n_boot, n_seed))
     coord = values[along].values
     estimate, err = xr.apply_ufunc(
-        _bootstrap_crossing, values, ok,
-        input_core_dims=[[SEED, along], [SEED, along]], output_core_dims=[[], []],
+        _bootstrap_crossing,
+        values,
+        ok,
+        input_core_dims=[[SEED, along], [SEED, along]],
+        output_core_dims=[[], []],
         kwargs={"coord": coord, "threshold": threshold, "resamples": resamples},
-        dask="parallelized", output_dtypes=[float, float],
+        dask="parallelized",
+        output_dtypes=[float, float],
     )
     attrs = {"threshold": threshold, "n_boot": n_boot}
-    return xr.Dataset({
-        name: estimate.assign_attrs(attrs, long_name=long_name, units=units),
-        f"{name}_err": err.assign_attrs(attrs, long_name=f"bootstrap error of {name} (seeds)",
-                                        units=units),
-    })
+    return xr.Dataset(
+        {
+            name: estimate.assign_attrs(attrs, long_name=long_name, units=units),
+            f"{name}_err": err.assign_attrs(
+                attrs, long_name=f"bootstrap error of {name} (seeds)", units=units
+            ),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -202,8 +226,9 @@ def _crossing_dataset(values: xr.DataArray, ok: xr.DataArray, along: str, thresh
 # --------------------------------------------------------------------------- #
 
 
-def retrieval_temperature(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD,
-                          n_boot: int = N_BOOTSTRAP, rng=None) -> xr.Dataset:
+def retrieval_temperature(
+    ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD, n_boot: int = N_BOOTSTRAP, rng=None
+) -> xr.Dataset:
     """Measured retrieval temperature T_M per (algorithm, N, alpha).
 
     T_M is the highest grid temperature at which the seed-mean overlap ``m``
@@ -230,13 +255,26 @@ def retrieval_temperature(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD
         ``T_M`` and ``T_M_err`` (units of J) over the dimensions other than seed and T.
     """
     _check_dims(ds, SEED, "T")
-    return _crossing_dataset(ds["m"], usable(ds), "T", threshold, n_boot, rng, "T_M",
-                             "measured retrieval temperature", "J")
+    return _crossing_dataset(
+        ds["m"],
+        usable(ds),
+        "T",
+        threshold,
+        n_boot,
+        rng,
+        "T_M",
+        "measured retrieval temperature",
+        "J",
+    )
 
 
-def critical_load(ds: xr.Dataset, T: float | None = None,
-                  threshold: float = RETRIEVAL_THRESHOLD, n_boot: int = N_BOOTSTRAP,
-                  rng=None) -> xr.Dataset:
+def critical_load(
+    ds: xr.Dataset,
+    T: float | None = None,
+    threshold: float = RETRIEVAL_THRESHOLD,
+    n_boot: int = N_BOOTSTRAP,
+    rng=None,
+) -> xr.Dataset:
     """Measured critical load alpha_c per (algorithm, N) at one temperature.
 
     The largest alpha at which the seed-mean overlap exceeds ``threshold``,
@@ -260,8 +298,17 @@ def critical_load(ds: xr.Dataset, T: float | None = None,
     _check_dims(ds, SEED, "T", "alpha")
     T_used = float(ds["T"].min()) if T is None else float(ds["T"].sel(T=T, method="nearest"))
     at = ds.sel(T=T_used)
-    out = _crossing_dataset(at["m"], usable(at), "alpha", threshold, n_boot, rng, "alpha_c",
-                            "measured critical load", "1")
+    out = _crossing_dataset(
+        at["m"],
+        usable(at),
+        "alpha",
+        threshold,
+        n_boot,
+        rng,
+        "alpha_c",
+        "measured critical load",
+        "1",
+    )
     return out.assign_coords(T=T_used)
 
 
@@ -269,9 +316,13 @@ INIT = "init"
 RETRIEVAL_INIT = "retrieval"
 
 
-def stability_temperature(ds: xr.Dataset, other: xr.Dataset | None = None,
-                          threshold: float = RETRIEVAL_THRESHOLD, n_boot: int = N_BOOTSTRAP,
-                          rng=None) -> xr.Dataset:
+def stability_temperature(
+    ds: xr.Dataset,
+    other: xr.Dataset | None = None,
+    threshold: float = RETRIEVAL_THRESHOLD,
+    n_boot: int = N_BOOTSTRAP,
+    rng=None,
+) -> xr.Dataset:
     """Measured T_c: where retrieval states stop being the lower free energy.
 
     Needs free energies of a retrieval state and of a non-retrieval state on the
@@ -306,10 +357,13 @@ def stability_temperature(ds: xr.Dataset, other: xr.Dataset | None = None,
             if INIT in template.dims:
                 template = template.isel({INIT: 0}, drop=True)
             nan = xr.full_like(template, np.nan, dtype=float)
-            return xr.Dataset({"T_c": nan.assign_attrs(units="J"),
-                               "T_c_err": nan.assign_attrs(units="J")},
-                              attrs={"note": "T_c needs a retrieval and a non-retrieval run: "
-                                     "an 'init' dimension or a second Dataset (other=)"})
+            return xr.Dataset(
+                {"T_c": nan.assign_attrs(units="J"), "T_c_err": nan.assign_attrs(units="J")},
+                attrs={
+                    "note": "T_c needs a retrieval and a non-retrieval run: "
+                    "an 'init' dimension or a second Dataset (other=)"
+                },
+            )
         retrieval = ds.sel({INIT: RETRIEVAL_INIT}, drop=True)
         other = ds.sel({INIT: others[0]}, drop=True)
     else:
@@ -317,13 +371,18 @@ def stability_temperature(ds: xr.Dataset, other: xr.Dataset | None = None,
     retrieval, other = xr.align(retrieval, other, join="inner")
     _check_var(retrieval, "free_energy")
     _check_var(other, "free_energy")
-    ok = (usable(retrieval) & usable(other) & (retrieval["m"] > threshold)
-          & (abs(other["m"]) <= threshold))
+    ok = (
+        usable(retrieval)
+        & usable(other)
+        & (retrieval["m"] > threshold)
+        & (abs(other["m"]) <= threshold)
+    )
     if "m_other" in other.data_vars:  # the other run must not retrieve any pattern either
         ok = ok & (other["m_other"] <= threshold)
     advantage = other["free_energy"] - retrieval["free_energy"]  # > 0: retrieval lower
-    return _crossing_dataset(advantage, ok, "T", 0.0, n_boot, rng, "T_c",
-                             "measured retrieval stability temperature", "J")
+    return _crossing_dataset(
+        advantage, ok, "T", 0.0, n_boot, rng, "T_c", "measured retrieval stability temperature", "J"
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -352,8 +411,13 @@ def theory_lines(alpha) -> xr.Dataset:
         "T_M": (rs.retrieval_temperature(alpha), "retrieval temperature T_M (RS)"),
         "T_c": (rs.stability_temperature(alpha), "retrieval stability temperature T_c (RS)"),
     }
-    return xr.Dataset({name: ("alpha", values, {"long_name": text, "units": "J"})
-                       for name, (values, text) in lines.items()}, coords=coords)
+    return xr.Dataset(
+        {
+            name: ("alpha", values, {"long_name": text, "units": "J"})
+            for name, (values, text) in lines.items()
+        },
+        coords=coords,
+    )
 
 
 def theory_overlap(alpha, T) -> xr.DataArray:
@@ -361,12 +425,17 @@ def theory_overlap(alpha, T) -> xr.DataArray:
     alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
     T = np.atleast_1d(np.asarray(T, dtype=float))
     values = rs.overlap(alpha[:, None], T[None, :])
-    return xr.DataArray(values, coords={"alpha": alpha, "T": T}, dims=("alpha", "T"),
-                        attrs={"long_name": "retrieval overlap m (RS theory)", "units": "1"})
+    return xr.DataArray(
+        values,
+        coords={"alpha": alpha, "T": T},
+        dims=("alpha", "T"),
+        attrs={"long_name": "retrieval overlap m (RS theory)", "units": "1"},
+    )
 
 
-def finite_size(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD,
-                n_boot: int = N_BOOTSTRAP, rng=None) -> xr.Dataset:
+def finite_size(
+    ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD, n_boot: int = N_BOOTSTRAP, rng=None
+) -> xr.Dataset:
     """How the measured overlap and T_M approach the RS theory as N grows.
 
     Returns
@@ -385,10 +454,12 @@ def finite_size(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD,
     out = xr.merge([means, T_M])
     out["m_theory"] = m_theory
     out["m_deviation"] = (out["m"] - m_theory).assign_attrs(
-        long_name="seed-mean overlap minus RS overlap", units="1")
+        long_name="seed-mean overlap minus RS overlap", units="1"
+    )
     out["T_M_theory"] = T_M_theory
     out["T_M_shift"] = (out["T_M"] - T_M_theory).assign_attrs(
-        long_name="measured minus RS retrieval temperature", units="J")
+        long_name="measured minus RS retrieval temperature", units="J"
+    )
     return out
 
 
@@ -419,8 +490,9 @@ def compare(ds: xr.Dataset, a: str, b: str, var: str = "m") -> xr.Dataset:
     names = [str(x) for x in ds["algorithm"].values]
     for label, value in (("a", a), ("b", b)):
         if value not in names:
-            raise ValueError(f"{label}: algorithm {value!r} is not in the dataset; "
-                             f"choose one of {names}")
+            raise ValueError(
+                f"{label}: algorithm {value!r} is not in the dataset; choose one of {names}"
+            )
     ok = usable(ds)
     both = ok.sel(algorithm=a, drop=True) & ok.sel(algorithm=b, drop=True)
     va = ds[var].sel(algorithm=a, drop=True).where(both)
@@ -432,11 +504,14 @@ def compare(ds: xr.Dataset, a: str, b: str, var: str = "m") -> xr.Dataset:
     return xr.Dataset(
         {
             "difference": mean.assign_attrs(
-                long_name=f"seed mean of {var}({a}) - {var}({b})", units=units),
+                long_name=f"seed mean of {var}({a}) - {var}({b})", units=units
+            ),
             "difference_err": _standard_error(diff, mean, n_used).assign_attrs(
-                long_name="standard error of the paired difference", units=units),
-            "max_abs_difference": abs(diff).max(SEED).assign_attrs(
-                long_name=f"largest |{var}({a}) - {var}({b})| over seeds", units=units),
+                long_name="standard error of the paired difference", units=units
+            ),
+            "max_abs_difference": abs(diff)
+            .max(SEED)
+            .assign_attrs(long_name=f"largest |{var}({a}) - {var}({b})| over seeds", units=units),
             "n_used": n_used.assign_attrs(long_name="seeds where both converged", units="1"),
             f"{var}_{a}": va.mean(SEED).assign_attrs(units=units),
             f"{var}_{b}": vb.mean(SEED).assign_attrs(units=units),
@@ -445,8 +520,9 @@ def compare(ds: xr.Dataset, a: str, b: str, var: str = "m") -> xr.Dataset:
     )
 
 
-def phase_diagram(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD,
-                  n_boot: int = N_BOOTSTRAP, rng=None) -> xr.Dataset:
+def phase_diagram(
+    ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD, n_boot: int = N_BOOTSTRAP, rng=None
+) -> xr.Dataset:
     """Everything a phase-diagram figure shows, in one Dataset.
 
     Returns
@@ -457,8 +533,9 @@ def phase_diagram(ds: xr.Dataset, threshold: float = RETRIEVAL_THRESHOLD,
         ``T_c_theory`` over alpha.
     """
     lines = theory_lines(ds["alpha"].values)
-    out = xr.merge([seed_mean(ds, "m"),
-                    retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)])
+    out = xr.merge(
+        [seed_mean(ds, "m"), retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)]
+    )
     for name in lines.data_vars:
         out[f"{name}_theory"] = lines[name]
     return out

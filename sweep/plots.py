@@ -58,8 +58,10 @@ def _axes(ax, n: int, rows: int = 1) -> tuple[Figure, np.ndarray]:
         return fig, np.asarray(fig.subplots(rows, n, squeeze=False))
     axes = np.atleast_1d(np.asarray(ax, dtype=object))
     if axes.size != n * rows:
-        raise ValueError(f"ax: need {n * rows} Axes (one per panel), got {axes.size}; "
-                         "or pass ax=None for a new figure")
+        raise ValueError(
+            f"ax: need {n * rows} Axes (one per panel), got {axes.size}; "
+            "or pass ax=None for a new figure"
+        )
     return axes.flat[0].figure, axes.reshape(rows, n)
 
 
@@ -68,15 +70,20 @@ def _theory_alpha(ds: xr.Dataset) -> np.ndarray:
     return np.linspace(0.0, float(alpha.max()) * 1.05, THEORY_POINTS)
 
 
-def _draw_theory(ax: Axes, lines: xr.Dataset, names: Sequence[str] = ("T_g", "T_M", "T_c")
-                 ) -> None:
+def _draw_theory(ax: Axes, lines: xr.Dataset, names: Sequence[str] = ("T_g", "T_M", "T_c")) -> None:
     for name in names:
         ax.plot(lines["alpha"], lines[name], lw=1.8, **_THEORY_STYLE[name])
 
 
-def phase_diagram(ds: xr.Dataset, ax: Axes | Sequence[Axes] | None = None, *,
-                  N: int | None = None, threshold: float = analysis.RETRIEVAL_THRESHOLD,
-                  n_boot: int = analysis.N_BOOTSTRAP, rng=None) -> Figure:
+def phase_diagram(
+    ds: xr.Dataset,
+    ax: Axes | Sequence[Axes] | None = None,
+    *,
+    N: int | None = None,
+    threshold: float = analysis.RETRIEVAL_THRESHOLD,
+    n_boot: int = analysis.N_BOOTSTRAP,
+    rng=None,
+) -> Figure:
     """Seed-averaged overlap over (alpha, T), one panel per algorithm.
 
     Each panel shows the seed-mean overlap m (converged seeds) as a colour map,
@@ -100,22 +107,43 @@ def phase_diagram(ds: xr.Dataset, ax: Axes | Sequence[Axes] | None = None, *,
     N = _pick_N(ds, N)
     algorithms = _names(ds, "algorithm")
     fig, axes = _axes(ax, len(algorithms))
-    data = analysis.phase_diagram(ds.sel(N=[N]), threshold=threshold, n_boot=n_boot,
-                                  rng=rng).compute()
+    data = analysis.phase_diagram(
+        ds.sel(N=[N]), threshold=threshold, n_boot=n_boot, rng=rng
+    ).compute()
     lines = analysis.theory_lines(_theory_alpha(ds))
     # Up to the grid's top or the RS T_g line, whichever is higher.
     top = max(float(ds["T"].max()), float(lines["T_g"].max())) * 1.02
     for panel, algorithm in zip(axes.flat, algorithms, strict=True):
         sel = data.sel(algorithm=algorithm, N=N)
-        mesh = panel.pcolormesh(sel["alpha"], sel["T"], sel["m"].transpose("T", "alpha"),
-                                shading="nearest", vmin=0.0, vmax=1.0, cmap="viridis")
+        mesh = panel.pcolormesh(
+            sel["alpha"],
+            sel["T"],
+            sel["m"].transpose("T", "alpha"),
+            shading="nearest",
+            vmin=0.0,
+            vmax=1.0,
+            cmap="viridis",
+        )
         fig.colorbar(mesh, ax=panel, label=r"seed-mean overlap $m$")
         _draw_theory(panel, lines)
-        panel.errorbar(sel["alpha"], sel["T_M"], yerr=sel["T_M_err"], fmt="o", ms=5,
-                       color="tab:pink", mec="k", capsize=3,
-                       label=rf"measured $T_M$ ($m > {threshold:g}$)")
-        panel.set(xlabel=ALPHA_LABEL, ylabel=T_LABEL, title=f"{algorithm}, N = {N}",
-                  xlim=(lines["alpha"][0], lines["alpha"][-1]), ylim=(0.0, top))
+        panel.errorbar(
+            sel["alpha"],
+            sel["T_M"],
+            yerr=sel["T_M_err"],
+            fmt="o",
+            ms=5,
+            color="tab:pink",
+            mec="k",
+            capsize=3,
+            label=rf"measured $T_M$ ($m > {threshold:g}$)",
+        )
+        panel.set(
+            xlabel=ALPHA_LABEL,
+            ylabel=T_LABEL,
+            title=f"{algorithm}, N = {N}",
+            xlim=(lines["alpha"][0], lines["alpha"][-1]),
+            ylim=(0.0, top),
+        )
         panel.legend(loc="upper right", fontsize="small", framealpha=0.8)
     return fig
 
@@ -144,21 +172,38 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
     for algorithm in _names(ds, "algorithm"):
         for N in ds["N"].values:
             sel = means.sel(algorithm=algorithm, N=N)
-            panel.errorbar(sel["T"], sel["m"], yerr=sel["m_err"], fmt="o-", ms=4, capsize=2,
-                           label=f"{algorithm}, N = {int(N)}")
+            panel.errorbar(
+                sel["T"],
+                sel["m"],
+                yerr=sel["m_err"],
+                fmt="o-",
+                ms=4,
+                capsize=2,
+                label=f"{algorithm}, N = {int(N)}",
+            )
     T_fine = np.linspace(0.0, float(ds["T"].max()), 4 * THEORY_POINTS)
-    panel.plot(T_fine, analysis.theory_overlap(alpha_used, T_fine)[0], "k-", lw=1.5,
-               label="RS theory $m(T)$")
+    panel.plot(
+        T_fine,
+        analysis.theory_overlap(alpha_used, T_fine)[0],
+        "k-",
+        lw=1.5,
+        label="RS theory $m(T)$",
+    )
     T_M = analysis.theory_lines(alpha_used)["T_M"].values[0]
     panel.axvline(T_M, color="k", ls="--", lw=1, label=rf"RS $T_M = {T_M:.3f}$")
-    panel.set(xlabel=T_LABEL, ylabel=r"overlap $m$ (seed mean, converged)",
-              title=rf"$\alpha = {alpha_used:g}$", ylim=(-0.05, 1.05))
+    panel.set(
+        xlabel=T_LABEL,
+        ylabel=r"overlap $m$ (seed mean, converged)",
+        title=rf"$\alpha = {alpha_used:g}$",
+        ylim=(-0.05, 1.05),
+    )
     panel.legend(fontsize="small")
     return fig
 
 
-def convergence_map(ds: xr.Dataset, ax: Sequence[Axes] | None = None, *,
-                    N: int | None = None) -> Figure:
+def convergence_map(
+    ds: xr.Dataset, ax: Sequence[Axes] | None = None, *, N: int | None = None
+) -> Figure:
     """Mean iterations and fraction of converged seeds over (alpha, T), per algorithm.
 
     Top row: iterations (seed mean over points that ran); bottom row: fraction
@@ -189,27 +234,34 @@ def convergence_map(ds: xr.Dataset, ax: Sequence[Axes] | None = None, *,
     converged = analysis.usable(at).mean("seed").compute()
     lines = analysis.theory_lines(_theory_alpha(ds))
     for column, algorithm in enumerate(algorithms):
-        for row, (values, label, cmap) in enumerate((
-            (iterations, "iterations (seed mean)", "magma"),
-            (converged, "fraction of seeds converged", "RdYlGn"),
-        )):
+        for row, (values, label, cmap) in enumerate(
+            (
+                (iterations, "iterations (seed mean)", "magma"),
+                (converged, "fraction of seeds converged", "RdYlGn"),
+            )
+        ):
             panel = axes[row, column]
             field = values.sel(algorithm=algorithm).transpose("T", "alpha")
             limits = {"vmin": 0.0, "vmax": 1.0} if row == 1 else {}
-            mesh = panel.pcolormesh(at["alpha"], at["T"], field, shading="nearest", cmap=cmap,
-                                    **limits)
+            mesh = panel.pcolormesh(
+                at["alpha"], at["T"], field, shading="nearest", cmap=cmap, **limits
+            )
             fig.colorbar(mesh, ax=panel, label=label)
-            panel.plot(lines["alpha"], lines["T_M"], "c--", lw=1.5,
-                       label=r"$T_M$ (RS, retrieval appears)")
-            panel.set(xlabel=ALPHA_LABEL, ylabel=T_LABEL, title=f"{algorithm}, N = {N}",
-                      xlim=(lines["alpha"][0], lines["alpha"][-1]),
-                      ylim=(0.0, float(ds["T"].max())))
+            panel.plot(
+                lines["alpha"], lines["T_M"], "c--", lw=1.5, label=r"$T_M$ (RS, retrieval appears)"
+            )
+            panel.set(
+                xlabel=ALPHA_LABEL,
+                ylabel=T_LABEL,
+                title=f"{algorithm}, N = {N}",
+                xlim=(lines["alpha"][0], lines["alpha"][-1]),
+                ylim=(0.0, float(ds["T"].max())),
+            )
             panel.legend(loc="upper right", fontsize="small", framealpha=0.8)
     return fig
 
 
-def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase",
-                **kwargs) -> Figure:
+def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase", **kwargs) -> Figure:
     """Draw one kind of figure and write it (format from the suffix: png, pdf, svg).
 
     Parameters

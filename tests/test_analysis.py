@@ -47,21 +47,37 @@ T_M_TOLERANCE = 0.05
 # --------------------------------------------------------------------------- #
 
 
-def synthetic(m: np.ndarray, status: np.ndarray, *, algorithm=("tap",), N=(100,),
-              alpha=(0.05,), T=None, free_energy=None) -> xr.Dataset:
+def synthetic(
+    m: np.ndarray,
+    status: np.ndarray,
+    *,
+    algorithm=("tap",),
+    N=(100,),
+    alpha=(0.05,),
+    T=None,
+    free_energy=None,
+) -> xr.Dataset:
     """A results Dataset with the DESIGN.md layout from arrays (algorithm, N, alpha, seed, T)."""
     shape = m.shape
     T = np.linspace(0.1, 1.0, shape[-1]) if T is None else np.asarray(T)
-    coords = {"algorithm": list(algorithm), "N": list(N), "alpha": list(alpha),
-              "seed": np.arange(shape[3]), "T": T}
+    coords = {
+        "algorithm": list(algorithm),
+        "N": list(N),
+        "alpha": list(alpha),
+        "seed": np.arange(shape[3]),
+        "T": T,
+    }
     dims = ("algorithm", "N", "alpha", "seed", "T")
     data = {
         "m": (dims, m, {"long_name": "overlap", "units": "1"}),
         "m_other": (dims, np.zeros(shape), {"units": "1"}),
         "status": (dims, status.astype(np.int8), {"units": "1"}),
         "iterations": (dims, np.full(shape, 10, dtype=np.int32), {"units": "1"}),
-        "free_energy": (dims, np.zeros(shape) if free_energy is None else free_energy,
-                        {"units": "J"}),
+        "free_energy": (
+            dims,
+            np.zeros(shape) if free_energy is None else free_energy,
+            {"units": "J"},
+        ),
     }
     return xr.Dataset(data, coords=coords)
 
@@ -132,13 +148,15 @@ def test_bad_arguments_name_the_fix(random_results):
 
 def test_upper_crossing_by_hand():
     T = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
-    curves = np.array([
-        [1.0, 0.9, 0.7, 0.3, 0.1],  # 0.3 + (0.7 - 0.5) / (0.7 - 0.3) * 0.1 = 0.35
-        [0.9, 0.1, 0.8, 0.2, 0.0],  # highest crossing: 0.3 + 0.3 / 0.6 * 0.1 = 0.35
-        [0.9, 0.8, np.nan, 0.2, 0.1],  # NaN next: midpoint of 0.2 and 0.3
-        [0.9, 0.9, 0.9, 0.9, 0.9],  # above everywhere: clipped to 0.5
-        [0.1, 0.2, np.nan, 0.0, 0.4],  # never above: NaN
-    ])
+    curves = np.array(
+        [
+            [1.0, 0.9, 0.7, 0.3, 0.1],  # 0.3 + (0.7 - 0.5) / (0.7 - 0.3) * 0.1 = 0.35
+            [0.9, 0.1, 0.8, 0.2, 0.0],  # highest crossing: 0.3 + 0.3 / 0.6 * 0.1 = 0.35
+            [0.9, 0.8, np.nan, 0.2, 0.1],  # NaN next: midpoint of 0.2 and 0.3
+            [0.9, 0.9, 0.9, 0.9, 0.9],  # above everywhere: clipped to 0.5
+            [0.1, 0.2, np.nan, 0.0, 0.4],  # never above: NaN
+        ]
+    )
     got = analysis.upper_crossing(curves, T, 0.5)
     np.testing.assert_allclose(got, [0.35, 0.35, 0.25, 0.5, np.nan], rtol=1e-12)
 
@@ -148,7 +166,8 @@ def rs_dataset(alpha, T, n_seed=4, noise=0.01, seed=3):
     rng = np.random.default_rng(seed)
     m_theory = rs.overlap(np.asarray(alpha)[:, None], np.asarray(T)[None, :])
     m = m_theory[None, None, :, None, :] + noise * rng.standard_normal(
-        (1, 1, len(alpha), n_seed, len(T)))
+        (1, 1, len(alpha), n_seed, len(T))
+    )
     status = np.full(m.shape, CONVERGED)
     return synthetic(m, status, alpha=alpha, T=T)
 
@@ -205,13 +224,15 @@ def test_stability_temperature_from_rs_free_energies():
     f_sg = per_seed(rs.free_energy(a, T, "spin_glass"))
     status[np.isnan(f_ret)] = NOT_CONVERGED  # above T_M the retrieval run finds nothing
     retrieval = synthetic(m, status, alpha=alpha, T=T, free_energy=f_ret)
-    other = synthetic(np.zeros(shape), np.full(shape, CONVERGED), alpha=alpha, T=T,
-                      free_energy=f_sg)
+    other = synthetic(
+        np.zeros(shape), np.full(shape, CONVERGED), alpha=alpha, T=T, free_energy=f_sg
+    )
     expected = rs.stability_temperature(alpha)
     two = analysis.stability_temperature(retrieval, other, n_boot=20)
     np.testing.assert_allclose(two["T_c"].values[0, 0], expected, atol=0.01)
-    stacked = xr.concat([retrieval, other], dim=xr.DataArray(["retrieval", "random"],
-                                                             dims="init", name="init"))
+    stacked = xr.concat(
+        [retrieval, other], dim=xr.DataArray(["retrieval", "random"], dims="init", name="init")
+    )
     one = stacked.hopfield.stability_temperature(n_boot=20)
     np.testing.assert_allclose(one["T_c"].values, two["T_c"].values)
     missing = analysis.stability_temperature(retrieval)
@@ -224,13 +245,17 @@ def test_compare_pairs_seeds_and_drops_unconverged(random_results):
     m, status = ds["m"].values, ds["status"].values
     for index in np.ndindex(*out["difference"].shape):
         n, k, t = index
-        pairs = [m[0, n, k, s, t] - m[1, n, k, s, t] for s in range(m.shape[3])
-                 if status[0, n, k, s, t] == CONVERGED and status[1, n, k, s, t] == CONVERGED]
+        pairs = [
+            m[0, n, k, s, t] - m[1, n, k, s, t]
+            for s in range(m.shape[3])
+            if status[0, n, k, s, t] == CONVERGED and status[1, n, k, s, t] == CONVERGED
+        ]
         assert out["n_used"].values[index] == len(pairs)
         if pairs:
             assert out["difference"].values[index] == pytest.approx(np.mean(pairs), rel=1e-12)
             assert out["max_abs_difference"].values[index] == pytest.approx(
-                np.max(np.abs(pairs)), rel=1e-12)
+                np.max(np.abs(pairs)), rel=1e-12
+            )
         else:
             assert np.isnan(out["difference"].values[index])
 
@@ -286,7 +311,10 @@ def tap_sweep(tmp_path_factory):
     store = directory / "acceptance.zarr"
     done = subprocess.run(
         [sys.executable, "-m", "sweep", "run", str(config), "--store", str(store)],
-        capture_output=True, text=True, cwd=directory, timeout=COMMAND_TIMEOUT,
+        capture_output=True,
+        text=True,
+        cwd=directory,
+        timeout=COMMAND_TIMEOUT,
         env={**env(), FAULT_VARIABLE: f"alpha={FAILING_ALPHA}"},
     )
     assert done.returncode == 1, done.stderr  # exit 1: some points failed (the injected ones)
