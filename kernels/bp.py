@@ -278,7 +278,7 @@ class _Messages:
             self.xi_sweep = xi_rest.astype(np.int8) if lossless else xi_rest
             self.xi_sq_max = float(np.max(xi_rest * xi_rest, initial=0.0))
             self.work = (np.empty(N), np.empty(N))
-        else:
+        elif P > 0:
             self.grid = _bp_full.lambda_grid(xi_rest, beta)
 
     def sweep(self, t: np.ndarray, damping: float, H_new: np.ndarray) -> bool:

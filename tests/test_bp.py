@@ -146,6 +146,22 @@ def test_relaxed_retrieval_bp_matches_full_retrieval_bp_per_site():
     assert _rms(full.m, relaxed.m) <= 0.5 / np.sqrt(N)
 
 
+@pytest.mark.parametrize("relaxed", [True, False])
+def test_single_retrieved_pattern_is_curie_weiss(relaxed):
+    # physics.md sanity check: with P = 1 the retrieved pattern's saddle point is
+    # the Curie-Weiss equation m = tanh(beta m), m(T = 0.5) = 0.9575, and the free
+    # energy is m^2 / 2 - T ln(2 cosh(beta m)) + 1 / (2N) (the J_ii = 0 constant).
+    N, T = 50, 0.5
+    xi = _patterns(31, 1, N)
+    got = bp.solve(xi, 1 / T, retrieved=0, relaxed=relaxed, tol=1e-13)
+    m = got.overlap[0, 0]
+    assert got.status[0] == CONVERGED
+    assert abs(m - 0.9575) < 1e-4
+    assert abs(m - np.tanh(m / T)) < 1e-12
+    f_curie_weiss = 0.5 * m * m - T * np.log(2 * np.cosh(m / T)) + 0.5 / N
+    assert abs(got.free_energy[0] - f_curie_weiss) < 1e-12
+
+
 def test_gauge_symmetry_maps_fixed_points_onto_fixed_points():
     # physics.md: flipping a pattern xi^mu -> -xi^mu, or (xi^mu_i, s_i) ->
     # (-xi^mu_i, -s_i) at one site for every mu, maps solutions onto solutions.
