@@ -1,0 +1,243 @@
+"""Speed of the batched TAP kernel, measured side by side in one run.
+
+Everything runs on one core: BLAS limited to one thread with threadpoolctl
+(set NUMBA_NUM_THREADS=1 as well). The machine is shared and noisy, so the
+timed candidates are interleaved (each repeat times each once) and the best
+time of each is kept. Sections:
+
+- GEMM peak: numpy matmul, square GEMM_N x GEMM_N, per dtype;
+- batched TAP step at N = 2000, alpha = 0.1, K = 32 in GFLOP/s (4 N P flops per
+  point-iteration) and as a fraction of the peak of its dtype, next to the time
+  of its two tall-skinny GEMMs alone (the bound for this shape). The step time is
+  the difference of two ``tap.solve`` runs with iteration budgets STEP_ITERS,
+  divided by the extra point-iterations, so the fixed cost of a call (checks,
+  final overlaps, free energy) drops out;
+- speed-up over a plain numpy loop that iterates each (alpha, T) point alone in
+  float64 (the same damped AMP step with matrix-vector products): its time per
+  point-iteration divided by the batched solver's (float32, and float64);
+- early stop: on a grid at N = 1000 (alpha in ALPHAS_GRID, T across
+  [0.05, 1.2]), the share of all iterations spent on points that end
+  unconverged, with and without the early stop.
+
+Run ``python bench/kernels.py``. The last line is built from the dict of results:
+``tap_fraction_of_peak=F speedup_vs_loop=S``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+# Run as ``python bench/kernels.py`` this file's folder comes first on sys.path,
+# where this module would shadow the ``kernels`` package: drop that entry.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from kernels import tap  # noqa: E402
+from kernels.patterns import iid, point_rng  # noqa: E402
+from kernels.solution import CONVERGED  # noqa: E402
+
+ROOT_SEED = 2017
+#: Square GEMM size for the peak and repetitions (best time kept: the machine is
+#: shared, and the best of several runs is the least disturbed one).
+GEMM_N = 2000
+REPEATS = 7
+#: Step benchmark: N, alpha, K and the two iteration budgets whose times are subtracted.
+STEP_N, STEP_ALPHA, STEP_K = 2000, 0.1, 32
+STEP_ITERS = (10, 110)
+#: Retrieval temperatures at alpha = 0.1 (T_M = 0.315). With damping 0.97 the
+#: iteration contracts slowly, so no temperature reaches tol within STEP_ITERS
+#: and all K stay active (checked: the iteration counts are reported).
+STEP_T = (0.2, 0.3)
+STEP_DAMPING = 0.97
+#: Early-stop grid.
+GRID_N = 1000
+ALPHAS_GRID = (0.02, 0.05, 0.08, 0.1, 0.12)
+GRID_T = np.linspace(0.05, 1.2, 24)
+GRID_MAX_ITER = 2000
+#: Plain loop baseline: temperatures and iterations per temperature.
+LOOP_POINTS, LOOP_ITERS = 8, 40
+
+
+def _seconds(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def _gemm_run(dtype: str, n: int = GEMM_N):
+    """A square n x n matmul in ``dtype`` (2 n^3 flops), ready to time."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    out = np.empty((n, n), dtype=dtype)
+    return lambda: np.matmul(a, b, out=out)
+
+
+def _step_gemms_run(xi: np.ndarray, dtype: str):
+    """The two products of a batched step, as many times as the timed steps of
+    the solver (GEMM-only bound), column layout."""
+    P, N = xi.shape
+    a, a_t = xi.astype(dtype), np.ascontiguousarray(xi.T.astype(dtype))
+    m = np.ones((N, STEP_K), dtype=dtype)
+    overlap, field = np.empty((P, STEP_K), dtype=dtype), np.empty((N, STEP_K), dtype=dtype)
+
+    def run():
+        for _ in range(STEP_ITERS[1] - STEP_ITERS[0]):
+            np.matmul(a, m, out=overlap)
+            np.matmul(a_t, overlap, out=field)
+
+    return run
+
+
+def _step_patterns():
+    return iid(STEP_N, STEP_ALPHA, point_rng(ROOT_SEED, STEP_N, STEP_ALPHA, 0)).xi
+
+
+def _tap_run(xi: np.ndarray, dtype: str, n_iter: int):
+    """A batched ``tap.solve`` of STEP_K temperatures for exactly n_iter iterations."""
+    beta = 1.0 / np.linspace(*STEP_T, STEP_K)
+    m0 = 0.9 * xi[0]
+    return lambda: tap.solve(
+        xi, beta, m0, damping=STEP_DAMPING, max_iter=n_iter, dtype=dtype, early_stop=False
+    )
+
+
+def _loop_one_point(
+    xi: np.ndarray, beta: float, m0: np.ndarray, n_iter: int, damping: float
+) -> np.ndarray:
+    """The plain baseline: one point alone, AMP step with matrix-vector products."""
+    P, N = xi.shape
+    alpha = P / N
+    m = m0.copy()
+    g_bar = np.zeros(P)
+    for t in range(n_iter):
+        M = xi @ m / N
+        x = min(beta * (1.0 - m @ m / N), 0.95)
+        g = M if t == 0 else (M - x * g_bar) / (1.0 - x)
+        g_bar = damping * g_bar + (1.0 - damping) * g
+        h = xi.T @ g - alpha * m / (1.0 - x)
+        m = (1.0 - damping) * np.tanh(beta * h) + damping * m
+    return m
+
+
+def _loop_run(xi: np.ndarray):
+    """Plain numpy loop over LOOP_POINTS temperatures, each alone, float64."""
+    temperatures = np.linspace(*STEP_T, LOOP_POINTS)
+
+    def run():
+        for T in temperatures:
+            _loop_one_point(xi, 1.0 / T, 0.9 * xi[0], LOOP_ITERS, STEP_DAMPING)
+
+    return run
+
+
+def speed(repeats: int = REPEATS) -> dict:
+    """GEMM peak, batched TAP step and the plain loop, timed interleaved.
+
+    Each repeat times every candidate once, so all see the same machine load;
+    the best time of each over the repeats is kept.
+    """
+    xi = _step_patterns()
+    P, N = xi.shape
+    dtypes = ("float32", "float64")
+    runs = {("gemm", d): _gemm_run(d) for d in dtypes}
+    runs |= {("gemm_step", d): _step_gemms_run(xi, d) for d in dtypes}
+    for d in dtypes:
+        for n in STEP_ITERS:
+            counts = int(_tap_run(xi, d, n)().iterations.sum())  # also warms up Numba
+            if counts != STEP_K * n:
+                raise RuntimeError(f"{d}: a temperature finished before {n} iterations")
+            runs[("tap", d, n)] = _tap_run(xi, d, n)
+    runs[("loop",)] = _loop_run(xi)
+    best = dict.fromkeys(runs, np.inf)
+    for _ in range(repeats):
+        for key, run in runs.items():
+            best[key] = min(best[key], _seconds(run))
+    result = {"loop_seconds": best[("loop",)] / (LOOP_POINTS * LOOP_ITERS)}
+    for d in dtypes:
+        step = (best[("tap", d, STEP_ITERS[1])] - best[("tap", d, STEP_ITERS[0])]) / (
+            STEP_K * (STEP_ITERS[1] - STEP_ITERS[0])
+        )
+        result[d] = {
+            "peak": 2.0 * GEMM_N**3 / best[("gemm", d)] / 1e9,
+            "step_seconds": step,
+            "gflops": 4.0 * N * P / step / 1e9,
+            "gemm_bound_seconds": best[("gemm_step", d)]
+            / (STEP_K * (STEP_ITERS[1] - STEP_ITERS[0])),
+        }
+    return result
+
+
+def early_stop_share() -> dict:
+    """Share of iterations on points that end unconverged, with and without early stop."""
+    result = {}
+    for early_stop in (False, True):
+        total = wasted = 0
+        start = time.perf_counter()
+        for alpha in ALPHAS_GRID:
+            xi = iid(GRID_N, alpha, point_rng(ROOT_SEED, GRID_N, alpha, 0)).xi
+            sol = tap.solve(xi, 1.0 / GRID_T, max_iter=GRID_MAX_ITER, early_stop=early_stop)
+            total += int(sol.iterations.sum())
+            wasted += int(sol.iterations[sol.status != CONVERGED].sum())
+        key = "with" if early_stop else "without"
+        result[key] = {
+            "iterations": total,
+            "unconverged_share": wasted / total,
+            "seconds": time.perf_counter() - start,
+        }
+    return result
+
+
+def main() -> dict:
+    """Run every section, print it, and return the results dict."""
+    results: dict = {}
+    with threadpool_limits(limits=1):
+        timing = speed()
+        share = early_stop_share()
+    loop = timing["loop_seconds"]
+    for d in ("float32", "float64"):
+        print(f"GEMM peak, 1 core, {GEMM_N}^3 {d}: {timing[d]['peak']:6.1f} GFLOP/s")
+    for d in ("float32", "float64"):
+        t = timing[d]
+        print(
+            f"TAP step N={STEP_N} alpha={STEP_ALPHA} K={STEP_K} {d}: {t['gflops']:6.1f} GFLOP/s"
+            f" = {t['gflops'] / t['peak']:.0%} of {d} peak, "
+            f"{t['step_seconds'] * 1e6:.1f} us per point-iteration; its two GEMMs alone "
+            f"{t['gemm_bound_seconds'] * 1e6:.1f} us ("
+            f"{4.0 * STEP_N * round(STEP_ALPHA * STEP_N) / t['gemm_bound_seconds'] / 1e9:.0f}"
+            f" GFLOP/s), so the step runs at {t['gemm_bound_seconds'] / t['step_seconds']:.0%}"
+            " of the GEMM-only bound"
+        )
+    print(
+        f"plain numpy loop, one point at a time, float64: {loop * 1e6:.1f} us per "
+        f"point-iteration (N={STEP_N}, alpha={STEP_ALPHA})"
+    )
+    for d in ("float32", "float64"):
+        print(
+            f"speed-up of batched {d} (K={STEP_K}) over the float64 loop, per "
+            f"point-iteration: {loop / timing[d]['step_seconds']:.1f}x"
+        )
+    for key, s in share.items():
+        print(
+            f"grid N={GRID_N} alpha={ALPHAS_GRID} T=[{GRID_T[0]}, {GRID_T[-1]}] x "
+            f"{GRID_T.size}, max_iter={GRID_MAX_ITER}, {key} early stop: "
+            f"{s['iterations']} iterations, {s['unconverged_share']:.0%} of them on "
+            f"points ending unconverged, {s['seconds']:.2f} s"
+        )
+    print(
+        "(tap_fraction_of_peak: float32 batched step / float32 GEMM peak; speedup_vs_loop: "
+        "float64 one-point loop / float32 batched, time per point-iteration)"
+    )
+    results["tap_fraction_of_peak"] = timing["float32"]["gflops"] / timing["float32"]["peak"]
+    results["speedup_vs_loop"] = loop / timing["float32"]["step_seconds"]
+    return results
+
+
+if __name__ == "__main__":
+    summary = main()
+    print(" ".join(f"{key}={value:.2f}" for key, value in summary.items()))
