@@ -7,7 +7,11 @@ the coupling matrix J = xi^T xi / N (physics.md, sections c and e):
 - ``iid``: i.i.d. patterns, Marchenko-Pastur spectrum, R(x) = alpha / (1 - x);
 - ``spectral``: the R-transform of the empirical spectrum of J (with its
   diagonal), for any pattern matrix, correlated or not (adaptive TAP);
-- ``none``: no reaction term (naive mean field), R = 0.
+- ``none``: no reaction term (naive mean field), R = 0;
+- ``spectral_site``: ``spectral`` with the site-dependent self-couplings
+  J_ii = sum_mu (xi^mu_i)^2 / N treated exactly, a per-site R_i(x)
+  (:class:`SiteSpectralReaction`, evaluated by ``site(x)``; a solver must
+  support per-site terms to use it).
 
 :func:`feature_model_reaction` is the closed form of the large-N R-transform for
 the feature model of physics.md section e, a theory reference for tests.
@@ -202,7 +206,7 @@ def _r_transform(x: np.ndarray, eigenvalues: np.ndarray, weights: np.ndarray) ->
     return r
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SpectralReaction:
     """R-transform of the empirical spectrum of J = xi^T xi / N (adaptive TAP).
 
@@ -261,7 +265,7 @@ class SpectralReaction:
         return np.asarray(x) < self.edge
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FeatureModelReaction:
     """Large-N R-transform of the depth-1 feature model (physics.md section e).
 
@@ -347,7 +351,71 @@ def feature_model_reaction(alpha: float, alpha_D: float) -> FeatureModelReaction
     return FeatureModelReaction(float(alpha), float(alpha_D))
 
 
-REACTIONS = ("iid", "spectral", "none")
+@dataclass(frozen=True, eq=False)
+class SiteSpectralReaction:
+    """Spectral reaction with the site-dependent self-coupling treated exactly.
+
+    The TAP field sum_mu xi^mu_i m^mu contains the self-coupling J_ii m_i with
+    J_ii = sum_mu (xi^mu_i)^2 / N. A single R(x) removes only its average R(0)
+    (exact for ±1 patterns, where J_ii = alpha at every site); for real-valued
+    patterns J_ii scatters by O(alpha / sqrt(P)) and leaves an O(1/sqrt(P))
+    per-site error (physics.md section e). Here the self-coupling is removed
+    site by site and the spectral term keeps only the response part:
+
+        R_i(x) = J_ii + R(x) - R(0),
+
+    so h_i = sum_{j != i} J_ij m_j - [R(x) - R(0)] m_i. Measured: against exact
+    enumeration at N = 16 (feature model, field 0.5 xi^0, T = 3) the median
+    per-site error fell from 0.025 (spectral) to 0.008; against Monte Carlo at
+    N = 1000 (alpha = 0.1, alpha_D = 0.2, field 1.0 xi^0, T = 3) from 0.0034 to
+    0.0023 rms (noise-corrected).
+
+    Not a drop-in ``R(x)``: the solver must subtract ``site(x) * m`` per site;
+    calling the object raises TypeError so a solver without that support fails
+    loudly instead of silently using the average.
+
+    Attributes
+    ----------
+    spectral : SpectralReaction
+        The R-transform of the spectrum of J (diagonal included).
+    self_coupling : ndarray of shape (N,)
+        J_ii = sum_mu (xi^mu_i)^2 / N.
+    """
+
+    spectral: SpectralReaction
+    self_coupling: np.ndarray
+
+    @classmethod
+    def from_patterns(cls, xi: np.ndarray) -> SiteSpectralReaction:
+        """Build from a pattern matrix xi of shape (P, N)."""
+        xi = np.asarray(xi, dtype=np.float64)
+        return cls(SpectralReaction.from_patterns(xi), np.sum(xi * xi, axis=0) / xi.shape[1])
+
+    @property
+    def edge(self) -> float:
+        return self.spectral.edge
+
+    @property
+    def x_max(self) -> float:
+        return self.spectral.x_max
+
+    def valid(self, x: np.ndarray) -> np.ndarray:
+        """x < edge, as for :class:`SpectralReaction`."""
+        return self.spectral.valid(x)
+
+    def site(self, x: np.ndarray) -> np.ndarray:
+        """R_i(x) of shape (K, N) for x of shape (K,); NaN rows where x >= edge."""
+        response = self.spectral(x) - self.spectral.alpha
+        return response[:, None] + self.self_coupling[None, :]
+
+    def __call__(self, x):
+        raise TypeError(
+            "the 'spectral_site' reaction is per site: use reaction.site(x), shape (K, N), "
+            "and subtract site(x) * m in the solver"
+        )
+
+
+REACTIONS = ("iid", "spectral", "spectral_site", "none")
 
 
 def make_reaction(kind: str, xi: np.ndarray):
@@ -355,13 +423,15 @@ def make_reaction(kind: str, xi: np.ndarray):
 
     Parameters
     ----------
-    kind : {"iid", "spectral", "none"}
+    kind : {"iid", "spectral", "spectral_site", "none"}
     xi : ndarray of shape (P, N)
 
     Returns
     -------
     callable
-        ``R(x)`` for x of shape (K,), with ``edge``, ``x_max`` and ``valid(x)``.
+        ``R(x)`` for x of shape (K,), with ``edge``, ``x_max`` and ``valid(x)``;
+        for ``spectral_site`` an object with ``site(x)`` of shape (K, N) instead
+        of ``R(x)`` (see :class:`SiteSpectralReaction`).
     """
     P, N = xi.shape
     if kind == "iid":
@@ -370,4 +440,6 @@ def make_reaction(kind: str, xi: np.ndarray):
         return NoReaction()
     if kind == "spectral":
         return SpectralReaction.from_patterns(np.asarray(xi, dtype=np.float64))
+    if kind == "spectral_site":
+        return SiteSpectralReaction.from_patterns(xi)
     raise ValueError(f"reaction must be one of {REACTIONS}, got {kind!r}")

@@ -288,6 +288,48 @@ def test_spectral_tap_beats_plain_tap_against_exact_enumeration_at_n_16():
     assert wins >= 14
 
 
+def _site_tap(xi, beta, field, reaction, m0, damping=0.5, tol=1e-12, max_iter=20000):
+    """Plain damped TAP loop with a per-site reaction R_i(x), one temperature.
+
+    h_i = sum_mu xi^mu_i m^mu - R_i(x) m_i + field_i, x = beta (1 - q) clipped to
+    reaction.x_max during transients; returns (m, converged and x valid).
+    """
+    N = xi.shape[1]
+    m = m0.copy()
+    for _ in range(max_iter):
+        x = min(beta * (1.0 - m @ m / N), reaction.x_max)
+        h = xi.T @ (xi @ m / N) - reaction.site(np.array([x]))[0] * m + field
+        new = np.tanh(beta * h)
+        if np.max(np.abs(new - m)) < tol:
+            return new, bool(reaction.valid(beta * (1.0 - new @ new / N)))
+        m = (1.0 - damping) * new + damping * m
+    return m, False
+
+
+def test_site_exact_self_coupling_beats_a_single_reaction_term_against_exact_enumeration():
+    # the instances of the test above; the per-site R_i = J_ii + R(x) - R(0)
+    # removes the O(1/sqrt(P)) scatter of the self-couplings (P = 4 here):
+    # measured closer than the spectral TAP on 19 of 20, median error 0.008 vs 0.025
+    N, wins = 16, 0
+    beta = 1 / 3
+    site_errors, spectral_errors = [], []
+    for sample in range(20):
+        pats = features(N, 0.25, np.random.default_rng(100 + sample), alpha_D=0.25)
+        field = 0.5 * pats.xi[0]
+        start = np.tanh(beta * field)
+        truth = exact.solve(pats.xi, np.array([beta]), field).m[0]
+        m_site, ok = _site_tap(pats.xi, beta, field, make_reaction("spectral_site", pats.xi),
+                               start)
+        assert ok
+        spectral = tap.solve(pats.xi, np.array([beta]), start, field=field,
+                             reaction="spectral", tol=1e-12, max_iter=5000)
+        site_errors.append(_rms(m_site, truth))
+        spectral_errors.append(_rms(spectral.m[0], truth))
+        wins += site_errors[-1] < spectral_errors[-1]
+    assert wins >= 16
+    assert np.median(site_errors) < 0.5 * np.median(spectral_errors)
+
+
 def test_states_beyond_the_spectral_edge_are_reported_not_returned():
     # paramagnet at zero field: a TAP state needs x = beta < x_e (estimated 0.37
     # for this sample, theory 0.339); inside it m = 0 converges, beyond it the

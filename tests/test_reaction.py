@@ -196,6 +196,25 @@ def test_products_spectrum_is_marchenko_pastur():
     np.testing.assert_allclose(make_reaction("spectral", xi)(x), 0.1 / (1.0 - x), rtol=0.01)
 
 
+def test_site_reaction_removes_each_self_coupling_and_keeps_the_spectral_response():
+    xi = features(200, 0.1, np.random.default_rng(6), alpha_D=0.2).xi
+    site = make_reaction("spectral_site", xi)
+    spectral = make_reaction("spectral", xi)
+    x = np.array([0.0, 0.1, 0.2])
+    self_coupling = np.einsum("pi,pi->i", xi, xi) / 200  # J_ii
+    assert np.std(self_coupling) > 0.01  # real-valued patterns: J_ii scatters
+    np.testing.assert_allclose(site.site(x)[0], self_coupling, rtol=1e-12)
+    response = spectral(x) - spectral(np.array([0.0]))  # R(x) - R(0), shape (3,)
+    np.testing.assert_allclose(site.site(x) - self_coupling, np.tile(response[:, None], 200),
+                               atol=1e-14)
+    assert site.edge == spectral.edge and site.x_max == spectral.x_max
+    # ±1 patterns: J_ii = alpha everywhere, so the per-site term is the spectral one
+    pm1 = make_reaction("spectral_site", iid(200, 0.1, np.random.default_rng(6)).xi)
+    np.testing.assert_allclose(pm1.site(x), np.broadcast_to(pm1.spectral(x)[:, None], (3, 200)))
+    with pytest.raises(TypeError, match="per site"):
+        site(x)
+
+
 def test_make_reaction_kinds_and_errors():
     xi = iid(50, 0.1, np.random.default_rng(0)).xi
     assert isinstance(make_reaction("iid", xi), IIDReaction)
