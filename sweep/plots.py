@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from . import analysis
 
@@ -33,7 +35,7 @@ T_LABEL = r"temperature $T$ [J]"
 ALPHA_LABEL = r"load $\alpha = P/N$"
 _THEORY_STYLE = {
     "T_g": {"color": "tab:red", "ls": "-", "label": r"$T_g = 1+\sqrt{\alpha}$ (RS, spin glass)"},
-    "T_M": {"color": "w", "ls": "--", "label": r"$T_M$ (RS, retrieval appears)"},
+    "T_M": {"color": "k", "ls": "--", "label": r"$T_M$ (RS, retrieval appears)"},
     "T_c": {"color": "tab:orange", "ls": ":", "label": r"$T_c$ (RS, retrieval stable)"},
 }
 
@@ -70,9 +72,21 @@ def _theory_alpha(ds: xr.Dataset) -> np.ndarray:
     return np.linspace(0.0, float(alpha.max()) * 1.05, THEORY_POINTS)
 
 
+#: White outline that keeps theory lines visible on any colour map.
+_OUTLINE = [patheffects.withStroke(linewidth=3.5, foreground="w")]
+#: Background of cells without any converged seed (NaN seed mean).
+EMPTY_COLOR = "0.85"
+
+
 def _draw_theory(ax: Axes, lines: xr.Dataset, names: Sequence[str] = ("T_g", "T_M", "T_c")) -> None:
     for name in names:
-        ax.plot(lines["alpha"], lines[name], lw=1.8, **_THEORY_STYLE[name])
+        ax.plot(lines["alpha"], lines[name], lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE[name])
+
+
+def _mark_empty(ax: Axes, label: str) -> None:
+    """Grey background, with a legend entry, for cells without data (NaN)."""
+    ax.set_facecolor(EMPTY_COLOR)
+    ax.add_patch(Rectangle((0, 0), 0, 0, color=EMPTY_COLOR, label=label))
 
 
 def phase_diagram(
@@ -115,6 +129,7 @@ def phase_diagram(
     top = max(float(ds["T"].max()), float(lines["T_g"].max())) * 1.02
     for panel, algorithm in zip(axes.flat, algorithms, strict=True):
         sel = data.sel(algorithm=algorithm, N=N)
+        _mark_empty(panel, "no converged seed")
         mesh = panel.pcolormesh(
             sel["alpha"],
             sel["T"],
@@ -243,6 +258,7 @@ def convergence_map(
             panel = axes[row, column]
             field = values.sel(algorithm=algorithm).transpose("T", "alpha")
             limits = {"vmin": 0.0, "vmax": 1.0} if row == 1 else {}
+            _mark_empty(panel, "not run (pending or failed)")
             mesh = panel.pcolormesh(
                 at["alpha"], at["T"], field, shading="nearest", cmap=cmap, **limits
             )
