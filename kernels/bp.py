@@ -202,7 +202,7 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, m_cav, w_cav):
 
     Parameters
     ----------
-    xi : ndarray of shape (P, N), float64 or (for ±1 / 0 patterns) int8
+    xi : ndarray of shape (P, N)
         Patterns of the non-condensed hidden units.
     xi_sq_max : float
         max (xi^mu_i)^2, bounding the cavity correction of the variance.
@@ -272,10 +272,6 @@ class _Messages:
         P, N = xi_rest.shape
         self.u = np.zeros((P, N))
         if relaxed:
-            # ±1 (and diluted 0) patterns are exact in int8: 1 byte per edge read
-            # per sweep instead of 8, so the matrix stays in cache.
-            lossless = np.array_equal(xi_rest.astype(np.int8), xi_rest)
-            self.xi_sweep = xi_rest.astype(np.int8) if lossless else xi_rest
             self.xi_sq_max = float(np.max(xi_rest * xi_rest, initial=0.0))
             self.work = (np.empty(N), np.empty(N))
         elif P > 0:
@@ -288,7 +284,7 @@ class _Messages:
             return True
         if self.relaxed:
             beta_v = _relaxed_sweep(
-                self.xi_sweep, self.xi_sq_max, self.beta, t, self.u, damping, H_new, *self.work
+                self.xi, self.xi_sq_max, self.beta, t, self.u, damping, H_new, *self.work
             )
             return bool(beta_v < 1.0)
         return _bp_full.full_sweep(self.xi, self.beta, *self.grid, t, self.u, damping, H_new)
@@ -298,7 +294,7 @@ class _Messages:
         if self.xi.shape[0] == 0:
             return 0.0
         if self.relaxed:
-            return _relaxed_bethe_terms(self.xi_sweep, self.beta, H, self.u, *self.work)
+            return _relaxed_bethe_terms(self.xi, self.beta, H, self.u, *self.work)
         cavity_field = self.beta * (H[None, :] - self.u)
         log_z = _bp_full.log_partition(self.xi, self.beta, *self.grid, np.tanh(cavity_field))
         log_cosh_total = np.logaddexp(self.beta * H, -self.beta * H) - np.log(2.0)

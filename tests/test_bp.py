@@ -282,7 +282,7 @@ def test_retrieval_overlap_matches_monte_carlo():
     assert abs(got.overlap[0, 0] - mc.overlap[0, 0]) < tolerance
 
 
-def test_every_bp_variant_gives_the_paramagnet_at_high_temperature():
+def test_every_bp_variant_and_tap_give_the_paramagnet_at_high_temperature():
     # T = 1.6 > T_g = 1 + sqrt(0.05) = 1.22: the only state is m = 0, whatever the
     # start (here on the pattern). At m = 0 the relaxed Bethe free energy is the RS
     # paramagnet -T ln 2 + alpha/2 + (alpha T/2) ln(1 - beta) exactly (V_mu = 1);
@@ -301,6 +301,9 @@ def test_every_bp_variant_gives_the_paramagnet_at_high_temperature():
         assert got.status[0] == CONVERGED
         assert np.max(np.abs(got.m)) < 1e-8
         assert abs(got.free_energy[0] - f_para) < tolerance
+    reference = tap.solve(xi, 1 / T, xi[0], tol=1e-10)
+    assert reference.status[0] == CONVERGED
+    assert np.max(np.abs(reference.m)) < 1e-8
 
 
 def test_small_beta_with_field_gives_independent_spins():
