@@ -17,8 +17,8 @@ its saddle point: it sends the macroscopic field u_{c->i} = xi^c_i M to every
 spin, M = (1/N) sum_j xi^c_j m_j (full magnetizations), and the other patterns
 use the messages above. ``retrieved = None`` is the symmetric BP.
 
-Iteration (one temperature at a time, so the P x N messages stay in cache and
-the memory is O(N P) whatever K): all messages are updated in parallel from the
+Iteration (one temperature at a time, so the memory is one P x N array of
+messages whatever K): all messages are updated in parallel from the
 previous total fields, damped as u <- (1 - d) u_new + d u_old and
 M <- (1 - d) M_new + d M_old. The start is consistent: the first hidden update is
 undamped, computed from cavity magnetizations m_{i->mu} = m0_i, and so is the
@@ -66,9 +66,9 @@ BETHE_PRODUCT_BLOCK = 64
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
 _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
 
-#: Stagnation stop: a temperature whose best residual has not dropped below
-#: STAGNATION_FACTOR times its value STAGNATION_WINDOW iterations earlier is
-#: declared NOT_CONVERGED (an oscillating or chaotic iteration).
+#: Stagnation stop: a temperature whose residual has not improved on its best
+#: by the factor STAGNATION_FACTOR within STAGNATION_WINDOW iterations stops as
+#: NOT_CONVERGED (an oscillating or chaotic iteration).
 STAGNATION_WINDOW = 200
 STAGNATION_FACTOR = 0.9
 
@@ -405,7 +405,7 @@ def solve(
     Parameters
     ----------
     xi : ndarray of shape (P, N)
-        Patterns, ±1 (real values accepted by the relaxed messages).
+        Patterns, ±1; real values (correlated models) and 0 (diluted) accepted.
     beta : float or ndarray of shape (K,)
         Inverse temperatures (units 1/J), > 0.
     m0 : None or ndarray of shape (N,) or (K, N), values in [-1, 1]
@@ -415,8 +415,9 @@ def solve(
         Index of the condensed pattern, treated by its saddle point (physics.md
         section d); None gives the symmetric BP.
     relaxed : bool, default=True
-        Gaussian (relaxed) hidden -> spin messages; False computes them exactly by
-        quadrature over lambda (O(N P G) per sweep, G ~ 10^2 nodes: small N only).
+        Gaussian (relaxed) hidden -> spin messages, O(N P) per sweep; False
+        computes them exactly by quadrature over lambda, O(N P G) per sweep with
+        G ~ 10^2 nodes (:mod:`kernels._bp_full`): small and moderate N.
     field : None or ndarray of shape (N,), default=None
         External fields h_i (along pattern 0: ``h * xi[0]``).
     damping : float in [0, 1), default=0.5
