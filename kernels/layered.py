@@ -37,7 +37,11 @@ A row (temperature) is DIVERGED as soon as a precision becomes non-positive
 (Delta, den or beta - A <= 0: the Gaussian integrals of the hidden layers
 diverge) or a value is non-finite, and a converged state whose
 x = beta (1 - q) lies at or beyond the spectral edge of J is reported DIVERGED
-too: no TAP state exists there (physics.md section e).
+too: no TAP state exists there (physics.md section e). There is no transient
+guard (unlike the x clip of TAP): a transient that leaves the domain ends the
+row as DIVERGED. At zero field, real-valued feature patterns have no stable
+retrieval for alpha >= 0.05 and both this solver and the spectral TAP then
+report DIVERGED at low T; the domain is entered with a field or at high T.
 
 Free energy: the adaptive-TAP free energy of the returned magnetizations with
 the spectral reaction term (:func:`kernels.tap.free_energy_tap`); at a fixed
