@@ -57,17 +57,20 @@ DTYPES = ("float32", "float64")
 TOL_FLOOR_EPS = 32
 
 #: Early stop of hopeless temperatures. Progress is measured at checkpoints
-#: t = STAGNATION_FIRST_CHECK * 2^k, on the best (smallest) residual of each
-#: window between checkpoints: from the gain of the last window [t/2, t) over the
-#: one before, the iterations still needed to reach ``tol`` are projected at
-#: STAGNATION_SPEEDUP times the observed rate. A temperature is stopped as
-#: NOT_CONVERGED when STAGNATION_STRIKES consecutive checkpoints find that it
-#: cannot reach ``tol`` within ``max_iter`` (no gain counts as never). Steady
-#: slow convergence (critical slowing down near T_M) has a constant rate and is
-#: never stopped if its budget suffices; a single bad window (a transient, e.g.
-#: leaving the ghost of a lost retrieval state before converging elsewhere) is
-#: forgiven; a residual that fluctuates at one level (spin-glass region) is
-#: stopped at the second or third checkpoint, 256 or 512 iterations.
+#: t = STAGNATION_FIRST_CHECK * 2^k on the mean of log(residual) over each window
+#: between checkpoints (robust both to a residual that dips close to zero now
+#: and then while oscillating, which fooled a window minimum, and to single
+#: large steps). From the descent of that level between the last two windows
+#: (per iteration, between window centres) the iteration at which ``tol`` would
+#: be reached is projected, at STAGNATION_SPEEDUP times the observed rate. A
+#: temperature is stopped as NOT_CONVERGED when STAGNATION_STRIKES checkpoints
+#: (not necessarily consecutive) find ``tol`` out of reach within ``max_iter``
+#: (no descent counts as never). Steady slow convergence (critical slowing down
+#: near T_M) has a constant rate and is never stopped if its budget suffices; a
+#: single bad window (a transient, e.g. leaving the ghost of a lost retrieval
+#: state before converging elsewhere) is forgiven; a residual that fluctuates at
+#: one level (spin-glass region, near T_g) is stopped at the second or third
+#: checkpoint, after 256 or 512 iterations.
 STAGNATION_FIRST_CHECK = 64
 STAGNATION_SPEEDUP = 2.0
 STAGNATION_STRIKES = 2
@@ -98,8 +101,8 @@ class _Active:
     m: np.ndarray
     q_sum: np.ndarray
     gbar: np.ndarray
-    best_previous: np.ndarray
-    best_window: np.ndarray
+    level_previous: np.ndarray
+    log_sum: np.ndarray
     strikes: np.ndarray
 
     def keep(self, mask: np.ndarray) -> None:
@@ -110,8 +113,8 @@ class _Active:
             "m",
             "q_sum",
             "gbar",
-            "best_previous",
-            "best_window",
+            "level_previous",
+            "log_sum",
             "strikes",
         ):
             value = getattr(self, name)
@@ -272,8 +275,8 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
         m=np.array(np.broadcast_to(m_start, (K, N)).T, dtype=dtype, order="C"),
         q_sum=np.zeros(K),
         gbar=np.zeros((P, K), dtype=dtype),
-        best_previous=np.full(K, np.inf),
-        best_window=np.full(K, np.inf),
+        level_previous=np.full(K, np.nan),
+        log_sum=np.zeros(K),
         strikes=np.zeros(K, dtype=np.int64),
     )
     # beta h = [xi; field]^T @ [beta g; beta] - beta R m: the field rides in the
@@ -286,7 +289,7 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
     act.q_sum[:] = np.einsum("nk,nk->k", act.m, act.m, dtype=np.float64)
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
     g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max()
-    next_check = STAGNATION_FIRST_CHECK
+    windows = _Windows(next_check=STAGNATION_FIRST_CHECK)
 
     for t in range(1, max_iter + 1):
         k = act.rows.shape[0]
@@ -326,10 +329,9 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
         converged = res_k < tol
         done = diverged | converged
         if early_stop:
-            np.minimum(act.best_window, res_k, out=act.best_window)
-            if t == next_check:
-                done |= _hopeless(act, t, tol, max_iter) & ~done
-                next_check *= 2
+            act.log_sum += np.log(res_k)
+            if t == windows.next_check:
+                done |= _hopeless(act, windows, tol, max_iter) & ~done
         if t == max_iter:
             done[:] = True
         if done.any():
@@ -346,22 +348,36 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
     return m_out, iterations, residual, status
 
 
-def _hopeless(act: _Active, t: int, tol: float, max_iter: int) -> np.ndarray:
-    """Checkpoint of the early stop at iteration t (see ``STAGNATION_*``).
+@dataclass
+class _Windows:
+    """Checkpoints of the early stop, shared by all temperatures (same clock)."""
 
-    Projects, from the gain of the best residual of the window [t/2, t) over the
-    window before, the iterations still needed at ``STAGNATION_SPEEDUP`` times
-    that rate; counts consecutive checkpoints at which ``tol`` is out of reach by
-    ``max_iter`` and returns the rows with ``STAGNATION_STRIKES`` of them. Starts
-    the next window.
+    next_check: int
+    start: int = 0
+    centre_previous: float = np.nan
+
+
+def _hopeless(act: _Active, windows: _Windows, tol: float, max_iter: int) -> np.ndarray:
+    """Checkpoint of the early stop (see ``STAGNATION_*``).
+
+    The level of the window just ended is its mean log residual, placed at the
+    window centre; its descent from the previous window's level gives a rate,
+    and the projected iteration of reaching ``tol`` (at ``STAGNATION_SPEEDUP``
+    times that rate) is compared with ``max_iter``. Counts the checkpoints that
+    find ``tol`` out of reach and returns the rows with ``STAGNATION_STRIKES``
+    of them; starts the next window.
     """
-    previous, recent = act.best_previous, act.best_window
-    gain = np.log(previous / recent)  # > 0 when the window improved; NaN at the first check
-    needed = (t // 2) * np.log(recent / tol) / (STAGNATION_SPEEDUP * np.maximum(gain, 0.0))
-    out_of_reach = np.isfinite(previous) & ~(t + needed <= max_iter)
-    act.strikes = np.where(out_of_reach, act.strikes + 1, 0)
-    act.best_previous = recent
-    act.best_window = np.full(recent.shape, np.inf)
+    t = windows.next_check
+    level = act.log_sum / (t - windows.start)
+    centre = 0.5 * (t + windows.start)
+    rate = (act.level_previous - level) / (centre - windows.centre_previous)
+    # NaN at the first checkpoint (no previous window): not counted
+    finish = centre + (level - np.log(tol)) / (STAGNATION_SPEEDUP * np.maximum(rate, 0.0))
+    out_of_reach = ~np.isnan(act.level_previous) & ~(finish <= max_iter)
+    act.strikes += out_of_reach
+    act.level_previous = level
+    act.log_sum = np.zeros_like(level)
+    windows.start, windows.centre_previous, windows.next_check = t, centre, 2 * t
     return act.strikes >= STAGNATION_STRIKES
 
 
