@@ -336,8 +336,9 @@ def products(
     Returns
     -------
     Patterns
-        ``xi`` (P, N) float64 ±1; ``features`` the stacked factors (n_eta + n_zeta, N)
-        (eta first); ``mixing`` None (the model is not a linear mixture).
+        ``xi`` (P, N) float64 ±1; ``features`` and ``mixing`` None: the model is
+        not a linear mixture, so the layered solver does not apply (the factors
+        are recoverable up to a sign per site, eta^a zeta^0 = xi^{(a,0)}).
     """
     P = n_patterns(N, alpha)
     if P < 1:
@@ -346,7 +347,7 @@ def products(
     eta = _signs(rng, (n_a, N))
     zeta = _signs(rng, (n_b, N))
     xi = (eta[:, None, :] * zeta[None, :, :]).reshape(n_a * n_b, N)[:P]
-    return Patterns(xi=xi, features=np.vstack([eta, zeta]), mixing=None)
+    return Patterns(xi=xi)
 
 
 _PARAMS = {

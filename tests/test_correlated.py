@@ -96,11 +96,14 @@ def test_features_sign_is_the_sign_of_the_mixture_with_deterministic_ties():
 def test_products_are_pairwise_uncorrelated_but_satisfy_four_pattern_identities():
     N = 3000
     pats = products(N, 0.004, np.random.default_rng(4))  # P = 12: 3 x 4 grid
-    assert product_factors(12) == (3, 4)
-    eta, zeta = pats.features[:3], pats.features[3:]
-    for a in range(3):
-        for b in range(4):
-            np.testing.assert_array_equal(pats.xi[4 * a + b], eta[a] * zeta[b])
+    assert product_factors(12) == (3, 4) and pats.features is None
+    grid = pats.xi.reshape(3, 4, N)  # xi^(a,b) = eta^a zeta^b, b fastest
+    # rank-one sign structure: xi^(a,b) xi^(0,b) = eta^a eta^0 for every b, and
+    # xi^(a,b) xi^(a,0) = zeta^b zeta^0 for every a
+    np.testing.assert_array_equal(grid * grid[:1], np.broadcast_to(grid[:, :1] * grid[:1, :1],
+                                                                   grid.shape))
+    np.testing.assert_array_equal(grid * grid[:, :1], np.broadcast_to(grid[:1] * grid[:1, :1],
+                                                                      grid.shape))
     # xi^(0,0) xi^(0,1) xi^(1,0) xi^(1,1) = 1 at every site
     np.testing.assert_array_equal(pats.xi[0] * pats.xi[1] * pats.xi[4] * pats.xi[5], 1.0)
     overlaps = pats.xi @ pats.xi.T / N
