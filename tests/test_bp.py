@@ -16,7 +16,7 @@ from kernels import _bp_full, bp, exact, montecarlo, rs, tap
 from kernels.patterns import Patterns
 from kernels.reaction import make_reaction
 from kernels.registry import ALGORITHMS, SolverOptions
-from kernels.solution import CONVERGED, DIVERGED
+from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
 
 
 def _patterns(seed: int, P: int, N: int) -> np.ndarray:
@@ -362,6 +362,18 @@ def test_temperatures_are_independent_and_divergence_is_data():
     alone = bp.solve(xi, 0.5, np.zeros(N), field=field, tol=1e-10)
     assert both.status.tolist() == [CONVERGED, DIVERGED]
     np.testing.assert_array_equal(both.m[0], alone.m[0])
+
+
+def test_spent_budget_is_not_converged_and_keeps_the_last_iterate():
+    # Three damped sweeps cannot reach tol = 1e-12 from the pattern at T = 0.4:
+    # NOT_CONVERGED with iterations == max_iter, a finite state and free energy.
+    N = 400
+    xi = _patterns(41, 20, N)
+    got = bp.solve(xi, 1 / 0.4, xi[0], retrieved=0, tol=1e-12, max_iter=3)
+    assert got.status[0] == NOT_CONVERGED
+    assert got.iterations[0] == 3
+    assert got.residual[0] > 1e-12
+    assert np.all(np.isfinite(got.m)) and np.isfinite(got.free_energy[0])
 
 
 @pytest.mark.parametrize(
