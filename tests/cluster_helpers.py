@@ -46,9 +46,24 @@ COMMAND_TIMEOUT = 240.0
 SLURM_PING_TIMEOUT = 15.0
 
 
+#: Task delay of :func:`slow_env`, s: 40 tasks then take 4 s on two workers.
+SLOW_TASK_SECONDS = 0.2
+
+SLOW_TASKS = Path(__file__).resolve().parent / "slow_tasks.py"
+
+
 def env() -> dict[str, str]:
     """The test process environment plus ``PROCESS_ENV``."""
     return {**os.environ, **PROCESS_ENV}
+
+
+def slow_env(delay: float = SLOW_TASK_SECONDS) -> dict[str, str]:
+    """Environment variables making every task of a Dask worker sleep ``delay`` s first.
+
+    Workers preload tests/slow_tasks.py; worker jobs of a Slurm driver inherit it.
+    """
+    return {"DASK_DISTRIBUTED__WORKER__PRELOAD": json.dumps([str(SLOW_TASKS)]),
+            "HOPSWEEP_TEST_TASK_DELAY": str(delay)}
 
 
 # ----------------------------------------------------------------------------- TLS
@@ -157,6 +172,7 @@ class DaskProcesses:
     n_workers: int = 2
     tls: TLSFiles | None = None
     worker_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
     address: str = ""
     scheduler: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
@@ -167,7 +183,7 @@ class DaskProcesses:
                 [sys.executable, "-m", "dask", *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=env(),
+                env={**env(), **self.extra_env},
                 cwd=self.directory,
                 start_new_session=True,
             )
@@ -195,11 +211,12 @@ class DaskProcesses:
         self.wait_for_workers(self.n_workers)
         return self
 
-    def add_worker(self, name: str) -> subprocess.Popen:
+    def add_worker(self, name: str, extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
         """Start one more single-threaded ``dask worker`` (with a nanny)."""
         worker = self._spawn(
             ["worker", self.address, "--name", name, "--nthreads", "1", "--nworkers", "1",
-             "--host", "127.0.0.1", "--no-dashboard", *_tls_args(self.tls), *self.worker_args],
+             "--host", "127.0.0.1", "--no-dashboard", *_tls_args(self.tls), *self.worker_args,
+             *extra_args],
             f"worker-{name}.log",
         )
         self.workers.append(worker)
@@ -286,22 +303,43 @@ def scancel_name(name: str) -> None:
 # ------------------------------------------------------------------------- hopsweep
 
 
+#: ``python -c`` program running the hopsweep CLI after loading tests/slow_tasks.py
+#: (for shard processes, which have no Dask worker to preload it).
+_SLOW_CLI = (
+    "import sys; sys.path.insert(0, {tests!r}); import slow_tasks; "
+    "from sweep.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def _command(args: tuple[str, ...], slow: bool) -> list[str]:
+    if slow:
+        return [sys.executable, "-c", _SLOW_CLI.format(tests=str(SLOW_TASKS.parent)), *args]
+    return [sys.executable, "-m", "sweep", *args]
+
+
 def hopsweep(
-    *args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT
+    *args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``python -m sweep ARGS`` (the ``hopsweep`` command) and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "sweep", *args], capture_output=True, text=True, env=env(),
-        cwd=cwd, timeout=timeout,
+        _command(args, slow=False), capture_output=True, text=True,
+        env={**env(), **(extra_env or {})}, cwd=cwd, timeout=timeout,
     )
 
 
-def hopsweep_popen(*args: str, cwd: Path, log: Path) -> subprocess.Popen:
-    """Start ``python -m sweep ARGS`` in its own session, output to ``log``."""
+def hopsweep_popen(
+    *args: str, cwd: Path, log: Path, extra_env: dict[str, str] | None = None,
+    slow: bool = False,
+) -> subprocess.Popen:
+    """Start ``hopsweep ARGS`` in its own session, output to ``log``.
+
+    ``slow=True`` loads tests/slow_tasks.py into this process first (shards).
+    """
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "sweep", *args], stdout=out, stderr=subprocess.STDOUT,
-            env=env(), cwd=cwd, start_new_session=True,
+            _command(args, slow), stdout=out, stderr=subprocess.STDOUT,
+            env={**env(), **(extra_env or {})}, cwd=cwd, start_new_session=True,
         )
 
 
@@ -325,18 +363,20 @@ seed = 3
 max_iter = 300
 """
 
-#: A longer sweep for the fault tests: 40 tasks of 0.02-0.3 s (2 s on one core),
-#: so a fault injected when the first result lands hits a sweep far from done.
+#: The sweep of the fault tests: 40 tasks (about a second of compute on two
+#: workers); with :func:`slow_env` each task first sleeps SLOW_TASK_SECONDS, so the
+#: sweep lasts about 4 s and a fault injected when the first result lands hits a
+#: sweep far from done.
 LONG = """
 name = "long"
 root_seed = 2017
 
 [grid]
 algorithm = ["tap"]
-N = [200, 300]
+N = [100, 200]
 alpha = { start = 0.02, stop = 0.1, num = 20 }
 T = { start = 0.05, stop = 0.45, num = 5 }
-seed = 8
+seed = 4
 
 [solver]
 max_iter = 300

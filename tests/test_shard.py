@@ -20,6 +20,7 @@ from cluster_helpers import (
     env,
     hopsweep,
     hopsweep_popen,
+    slow_env,
     wait_for_progress,
     write_config,
 )
@@ -79,7 +80,9 @@ def test_killed_shard_resumes_and_loses_nothing(tmp_path):
     config = write_config(tmp_path, LONG)
     store = tmp_path / "long.zarr"
     n_tasks = make_plan(load_spec(config)).n_tasks
-    shard = start_shard(config, store, 0, 1, tmp_path / "first.log")
+    shard = hopsweep_popen("shard", str(config), "--index", "0", "--count", "1", "--store",
+                           str(store), cwd=tmp_path, log=tmp_path / "first.log",
+                           extra_env=slow_env(), slow=True)
     try:
         wait_for_progress(store, shard)
     finally:
