@@ -174,45 +174,47 @@ def speed(repeats: int = REPEATS) -> dict:
 
 
 def early_stop_share() -> dict:
-    """Share of iterations on points that end unconverged, with and without early stop."""
+    """Iterations, their share on points ending unconverged, and converged
+    points, with and without the early stop (same grid, same samples)."""
     result = {}
+    converged = {}
     for early_stop in (False, True):
         total = wasted = 0
+        flags = []
         start = time.perf_counter()
         for alpha in ALPHAS_GRID:
             xi = iid(GRID_N, alpha, point_rng(ROOT_SEED, GRID_N, alpha, 0)).xi
             sol = tap.solve(xi, 1.0 / GRID_T, max_iter=GRID_MAX_ITER, early_stop=early_stop)
             total += int(sol.iterations.sum())
             wasted += int(sol.iterations[sol.status != CONVERGED].sum())
-        key = "with" if early_stop else "without"
-        result[key] = {
+            flags.append(sol.status == CONVERGED)
+        converged[early_stop] = np.concatenate(flags)
+        result["with" if early_stop else "without"] = {
             "iterations": total,
             "unconverged_share": wasted / total,
             "seconds": time.perf_counter() - start,
+            "converged": int(converged[early_stop].sum()),
         }
+    result["lost"] = int(np.sum(converged[False] & ~converged[True]))
     return result
 
 
-def main() -> dict:
-    """Run every section, print it, and return the results dict."""
-    results: dict = {}
-    with threadpool_limits(limits=1):
-        timing = speed()
-        share = early_stop_share()
-    loop = timing["loop_seconds"]
+def report_speed() -> dict:
+    """Print the speed section; return its summary entries."""
+    timing = speed()
     for d in ("float32", "float64"):
         print(f"GEMM peak, 1 core, {GEMM_N}^3 {d}: {timing[d]['peak']:6.1f} GFLOP/s")
     for d in ("float32", "float64"):
         t = timing[d]
+        bound_gflops = 4.0 * STEP_N * round(STEP_ALPHA * STEP_N) / t["gemm_bound_seconds"] / 1e9
         print(
             f"TAP step N={STEP_N} alpha={STEP_ALPHA} K={STEP_K} {d}: {t['gflops']:6.1f} GFLOP/s"
             f" = {t['gflops'] / t['peak']:.0%} of {d} peak, "
             f"{t['step_seconds'] * 1e6:.1f} us per point-iteration; its two GEMMs alone "
-            f"{t['gemm_bound_seconds'] * 1e6:.1f} us ("
-            f"{4.0 * STEP_N * round(STEP_ALPHA * STEP_N) / t['gemm_bound_seconds'] / 1e9:.0f}"
-            f" GFLOP/s), so the step runs at {t['gemm_bound_seconds'] / t['step_seconds']:.0%}"
-            " of the GEMM-only bound"
+            f"{t['gemm_bound_seconds'] * 1e6:.1f} us ({bound_gflops:.0f} GFLOP/s), so the step "
+            f"runs at {t['gemm_bound_seconds'] / t['step_seconds']:.0%} of the GEMM-only bound"
         )
+    loop = timing["loop_seconds"]
     print(
         f"plain numpy loop, one point at a time, float64: {loop * 1e6:.1f} us per "
         f"point-iteration (N={STEP_N}, alpha={STEP_ALPHA})"
@@ -222,19 +224,41 @@ def main() -> dict:
             f"speed-up of batched {d} (K={STEP_K}) over the float64 loop, per "
             f"point-iteration: {loop / timing[d]['step_seconds']:.1f}x"
         )
-    for key, s in share.items():
-        print(
-            f"grid N={GRID_N} alpha={ALPHAS_GRID} T=[{GRID_T[0]}, {GRID_T[-1]}] x "
-            f"{GRID_T.size}, max_iter={GRID_MAX_ITER}, {key} early stop: "
-            f"{s['iterations']} iterations, {s['unconverged_share']:.0%} of them on "
-            f"points ending unconverged, {s['seconds']:.2f} s"
-        )
     print(
         "(tap_fraction_of_peak: float32 batched step / float32 GEMM peak; speedup_vs_loop: "
         "float64 one-point loop / float32 batched, time per point-iteration)"
     )
-    results["tap_fraction_of_peak"] = timing["float32"]["gflops"] / timing["float32"]["peak"]
-    results["speedup_vs_loop"] = loop / timing["float32"]["step_seconds"]
+    return {
+        "tap_fraction_of_peak": timing["float32"]["gflops"] / timing["float32"]["peak"],
+        "speedup_vs_loop": loop / timing["float32"]["step_seconds"],
+    }
+
+
+def report_early_stop() -> dict:
+    """Print the early-stop section; it adds nothing to the summary line."""
+    share = early_stop_share()
+    print(
+        f"grid N={GRID_N}, alpha={ALPHAS_GRID}, {GRID_T.size} T in [{GRID_T[0]}, {GRID_T[-1]}],"
+        f" from pattern 0, max_iter={GRID_MAX_ITER}:"
+    )
+    for key in ("without", "with"):
+        s = share[key]
+        print(
+            f"  {key} early stop: {s['iterations']} iterations, {s['unconverged_share']:.0%} "
+            f"of them on points ending unconverged; {s['converged']} points converged; "
+            f"{s['seconds']:.2f} s"
+        )
+    ratio = share["without"]["iterations"] / share["with"]["iterations"]
+    print(f"  early stop: {ratio:.1f}x fewer iterations, {share['lost']} converging points lost")
+    return {}
+
+
+def main() -> dict:
+    """Run every section (each prints its lines) and gather their summary entries."""
+    results: dict = {}
+    with threadpool_limits(limits=1):
+        results |= report_speed()
+        results |= report_early_stop()
     return results
 
 
