@@ -356,12 +356,24 @@ def _solve_one(xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter):
         xi_rest = np.ascontiguousarray(np.delete(xi, retrieved, axis=0))
     messages = _Messages(xi_rest, beta, relaxed)
     H_new = np.empty(N)
+    H = np.empty(N)
+    work = np.empty(N)
+    change = np.empty(N)
+
+    def update_fields(M):
+        """H <- field + xi^c M + sum_mu u, and work <- tanh(beta H), in place."""
+        np.multiply(xi_c, M, out=H)
+        np.add(H, field, out=H)
+        np.add(H, H_new, out=H)
+        np.multiply(H, beta, out=work)
+        np.tanh(work, out=work)
+
     # Consistent start: undamped first updates from m_{i->mu} = m0_i and M(m0).
     M = xi_c @ m0 / N
     if not messages.sweep(m0, 0.0, H_new):
         return m0.copy(), np.nan, 0, np.nan, DIVERGED
-    H = field + xi_c * M + H_new
-    m = np.tanh(beta * H)
+    update_fields(M)
+    m = work.copy()
     residual = np.inf
     best, best_at = np.inf, 0
     status = NOT_CONVERGED
@@ -370,12 +382,13 @@ def _solve_one(xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter):
         if not messages.sweep(m, damping, H_new):
             return m, np.nan, iteration, residual, DIVERGED
         M = (1.0 - damping) * (xi_c @ m / N) + damping * M
-        H = field + xi_c * M + H_new
-        m_next = np.tanh(beta * H)
-        residual = float(np.max(np.abs(m_next - m)))
-        m = m_next
+        update_fields(M)
+        np.subtract(work, m, out=change)
+        np.abs(change, out=change)
+        residual = float(np.max(change))
         if not np.isfinite(residual):
             return m, np.nan, iteration, residual, DIVERGED
+        m[:] = work
         if residual <= tol:
             status = CONVERGED
             break
