@@ -9,12 +9,12 @@ x = beta (1 - q) and R the Onsager reaction term of :mod:`kernels.reaction`
 (R = alpha / (1 - x) for i.i.d. patterns, R = 0 for naive mean field).
 
 K temperatures are iterated together, so the two products with the patterns per
-step are GEMMs: the state is stored as rows, m of shape (K, N), and a step costs
-``M = m @ xi.T / N`` (K, P) and ``h = g @ xi`` (K, N), about 4 N P K flops; the
-rest is a handful of in-place numpy passes over (K, N) (numba's scalar tanh is
-slower than numpy's vectorised one).
-Temperatures that finish (converged, diverged, or stopped as hopeless) leave the
-active set, which is compacted, so they cost no further work.
+step are GEMMs: the state is stored by columns, m of shape (N, K), and a step
+costs ``M = xi @ m / N`` (P, K) and ``h = xi.T @ g`` (N, K), about 4 N P K
+flops. The rest is numpy's vectorised tanh (numba's scalar tanh is much slower)
+and two fused Numba passes over (N, K). Temperatures that finish (converged,
+diverged, or stopped as hopeless) leave the active set, which is compacted, so
+they cost no further work.
 
 For ``reaction="iid"`` the step is the AMP iteration with time indices,
 
@@ -211,9 +211,11 @@ def solve(
         ``iterations`` (K,) (their sum is the total work in iterations),
         ``residual`` (K,) and ``status`` (K,): CONVERGED; NOT_CONVERGED when the
         budget ran out or the temperature was stopped as hopeless; DIVERGED when
-        the iterate became non-finite or the final x = beta (1 - q) lies outside
+        the iterate became non-finite, the AMP hidden means ran away (see
+        ``AMP_DIVERGENCE_FACTOR``), or the final x = beta (1 - q) lies outside
         the domain of the reaction or beyond its transient guard ``x_max`` (the
-        state then solves the guarded, not the TAP, equations).
+        state then solves the guarded, not the TAP, equations; e.g. m = 0 below
+        T = 1). A diverging temperature never affects the others.
     """
     xi, beta, m_start, field = _validated(xi, beta, m0, field, damping, tol, max_iter, dtype)
     if isinstance(reaction, str):
