@@ -345,15 +345,20 @@ def _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter):
     return xi, beta, m0, field
 
 
-def _solve_one(xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter):
-    """Iterate one temperature; returns (m, free_energy, iterations, residual, status)."""
-    N = xi.shape[1]
+def _split_patterns(xi: np.ndarray, retrieved: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(xi^c (N,), the other patterns (P - 1, N)); xi^c = 0 without ``retrieved``."""
     if retrieved is None:
-        xi_c = np.zeros(N)
-        xi_rest = xi
-    else:
-        xi_c = xi[retrieved]
-        xi_rest = np.ascontiguousarray(np.delete(xi, retrieved, axis=0))
+        return np.zeros(xi.shape[1]), xi
+    return xi[retrieved], np.ascontiguousarray(np.delete(xi, retrieved, axis=0))
+
+
+def _solve_one(xi_c, xi_rest, c0, beta, m0, relaxed, field, damping, tol, max_iter):
+    """Iterate one temperature; returns (m, free_energy, iterations, residual, status).
+
+    xi_c (N,) is the condensed pattern (zeros for the symmetric BP), xi_rest the
+    patterns with messages and c0 the J_ii = 0 constant of the free energy.
+    """
+    N = xi_c.shape[0]
     messages = _Messages(xi_rest, beta, relaxed)
     H_new = np.empty(N)
     H = np.empty(N)
@@ -397,8 +402,7 @@ def _solve_one(xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter):
         elif iteration - best_at >= STAGNATION_WINDOW:
             break
     log_z = np.sum(np.logaddexp(beta * H, -beta * H)) + messages.bethe_terms(H)
-    constant = np.sum(xi * xi) / (2.0 * N * N) + 0.5 * M * M
-    return m, constant - log_z / (beta * N), iteration, residual, status
+    return m, c0 + 0.5 * M * M - log_z / (beta * N), iteration, residual, status
 
 
 def solve(
@@ -462,9 +466,11 @@ def solve(
     iterations = np.empty(K, dtype=np.int64)
     residual = np.empty(K)
     status = np.empty(K, dtype=np.int8)
+    xi_c, xi_rest = _split_patterns(xi, retrieved)
+    c0 = float(np.sum(xi * xi)) / (2.0 * N * N)
     for k in range(K):
         m[k], free_energy[k], iterations[k], residual[k], status[k] = _solve_one(
-            xi, float(beta[k]), m0[k], retrieved, relaxed, field, damping, tol, max_iter
+            xi_c, xi_rest, c0, float(beta[k]), m0[k], relaxed, field, damping, tol, max_iter
         )
     return Solution(
         m=m,
