@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from kernels import montecarlo, tap
+from kernels import montecarlo, rs, tap
 from kernels.patterns import iid, point_rng
 from kernels.reaction import IIDReaction, make_reaction
 from kernels.registry import ALGORITHMS, SolverOptions
@@ -243,13 +243,19 @@ def test_free_energy_is_stationary_at_fixed_points(reaction):
     assert np.all(slope(sol.m + 1e-3 * u) > 1e-6)
 
 
-def test_free_energy_at_retrieval_matches_rs():
-    # physics.md: alpha = 0.05, T = 0.3, RS f = -0.5012; TAP at N = 4000 matched
-    # within +-0.005 (sample scatter); at N = 2000 allow 0.01.
-    xi = patterns(2000, 0.05)
-    sol = tap.solve(xi, 1 / 0.3)
-    assert sol.status[0] == CONVERGED
-    assert sol.free_energy[0] == pytest.approx(-0.5012, abs=0.01)
+@pytest.mark.parametrize(("alpha", "T"), [(0.02, (0.5, 0.6)), (0.05, (0.2, 0.3, 0.4))])
+def test_free_energy_at_retrieval_matches_rs(alpha, T):
+    # physics.md: at TAP retrieval fixed points (N = 4000) the free energy matched
+    # RS within +-0.005 (finite-size scatter), e.g. alpha = 0.05, T = 0.3: -0.5012.
+    # At N = 2000, two samples: allow 0.01 each.
+    T = np.array(T)
+    reference = rs.free_energy(alpha, T)
+    if alpha == 0.05:
+        assert reference[1] == pytest.approx(-0.5012, abs=1e-4)
+    for seed in (0, 1):
+        sol = tap.solve(patterns(2000, alpha, seed), 1 / T)
+        assert np.all(sol.status == CONVERGED)
+        np.testing.assert_allclose(sol.free_energy, reference, atol=0.01)
 
 
 # --- robustness, batching, precision ---------------------------------------
@@ -369,11 +375,6 @@ def test_bad_input_raises_value_error_naming_the_argument(kwargs, word):
 
 # --- against Monte Carlo and the replica-symmetric theory -------------------
 
-#: RS retrieval overlaps m(alpha, T) and T_M(alpha) from physics.md (AGS theory).
-RS_OVERLAP = {(0.05, 0.3): 0.99116, (0.05, 0.4): 0.96619, (0.1, 0.2): 0.98909}
-RS_TM = {0.02: 0.717, 0.05: 0.542, 0.1: 0.315}
-
-
 @pytest.fixture(scope="module")
 def retrieval_runs():
     """TAP, naive mean field and Monte Carlo (400 sweeps, 2 chains, started on
@@ -401,9 +402,9 @@ def test_tap_overlap_agrees_with_monte_carlo_and_rs(retrieval_runs):
         if h == 0:
             # RS holds at N -> infinity; sample-to-sample and 1/N shifts at N = 1000
             # are ~5e-3 near the retrieval edge, allow 1e-2
-            rs = np.array([RS_OVERLAP[(alpha, t)] for t in T])
-            np.testing.assert_allclose(sol.overlap[:, 0], rs, atol=1e-2)
-            np.testing.assert_allclose(mc.overlap[:, 0], rs, atol=1e-2)
+            reference = rs.overlap(alpha, np.array(T))
+            np.testing.assert_allclose(sol.overlap[:, 0], reference, atol=1e-2)
+            np.testing.assert_allclose(mc.overlap[:, 0], reference, atol=1e-2)
 
 
 def test_naive_mean_field_is_measurably_worse_than_tap(retrieval_runs):
@@ -427,7 +428,7 @@ def test_tap_from_the_pattern_loses_retrieval_near_TM(alpha):
     # retrieve at T_M - 0.05 (converged, overlap > 0.6) and at least three have
     # lost it at T_M + 0.05 (not converged, or overlap below 0.5, far from the RS
     # retrieval overlap 0.7-0.95 there).
-    T = RS_TM[alpha] + np.array([-0.05, 0.05])
+    T = rs.retrieval_temperature(alpha) + np.array([-0.05, 0.05])
     retrieved = lost = 0
     for seed in range(4):
         sol = tap.solve(patterns(2000, alpha, seed), 1 / T, max_iter=2000)
