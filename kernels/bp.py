@@ -315,7 +315,9 @@ def _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter):
         raise ValueError(f"beta must be a scalar or shape (K,) of finite values > 0, got {beta}")
     K = beta.shape[0]
     if retrieved is not None and not (
-        isinstance(retrieved, int | np.integer) and 0 <= retrieved < P
+        isinstance(retrieved, int | np.integer)
+        and not isinstance(retrieved, bool)
+        and 0 <= retrieved < P
     ):
         raise ValueError(
             f"retrieved must be None or a pattern index in [0, {P}), got {retrieved!r}"

@@ -384,6 +384,7 @@ def test_spent_budget_is_not_converged_and_keeps_the_last_iterate():
         (dict(m0=np.ones(3)), "m0"),
         (dict(m0=2 * np.ones(8)), "m0"),
         (dict(retrieved=4), "retrieved"),
+        (dict(retrieved=True), "retrieved"),
         (dict(field=np.ones(3)), "field"),
         (dict(damping=1.0), "damping"),
         (dict(tol=-1.0), "tol"),
