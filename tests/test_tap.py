@@ -10,7 +10,7 @@ from kernels.patterns import iid, point_rng
 from kernels.reaction import IIDReaction, make_reaction
 from kernels.registry import ALGORITHMS, SolverOptions
 from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
-from tests.naive_tap import naive_tap
+from naive_tap import naive_tap
 
 ROOT_SEED = 2017
 
