@@ -70,11 +70,16 @@ class Patterns:
     mixing : tuple of ndarray or None
         Mixing matrices from the top layer down, ``mixing[0]`` of shape (P, D_1),
         so that ``xi = mixing[0] @ ... @ features`` up to 1/sqrt(D) factors.
+    linear : bool
+        True when ``xi`` is exactly that linear mixture (what the multi-layer
+        solver assumes); False when it is a nonlinear function of it, e.g. its
+        sign (``features_sign``).
     """
 
     xi: np.ndarray
     features: np.ndarray | None = None
     mixing: tuple[np.ndarray, ...] | None = None
+    linear: bool = True
 
     @property
     def P(self) -> int:
@@ -296,7 +301,7 @@ def features_sign(
     real = features(N, alpha, rng, alpha_D=alpha_D, density=density, depth=1)
     C = real.mixing[0]
     xi = _sign_with_ties(C @ real.features, C, real.features)
-    return Patterns(xi=xi, features=real.features, mixing=real.mixing)
+    return Patterns(xi=xi, features=real.features, mixing=real.mixing, linear=False)
 
 
 def product_factors(P: int, n_eta: int | None = None) -> tuple[int, int]:

@@ -121,9 +121,10 @@ def _bp(relaxed: bool, retrieved: int | None) -> Runner:
 def _layered(patterns, beta, m0, options, rng):
     from . import layered
 
-    if patterns.features is None:
+    if patterns.features is None or not patterns.linear:
         raise ValueError(
-            "algorithm 'layered' needs feature-built patterns: set [patterns] kind = 'features'"
+            "algorithm 'layered' needs patterns that are linear mixtures of features: "
+            "set [patterns] kind = 'features'"
         )
     return layered.solve(patterns.features, list(patterns.mixing), beta, m0,
                          field=_field(patterns, options), **_iterative(options))

@@ -29,7 +29,10 @@ def test_algorithm_returns_the_solution_contract(name):
     assert sol.overlap[1, 0] > 0.05
 
 
-def test_layered_without_features_names_the_fix():
-    patterns = make("iid", N, ALPHA, point_rng(1, N, ALPHA, 0))
+@pytest.mark.parametrize(
+    ("kind", "params"), [("iid", {}), ("products", {}), ("features_sign", {"alpha_D": 1.0})]
+)
+def test_layered_refuses_patterns_that_are_not_linear_mixtures(kind, params):
+    patterns = make(kind, N, ALPHA, point_rng(1, N, ALPHA, 0), **params)
     with pytest.raises(ValueError, match="kind = 'features'"):
         ALGORITHMS["layered"].run(patterns, 1 / T, patterns.xi[0], SolverOptions(), None)
