@@ -3,6 +3,7 @@ loop (tests/naive_tap.py), Monte Carlo and the replica-symmetric theory."""
 
 import numpy as np
 import pytest
+from naive_tap import naive_tap
 from scipy.optimize import brentq
 
 from kernels import montecarlo, rs, tap
@@ -10,7 +11,6 @@ from kernels.patterns import iid, point_rng
 from kernels.reaction import IIDReaction, make_reaction
 from kernels.registry import ALGORITHMS, SolverOptions
 from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
-from naive_tap import naive_tap
 
 ROOT_SEED = 2017
 
