@@ -102,8 +102,11 @@ def test_high_temperature_gives_the_paramagnet(init):
     # T = 2, 3, 5 > T_g = 1 + sqrt(0.1) = 1.32: m = 0 is the only TAP state.
     xi = patterns(500, 0.1)
     rng = np.random.default_rng(5)
-    m0 = {"pattern": xi[0], "random": rng.uniform(-1, 1, 500),
-          "small": 1e-3 * rng.standard_normal(500)}[init]
+    m0 = {
+        "pattern": xi[0],
+        "random": rng.uniform(-1, 1, 500),
+        "small": 1e-3 * rng.standard_normal(500),
+    }[init]
     sol = tap.solve(xi, 1 / np.array([2.0, 3.0, 5.0]), m0, tol=1e-10)
     assert np.all(sol.status == CONVERGED)
     # linear convergence to 0 at rate rho <= 0.8: |m| <= tol rho / (1 - rho) = 4e-10
@@ -223,8 +226,9 @@ def test_free_energy_at_m0_is_the_rs_paramagnet():
     rs = -T * np.log(2) + alpha / 2 + alpha * T / 2 * np.log(1 - 1 / T)
     np.testing.assert_allclose(f, rs, rtol=1e-13)
     # below T = 1 the state m = 0 has 1 - beta (1 - q) < 0: no TAP free energy
-    assert np.isnan(tap.free_energy_tap(xi, np.array([1.25]), np.zeros((1, 500)),
-                                        IIDReaction(alpha)))[0]
+    assert np.isnan(
+        tap.free_energy_tap(xi, np.array([1.25]), np.zeros((1, 500)), IIDReaction(alpha))
+    )[0]
     # the solver above T_g = 1.32 finds m = 0 and reports the same value
     sol = tap.solve(xi, 1 / T[1:], tol=1e-12)
     np.testing.assert_allclose(sol.free_energy, rs[1:], atol=1e-12)
@@ -391,6 +395,7 @@ def test_bad_input_raises_value_error_naming_the_argument(kwargs, word):
 
 # --- against Monte Carlo and the replica-symmetric theory -------------------
 
+
 @pytest.fixture(scope="module")
 def retrieval_runs():
     """TAP, naive mean field and Monte Carlo (400 sweeps, 2 chains, started on
@@ -401,10 +406,19 @@ def retrieval_runs():
         xi = patterns(1000, alpha)
         beta = 1 / np.array(T)
         field = h * xi[0] if h else None
-        mc = montecarlo.solve(xi, beta, xi[0], field=field, n_sweeps=400, n_chains=2,
-                              rng=np.random.default_rng(11))
-        runs.append((alpha, T, h, tap.solve(xi, beta, field=field),
-                     tap.solve(xi, beta, field=field, reaction="none"), mc))
+        mc = montecarlo.solve(
+            xi, beta, xi[0], field=field, n_sweeps=400, n_chains=2, rng=np.random.default_rng(11)
+        )
+        runs.append(
+            (
+                alpha,
+                T,
+                h,
+                tap.solve(xi, beta, field=field),
+                tap.solve(xi, beta, field=field, reaction="none"),
+                mc,
+            )
+        )
     return runs
 
 
