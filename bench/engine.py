@@ -1,0 +1,201 @@
+"""Engine overhead: ``hopsweep run`` against the kernel alone, and planning 10^6 points.
+
+Run: ``python bench/engine.py`` (about 2-3 minutes on 2 cores).
+
+1. Engine efficiency. The same config is computed twice, side by side in one run
+   of this script:
+
+   - kernel alone: every task of the plan, in this process, one after the other
+     (``sweep.tasks.run_task``: patterns, initial state, solver, labels; one BLAS
+     and one Numba thread), no Dask, no store;
+   - engine: ``hopsweep run CONFIG --workers W`` as a subprocess, timed from
+     launch to exit (Python start, LocalCluster start, scheduling, transfers,
+     Zarr writes, consolidation: everything a user waits for).
+
+   ``engine_efficiency = engine rate / (W x kernel-alone rate)``, rates in points
+   per second of wall time. 1.0 means the engine adds nothing to W independent
+   copies of the kernel loop; the target is >= 0.85. The in-run efficiency
+   (the run's own compute phase, without process and cluster start-up) is
+   printed too. Machines are shared: only the ratio from one run means anything,
+   and when other processes load the cores (the load average is printed) the
+   engine's W workers get less than W cores, which the wall-time ratio charges to
+   the engine. So the CPU efficiency is printed as well: points per CPU-second of
+   the whole engine (driver, scheduler, workers) over points per CPU-second of the
+   kernel alone; it measures the engine's own work independently of the load.
+   Finally the kernel loop is run as W plain processes at once (each a disjoint
+   shard of the tasks, no Dask, no store; timed from launch to exit like the
+   engine): ``engine rate / parallel kernel rate`` isolates the engine's cost
+   from how well this machine runs W processes at once.
+
+2. Planning a 10^6-point spec: ``make_plan``, iterating every task, and creating
+   the store template (metadata only), timed, with the peak of Python
+   allocations (tracemalloc) and the process's peak resident size.
+
+The last line is machine-readable:
+``engine_efficiency=E plan_seconds=S plan_peak_mib=M``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# `python bench/engine.py` puts bench/ first on sys.path, where a bench script named
+# like a package (bench/kernels.py) would shadow it: import from the installed project.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import re  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import tomllib  # noqa: E402
+import tracemalloc  # noqa: E402
+
+from sweep.plan import make_plan  # noqa: E402
+from sweep.spec import parse_spec  # noqa: E402
+from sweep.store import create  # noqa: E402
+from sweep.tasks import run_task  # noqa: E402
+
+#: Worker processes of the engine run (one per core here).
+WORKERS = 2
+
+#: The benchmarked sweep: TAP at N = 1000 over the quick example's region.
+CONFIG = """
+name = "bench"
+root_seed = 2017
+
+[grid]
+algorithm = ["tap"]
+N = [1000]
+alpha = { start = 0.01, stop = 0.16, num = 24 }
+T = { start = 0.05, stop = 1.2, num = 32 }
+seed = 12
+"""
+
+#: A 10^6-point spec (100 alpha x 100 seeds x 100 T) for the planning benchmark.
+MILLION = """
+name = "million"
+[grid]
+algorithm = ["tap"]
+N = [1000]
+alpha = { start = 0.01, stop = 0.2, num = 100 }
+T = { start = 0.05, stop = 1.5, num = 100 }
+seed = 100
+"""
+
+
+def kernel_alone(config_text: str, index: int = 0, count: int = 1) -> tuple[int, float]:
+    """(points, wall seconds) of the tasks of one shard of the plan, run in this process."""
+    spec = parse_spec(tomllib.loads(config_text))
+    plan = make_plan(spec)
+    points = 0
+    start = time.perf_counter()
+    for task in plan.tasks(index, count):
+        seeds = [True] * (task.s1 - task.s0)
+        result = run_task(spec, task, seeds)
+        points += result["status"].size
+    return points, time.perf_counter() - start
+
+
+def cpu_seconds(who: int) -> float:
+    """User + system CPU seconds of this process (RUSAGE_SELF) or its waited children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def engine(config_text: str, directory: Path) -> tuple[int, float, float]:
+    """(points, end-to-end seconds, in-run seconds) of ``hopsweep run`` as a subprocess."""
+    config = directory / "bench.toml"
+    config.write_text(config_text)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(config), "--store",
+         str(directory / "bench.zarr"), "--workers", str(WORKERS)],
+        capture_output=True, text=True, cwd=directory, check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"hopsweep run failed ({done.returncode}):\n{done.stderr}")
+    match = re.search(r"computed (\d+) points, \d+ failed, in ([0-9.]+) s", done.stderr)
+    return int(match.group(1)), seconds, float(match.group(2))
+
+
+def parallel_kernel(workers: int) -> float:
+    """Wall seconds of ``workers`` processes running disjoint shards of the kernel loop."""
+    start = time.perf_counter()
+    shards = [subprocess.Popen([sys.executable, __file__, "--shard", str(i), str(workers)])
+              for i in range(workers)]
+    if any(shard.wait() != 0 for shard in shards):
+        raise RuntimeError("a kernel shard process failed")
+    return time.perf_counter() - start
+
+
+def plan_million(directory: Path) -> tuple[float, float, int]:
+    """(seconds, tracemalloc peak MiB, tasks) to plan 10^6 points and create the template."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    spec = parse_spec(tomllib.loads(MILLION))
+    plan = make_plan(spec)
+    n_tasks = sum(1 for _ in plan.tasks())
+    create(directory / "million.zarr", spec, plan)
+    seconds = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return seconds, peak / 2**20, n_tasks
+
+
+def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    directory = Path(tempfile.mkdtemp(prefix="hopsweep-bench-"))
+    try:
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start")
+        cpu_start = cpu_seconds(resource.RUSAGE_SELF)
+        with threadpool_limits(limits=1):
+            points_k, seconds_k = kernel_alone(CONFIG)
+        cpu_k = cpu_seconds(resource.RUSAGE_SELF) - cpu_start
+        rate_k = points_k / seconds_k
+        print(f"kernel alone : {points_k} points in {seconds_k:.1f} s = {rate_k:.1f} points/s "
+              "(1 process)")
+        cpu_start = cpu_seconds(resource.RUSAGE_CHILDREN)
+        points_e, seconds_e, inrun_e = engine(CONFIG, directory)
+        cpu_e = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_start
+        rate_e = points_e / seconds_e
+        print(f"hopsweep run : {points_e} points in {seconds_e:.1f} s end to end "
+              f"({inrun_e:.1f} s computing) = {rate_e:.1f} points/s ({WORKERS} workers)")
+        efficiency = rate_e / (WORKERS * rate_k)
+        inrun = points_e / inrun_e / (WORKERS * rate_k)
+        cpu_efficiency = (points_e / cpu_e) / (points_k / cpu_k)
+        print(f"engine efficiency {efficiency:.2f} end to end, {inrun:.2f} in-run "
+              "(rate / (workers x kernel-alone rate); target >= 0.85)")
+        print(f"CPU efficiency {cpu_efficiency:.2f} (kernel alone {cpu_k:.1f} CPU-s, engine "
+              f"{cpu_e:.1f} CPU-s for the same points); load average "
+              f"{os.getloadavg()[0]:.1f} at the end")
+        seconds_p = parallel_kernel(WORKERS)
+        print(f"kernel in {WORKERS} plain processes: {points_k / seconds_p:.1f} points/s; engine / "
+              f"parallel kernel = {seconds_p / seconds_e:.2f}")
+        plan_seconds, plan_peak, n_tasks = plan_million(directory)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"10^6 points  : plan + {n_tasks} tasks + template in {plan_seconds:.2f} s, "
+              f"Python peak {plan_peak:.1f} MiB, process peak RSS {rss:.0f} MiB "
+              "(targets < 10 s, < 1 GiB)")
+        print(f"engine_efficiency={efficiency:.3f} plan_seconds={plan_seconds:.2f} "
+              f"plan_peak_mib={plan_peak:.1f}")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--shard"]:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            kernel_alone(CONFIG, int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main()
