@@ -161,6 +161,28 @@ def _damped_update(m, new, damping, residual, q_sum):
             q_sum[k] += v * v
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _amp_hidden(xi_m, inv_N, gbar, x, beta, damping, first, scaled, g_max):
+    """AMP hidden means from the product xi_m = xi @ m, in one pass.
+
+    With M = xi_m / N: g = M on the first step, else g = (M - x gbar) / (1 - x);
+    then gbar <- d gbar + (1 - d) g, scaled[mu] = beta g[mu] (the factor of the
+    second GEMM) and g_max[k] = max_mu |g|. xi_m, gbar (P, k); scaled (>= P, k);
+    x, beta, g_max (k,). Replaces a dozen numpy calls on small arrays.
+    """
+    P, K = xi_m.shape
+    g_max[:] = 0.0
+    keep = damping
+    step = 1.0 - damping
+    for mu in range(P):
+        for k in range(K):
+            M = xi_m[mu, k] * inv_N
+            g = M if first else (M - x[k] * gbar[mu, k]) / (1.0 - x[k])
+            gbar[mu, k] = keep * gbar[mu, k] + step * g
+            scaled[mu, k] = beta[k] * g
+            g_max[k] = max(g_max[k], abs(g))
+
+
 def solve(
     xi: np.ndarray,
     beta: np.ndarray | float,
@@ -285,9 +307,9 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
     # second GEMM as one more pattern row, and beta is folded into the (P, k) factor
     xi_field_t = np.ascontiguousarray((xi if field is None else np.vstack([xi, field])).T)
     n_rows = xi_field_t.shape[1]
-    M, g, scaled = (np.empty(r * K, dtype=dtype) for r in (P, P, n_rows))
+    M, scaled = np.empty(P * K, dtype=dtype), np.empty(n_rows * K, dtype=dtype)
     h = np.empty(N * K, dtype=dtype)
-    res = np.empty(K)
+    res, g_max = np.empty(K), np.empty(K)
     act.q_sum[:] = np.einsum("nk,nk->k", act.m, act.m, dtype=np.float64)
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
     g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max()
@@ -296,25 +318,19 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
     for t in range(1, max_iter + 1):
         k = act.rows.shape[0]
         m, gbar, beta_k = act.m, act.gbar, act.beta
-        Mk, gk, sk = _view(M, P, k), _view(g, P, k), _view(scaled, n_rows, k)
-        hk, res_k = _view(h, N, k), res[:k]
+        Mk, sk = _view(M, P, k), _view(scaled, n_rows, k)
+        hk, res_k, g_max_k = _view(h, N, k), res[:k], g_max[:k]
         np.matmul(xi, m, out=Mk)
-        Mk *= 1.0 / N
         x = np.minimum(beta_k * (1.0 - act.q_sum / N), reaction.x_max).astype(dtype)
         if amp:
             # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0; gbar is the damped
             # average of the g's, the field history the damped m^t responds to
-            if t == 1:
-                gk[...] = Mk
-            else:
-                np.multiply(gbar, x, out=gk)
-                np.subtract(Mk, gk, out=gk)
-                gk *= 1.0 / (1.0 - x)
-            gbar *= damping
-            gbar += (1.0 - damping) * gk
-            np.multiply(gk, beta_k, out=sk[:P])
+            _amp_hidden(
+                Mk, dtype.type(1.0 / N), gbar, x, beta_k, dtype.type(damping), t == 1, sk, g_max_k
+            )
             r = reaction.alpha / (1.0 - x)
         else:
+            Mk *= 1.0 / N
             np.multiply(Mk, beta_k, out=sk[:P])
             r = np.asarray(reaction(x), dtype=dtype)
         if field is not None:
@@ -327,7 +343,7 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
 
         diverged = ~np.isfinite(act.q_sum)
         if amp:
-            diverged |= np.abs(gk).max(axis=0) > g_limit
+            diverged |= g_max_k > g_limit
         converged = res_k < tol
         done = diverged | converged
         if early_stop:
