@@ -73,6 +73,32 @@ def test_relaxed_sweep_matches_the_equations_written_out(N, beta, u_scale):
     np.testing.assert_allclose(H_new, expected.sum(axis=0), rtol=0, atol=1e-12 * P * scale)
 
 
+@pytest.mark.parametrize(("N", "u_scale"), [(500, 0.02), (40, 0.5)], ids=["rational", "libm"])
+def test_relaxed_bethe_terms_match_the_formula_written_out(N, u_scale):
+    # sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} (module docstring of kernels.bp) in
+    # plain numpy against the Numba kernel (block products of edge ratios, libm
+    # form for |beta u| > TANH_RATIONAL_MAX): same formula, float64, so agreement
+    # to 1e-12 relative to the sum of the magnitudes of the terms.
+    beta = 2.0
+    rng = np.random.default_rng(N + 1)
+    P = 5
+    xi = rng.choice([-1.0, 1.0], size=(P, N))
+    u = u_scale * rng.standard_normal((P, N))
+    H = u.sum(axis=0) + 1.5 * rng.standard_normal(N)
+    m_cav = np.tanh(beta * (H - u))
+    A = np.sum(xi * m_cav, axis=1) / np.sqrt(N)
+    V = np.sum(1 - m_cav**2, axis=1) / N
+    log_z = -0.5 * np.log(1 - beta * V) + beta * A**2 / (2 * (1 - beta * V))
+
+    def log_cosh(x):
+        return np.logaddexp(x, -x) - np.log(2)
+
+    log_z_edges = log_cosh(beta * H)[None, :] - log_cosh(beta * (H - u))
+    expected = np.sum(log_z) - np.sum(log_z_edges)
+    got = bp._relaxed_bethe_terms(xi, beta, H, u, np.empty(N), np.empty(N))
+    assert abs(got - expected) <= 1e-12 * (np.sum(np.abs(log_z)) + np.sum(np.abs(log_z_edges)))
+
+
 # --- full BP against exact enumeration -------------------------------------------
 
 
