@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,9 @@ DEFAULT_LIFETIME_STAGGER = "2m"
 
 #: Job name shown by ``squeue`` / ``qstat`` for every worker job.
 JOB_NAME = "hopsweep-worker"
+
+#: Where the scheduler listens when no network interface is configured.
+LOCALHOST = "127.0.0.1"
 
 #: Placeholder scheduler address in a job script printed without a running scheduler.
 SCHEDULER_PLACEHOLDER = "tcp://SCHEDULER_ADDRESS"
@@ -233,11 +237,52 @@ def job_script(cluster_spec: Any) -> str:
     return job_cls(scheduler=SCHEDULER_PLACEHOLDER, name="hopsweep", **kwargs).job_script()
 
 
+def scheduler_options(cluster_spec: Any) -> dict[str, Any]:
+    """Options of the scheduler of a batch cluster: localhost unless configured otherwise.
+
+    The site's ``jobqueue.<kind>.scheduler-options`` (dask config) are kept;
+    ``dashboard_address`` from the spec overrides theirs. Without a network
+    ``interface`` (config or site) and without a site ``host``/``interface`` the
+    scheduler listens on 127.0.0.1 only, with a warning: worker jobs on other
+    nodes cannot reach it until ``[cluster.jobqueue] interface`` names a
+    cluster-internal network.
+
+    Parameters
+    ----------
+    cluster_spec : mapping or object
+        The ``[cluster]`` table (see :func:`job_kwargs`).
+
+    Returns
+    -------
+    dict
+        ``scheduler_options`` for ``SLURMCluster`` / ``PBSCluster``.
+    """
+    kind = _field(cluster_spec, "kind")
+    options = dict(dask.config.get(f"jobqueue.{kind}.scheduler-options", None) or {})
+    dashboard = _field(cluster_spec, "dashboard_address")
+    if dashboard is not None:
+        options["dashboard_address"] = dashboard
+    interface = _field(_field(cluster_spec, "jobqueue", {}), "interface") or dask.config.get(
+        f"jobqueue.{kind}.interface", None
+    )
+    if interface is None and "host" not in options and "interface" not in options:
+        options["host"] = LOCALHOST
+        warnings.warn(
+            f"cluster.jobqueue.interface is not set: the scheduler listens on {LOCALHOST} "
+            "only, so only worker jobs on this node can reach it (set interface = \"ib0\" "
+            "or another cluster-internal network to accept workers from other nodes)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return options
+
+
 def make_cluster(cluster_spec: Any) -> JobQueueCluster:
     """Start a dask-jobqueue cluster (scheduler here, workers as batch jobs).
 
     No job is submitted yet: call ``cluster.adapt(minimum=..., maximum=...)``.
-    The dashboard listens on ``cluster.dashboard_address`` (localhost by default).
+    Scheduler and dashboard listen on localhost unless configured otherwise
+    (:func:`scheduler_options`).
 
     Parameters
     ----------
@@ -251,8 +296,6 @@ def make_cluster(cluster_spec: Any) -> JobQueueCluster:
         ``cluster.job_script()`` shows what each worker job runs.
     """
     kwargs = job_kwargs(cluster_spec)
-    dashboard = _field(cluster_spec, "dashboard_address")
-    if dashboard is not None:
-        kwargs["scheduler_options"] = {"dashboard_address": dashboard}
+    kwargs["scheduler_options"] = scheduler_options(cluster_spec)
     cluster_cls, _ = _classes(_field(cluster_spec, "kind"))
     return cluster_cls(**kwargs)

@@ -8,8 +8,10 @@ skip with the reason, and under ``CI=true`` they fail.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import dask.config
@@ -120,6 +122,54 @@ def test_bad_jobqueue_values_name_the_key(table, key):
 def test_bad_kind_names_the_key():
     with pytest.raises(ValueError, match=r"cluster\.kind"):
         jobqueue.job_kwargs({"kind": "local", "jobqueue": {}})
+
+
+def external_ipv4() -> str | None:
+    """This machine's outbound IPv4 address (no packet is sent), None if only loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_batch_scheduler_and_dashboard_listen_on_localhost_by_default():
+    """No interface configured: 127.0.0.1 only, with a warning naming the key to set."""
+    cluster_table = {"kind": "slurm", "dashboard_address": "127.0.0.1:0",
+                     "jobqueue": {"cores": 1, "memory": "1GB", "walltime": "00:10:00"}}
+    with pytest.warns(UserWarning, match=r"cluster\.jobqueue\.interface"):
+        cluster = jobqueue.make_cluster(cluster_table)  # no job is submitted
+    with cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:"), address
+        ports = [int(address.rsplit(":", 1)[1]), cluster.scheduler.http_server.port]
+        assert all(accepts("127.0.0.1", port) for port in ports)
+        outside = external_ipv4()
+        if outside is not None:  # reachable from the network: must be refused there
+            assert not any(accepts(outside, port) for port in ports), outside
+        assert f"distributed.cli.dask_worker {address}" in cluster.job_script()
+
+
+def test_configured_interface_or_site_host_is_respected():
+    table = {"kind": "slurm", "dashboard_address": ":8787", "jobqueue": {"interface": "ib0"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        options = jobqueue.scheduler_options(table)
+        assert options == {"dashboard_address": ":8787"}  # dask-jobqueue binds to ib0
+        site = {"jobqueue.slurm.scheduler-options": {"host": "10.0.0.1", "port": 8786}}
+        with dask.config.set(site):
+            options = jobqueue.scheduler_options({"kind": "slurm", "jobqueue": {}})
+    assert options == {"host": "10.0.0.1", "port": 8786}
 
 
 # --------------------------------------------------------------------- real Slurm
