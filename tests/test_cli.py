@@ -84,6 +84,13 @@ def test_one_worker_gives_the_two_worker_results(tmp_path, small_sweep, assert_i
     status = hopsweep("status", str(store), cwd=tmp_path)
     assert status.returncode == 0
     assert "done      120/120 (100.0%)" in status.stdout, status.stdout
+    plot = hopsweep("plot", str(store), cwd=tmp_path)  # default: next to the store
+    assert plot.returncode == 0, plot.stderr
+    assert (store.parent / "small.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = hopsweep("plot", str(store), "-o", str(tmp_path / "o.svg"), "--kind", "overlap",
+                   cwd=tmp_path)
+    assert svg.returncode == 0, svg.stderr
+    assert "<svg" in (tmp_path / "o.svg").read_text()
 
 
 def test_changed_spec_is_refused_unless_overwrite(tmp_path, small_sweep):

@@ -192,21 +192,25 @@ def swept(tmp_path_factory, small_sweep):
     plan = make_plan(spec)
     path = directory / "small.zarr"
     create(path, spec, plan)
-    with StoreLock(path), connect(spec.cluster) as client:
+    with_sites = dataclasses.replace(spec, sites=True)
+    sites_path = directory / "sites.zarr"
+    create(sites_path, with_sites, make_plan(with_sites))
+    with StoreLock(path), StoreLock(sites_path), connect(spec.cluster) as client:
         summary = run(plan, str(path), client)
-    return spec, path, summary
+        run(make_plan(with_sites), str(sites_path), client)
+    return spec, path, summary, sites_path
 
 
 def test_in_process_run_completes_and_matches_the_cli_run(swept, small_sweep,
                                                          assert_identical):
-    spec, path, summary = swept
+    spec, path, summary, _ = swept
     assert summary.points_total == summary.points_done == spec.n_points
     assert summary.points_failed == 0 and summary.stopped is None
     assert_identical(path, small_sweep)  # against `hopsweep run` with two workers
 
 
 def test_dataset_schema_follows_the_design(swept):
-    spec, path, _ = swept
+    spec, path, _, _ = swept
     ds = open_results(path)
     assert tuple(ds.sizes) == DIMS
     dtypes = {"m": "float64", "m_other": "float64", "q": "float64", "free_energy": "float64",
@@ -238,7 +242,7 @@ def test_dataset_schema_follows_the_design(swept):
 
 def test_stored_values_are_the_kernel_on_the_same_disorder(swept):
     """Re-derive two points from the config's seeds alone and call the kernel directly."""
-    spec, path, _ = swept
+    spec, path, _, _ = swept
     ds = open_results(path)
     beta = 1.0 / np.asarray(spec.T)
     for N, alpha, seed in [(50, 0.04, 0), (80, 0.12, 2)]:
@@ -259,3 +263,19 @@ def test_stored_values_are_the_kernel_on_the_same_disorder(swept):
         assert (point.wall_time > 0).all()
     with pytest.raises(ValueError, match="alpha must be one of"):
         patterns_for(ds, algorithm="tap", N=50, alpha=0.05, seed=0)
+
+
+def test_sites_are_stored_padded_and_consistent_with_the_overlap(swept):
+    spec, path, _, sites_path = swept
+    ds = open_results(sites_path)
+    plain = open_results(path)
+    assert ds.magnetization.dims == (*DIMS, "site") and ds.sizes["site"] == max(spec.N)
+    np.testing.assert_array_equal(ds.m, plain.m)  # storing sites changes no observable
+    N, alpha, seed = 50, 0.08, 1
+    point = ds.sel(algorithm="tap", N=N, alpha=alpha, seed=seed)
+    assert np.isnan(point.magnetization.values[:, N:]).all()  # padding past N
+    mag = point.magnetization.values[:, :N]
+    xi = patterns_for(ds, algorithm="tap", N=N, alpha=alpha, seed=seed).xi
+    # m = (1/N) sum_i xi^0_i m_i and q = (1/N) sum_i m_i^2, up to float64 rounding
+    np.testing.assert_allclose(mag @ xi[0] / N, point.m, rtol=0, atol=1e-12)
+    np.testing.assert_allclose((mag**2).mean(axis=1), point.q, rtol=0, atol=1e-12)
