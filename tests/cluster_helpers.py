@@ -161,10 +161,15 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
+DASK_RECIPE = Path(__file__).resolve().parents[1] / "deploy" / "dask"
+
+
 @dataclass
 class DaskProcesses:
     """A ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1.
 
+    With ``recipe=True`` they are started through deploy/dask/start-scheduler.sh
+    and start-worker.sh (the documented recipe), otherwise with ``python -m dask``.
     Use as a context manager; everything started is stopped on exit.
     """
 
@@ -173,31 +178,41 @@ class DaskProcesses:
     tls: TLSFiles | None = None
     worker_args: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
+    recipe: bool = False
     address: str = ""
     scheduler: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
 
-    def _spawn(self, args: list[str], log: str) -> subprocess.Popen:
+    def _spawn(self, command: list[str], log: str, extra: dict[str, str]) -> subprocess.Popen:
         with open(self.directory / log, "wb") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "dask", *args],
+                command,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**env(), **self.extra_env},
+                env={**env(), **self.extra_env, **extra},
                 cwd=self.directory,
                 start_new_session=True,
             )
 
+    def _recipe_env(self) -> dict[str, str]:
+        tls = {"TLS_DIR": str(self.tls.ca.parent)} if self.tls else {}
+        return {"PYTHON": sys.executable, **tls}
+
     def __enter__(self) -> DaskProcesses:
         self.directory.mkdir(parents=True, exist_ok=True)
         scheduler_file = self.directory / "scheduler.json"
-        protocol = "tls" if self.tls else "tcp"
-        self.scheduler = self._spawn(
-            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--protocol", protocol,
-             "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file),
-             *_tls_args(self.tls)],
-            "scheduler.log",
-        )
+        if self.recipe:
+            command = ["bash", str(DASK_RECIPE / "start-scheduler.sh"), "127.0.0.1", "0"]
+            extra = {**self._recipe_env(), "SCHEDULER_FILE": str(scheduler_file),
+                     "DASHBOARD": "127.0.0.1:0"}
+        else:
+            protocol = "tls" if self.tls else "tcp"
+            command = [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
+                       "--port", "0", "--protocol", protocol, "--dashboard-address",
+                       "127.0.0.1:0", "--scheduler-file", str(scheduler_file),
+                       *_tls_args(self.tls)]
+            extra = {}
+        self.scheduler = self._spawn(command, "scheduler.log", extra)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not scheduler_file.exists():
             if self.scheduler.poll() is not None or time.monotonic() > deadline:
@@ -213,12 +228,15 @@ class DaskProcesses:
 
     def add_worker(self, name: str, extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
         """Start one more single-threaded ``dask worker`` (with a nanny)."""
-        worker = self._spawn(
-            ["worker", self.address, "--name", name, "--nthreads", "1", "--nworkers", "1",
-             "--host", "127.0.0.1", "--no-dashboard", *_tls_args(self.tls), *self.worker_args,
-             *extra_args],
-            f"worker-{name}.log",
-        )
+        args = ("--name", name, "--host", "127.0.0.1", *self.worker_args, *extra_args)
+        if self.recipe:
+            command = ["bash", str(DASK_RECIPE / "start-worker.sh"), self.address, "1"]
+            extra = {**self._recipe_env(), "WORKER_OPTIONS": " ".join(args)}
+        else:
+            command = [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1",
+                       "--nworkers", "1", "--no-dashboard", *_tls_args(self.tls), *args]
+            extra = {}
+        worker = self._spawn(command, f"worker-{name}.log", extra)
         self.workers.append(worker)
         return worker
 

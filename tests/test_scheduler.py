@@ -1,5 +1,6 @@
 """``hopsweep run --scheduler``: a real ``dask scheduler`` and two ``dask worker``
-processes on 127.0.0.1, plain TCP and TLS (certificates made by the test).
+processes on 127.0.0.1, plain TCP and TLS (certificates made by the test),
+started with the deploy/dask recipe scripts.
 
 Each sweep must reproduce the local run of the same config (assert_same_results)
 and must really have run on the started workers.
@@ -44,7 +45,7 @@ def executed_per_worker(processes: DaskProcesses) -> list[int]:
 def test_run_on_a_dask_scheduler_matches_the_local_run(tmp_path):
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
-    with DaskProcesses(tmp_path / "dask") as processes:
+    with DaskProcesses(tmp_path / "dask", recipe=True) as processes:
         assert processes.address.startswith("tcp://127.0.0.1:")
         result = hopsweep("run", str(config), "--scheduler", processes.address, "--store",
                           str(store), cwd=tmp_path)
@@ -64,10 +65,10 @@ def test_run_over_tls_matches_the_local_run(tmp_path):
                          name="rogue.toml")
     plain = write_config(tmp_path, TINY, name="plain.toml")
     store = tmp_path / "tiny.zarr"
-    with DaskProcesses(tmp_path / "dask", tls=tls) as processes:
+    with DaskProcesses(tmp_path / "dask", tls=tls, recipe=True) as processes:
         assert processes.address.startswith("tls://127.0.0.1:")
         # Unencrypted, or with a certificate from another CA: refused, nothing computed.
-        attempts = [(plain, processes.address.replace("tls://", "tcp://"), "Comm"),
+        attempts = [(plain, processes.address.replace("tls://", "tcp://"), "reset"),
                     (rogue, processes.address, "certificate")]
         for bad_config, address, reason in attempts:
             refused = hopsweep("run", str(bad_config), "--scheduler", address, "--store",
