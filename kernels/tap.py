@@ -495,6 +495,10 @@ def _validated(xi, beta, m0, field, damping, tol, max_iter, dtype):
         raise ValueError(f"tol must be > 0, got {tol}")
     if int(max_iter) != max_iter or max_iter < 1:
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")
-    if str(np.dtype(dtype)) not in DTYPES:
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     return xi, beta, m0, field

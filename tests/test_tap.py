@@ -383,6 +383,7 @@ def test_registry_runs_tap_and_naive_mean_field():
         (dict(tol=0.0), "tol"),
         (dict(max_iter=0), "max_iter"),
         (dict(dtype="float16"), "dtype"),
+        (dict(dtype="no-such-type"), "dtype"),
         (dict(reaction="bogus"), "reaction"),
     ],
 )
