@@ -9,6 +9,7 @@ or usage with nothing written, 130 interrupted (what was written is kept).
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -76,7 +77,13 @@ def _dry_run(spec, plan, store: Path) -> int:
 
 
 def _prepare_store(spec, plan, store: Path, overwrite: bool):
-    """Create, verify or (``--overwrite``) replace the store; return its held lock."""
+    """Create, verify or (``--overwrite``) replace the store.
+
+    Returns
+    -------
+    (StoreLock, bool)
+        The store's exclusive lock, held, and whether this call made the store.
+    """
     from . import store as st
     from .lock import StoreLock
 
@@ -84,9 +91,10 @@ def _prepare_store(spec, plan, store: Path, overwrite: bool):
         st.stored_hash(store)  # refuses to replace anything but a hopsweep store
         with StoreLock(store):
             st.replace(store, spec, plan)
+        created = True
     else:
-        st.create(store, spec, plan)
-    return StoreLock(store).acquire()
+        created = st.create(store, spec, plan)
+    return StoreLock(store).acquire(), created
 
 
 def _raise_interrupt(signum, frame):
@@ -94,6 +102,7 @@ def _raise_interrupt(signum, frame):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .cluster import ClusterUnavailable
     from .lock import StoreBusy
     from .plan import make_plan
     from .spec import SpecError, load_spec
@@ -108,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(spec, plan, store)
     try:
-        lock = _prepare_store(spec, plan, store, args.overwrite)
+        lock, created = _prepare_store(spec, plan, store, args.overwrite)
     except (StoreMismatch, StoreBusy) as err:
         return _fail(str(err))
     resume = f"hopsweep run {args.config} --store {store}"
@@ -119,6 +128,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nhopsweep: interrupted; points already written are kept in {store}.\n"
               f"resume with: {resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ClusterUnavailable as err:
+        if created:  # nothing was computed: leave nothing behind
+            shutil.rmtree(store, ignore_errors=True)
+        return _fail(str(err))
     finally:
         lock.release()
 

@@ -24,8 +24,8 @@ WORKER_ENVIRONMENT = {
     "MKL_NUM_THREADS": "1",
 }
 
-#: Seconds to wait for a remote scheduler to answer.
-CONNECT_TIMEOUT = "30s"
+class ClusterUnavailable(RuntimeError):
+    """The cluster could not be started or reached (nothing was computed)."""
 
 
 def _security(cluster_spec: ClusterSpec) -> distributed.Security | None:
@@ -59,24 +59,36 @@ def connect(cluster_spec: ClusterSpec) -> Iterator[distributed.Client]:
 
     kind = cluster_spec.kind
     if kind == "address":
-        client = Client(cluster_spec.address, security=_security(cluster_spec),
-                        timeout=CONNECT_TIMEOUT)
+        try:
+            # waits distributed.comm.timeouts.connect (dask config, 30 s by default)
+            client = Client(cluster_spec.address, security=_security(cluster_spec))
+        except OSError as err:
+            raise ClusterUnavailable(
+                f"cannot reach the Dask scheduler at {cluster_spec.address} ({err}); is it "
+                "running? (check --scheduler / cluster.address and [cluster.tls])"
+            ) from err
         with client:
             yield client
         return
-    if kind == "local":
-        cluster = LocalCluster(
-            n_workers=cluster_spec.workers,
-            threads_per_worker=cluster_spec.threads_per_worker,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=cluster_spec.dashboard_address,
-            env=dict(WORKER_ENVIRONMENT),
-        )
-    else:
-        from .jobqueue import make_cluster
+    try:
+        if kind == "local":
+            cluster = LocalCluster(
+                n_workers=cluster_spec.workers,
+                threads_per_worker=cluster_spec.threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=cluster_spec.dashboard_address,
+                env=dict(WORKER_ENVIRONMENT),
+            )
+        else:
+            from .jobqueue import make_cluster
 
-        cluster = make_cluster(cluster_spec)
-        cluster.adapt(**cluster_spec.adapt)
+            cluster = make_cluster(cluster_spec)
+            cluster.adapt(**cluster_spec.adapt)
+    except OSError as err:
+        raise ClusterUnavailable(
+            f"cannot start the {kind} cluster ({err}); check [cluster] (e.g. "
+            "dashboard_address, jobqueue settings)"
+        ) from err
     with cluster, Client(cluster) as client:
         yield client

@@ -190,9 +190,10 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
-#: Every key a config may contain. Tables not listed (``[cluster.tls]`` etc.) are
-#: the prefixes of the keys below. ``patterns.*`` keys other than ``kind`` are
-#: handed to ``kernels.patterns.make``.
+#: Every key a config may contain. ``[cluster.jobqueue]`` keys default to None:
+#: absent, they fall back to dask-jobqueue's configuration (sweep.jobqueue).
+#: Tables not listed (``[cluster.tls]`` etc.) are the prefixes of the keys below.
+#: ``patterns.*`` keys other than ``kind`` are handed to ``kernels.patterns.make``.
 CONSTRAINTS: dict[str, Rule] = {
     "name": Rule(
         Text(NAME_PATTERN, "a name of letters, digits, '_', '.', '-'"),
@@ -263,10 +264,10 @@ CONSTRAINTS: dict[str, Rule] = {
     "cluster.tls.ca": Rule(Text(), None, "path of the CA certificate (PEM)"),
     "cluster.tls.cert": Rule(Text(), None, "path of the client certificate (PEM)"),
     "cluster.tls.key": Rule(Text(), None, "path of the client key (PEM)"),
-    "cluster.jobqueue.cores": Rule(Interval(int, 1), 1, "use cores >= 1"),
-    "cluster.jobqueue.memory": Rule(Text(), "2GB", 'write e.g. memory = "2GB"'),
-    "cluster.jobqueue.processes": Rule(Interval(int, 1), 1, "use processes >= 1"),
-    "cluster.jobqueue.walltime": Rule(Text(), "01:00:00", 'write e.g. walltime = "01:00:00"'),
+    "cluster.jobqueue.cores": Rule(Interval(int, 1), None, "use cores >= 1"),
+    "cluster.jobqueue.memory": Rule(Text(), None, 'write e.g. memory = "2GB"'),
+    "cluster.jobqueue.processes": Rule(Interval(int, 1), None, "use processes >= 1"),
+    "cluster.jobqueue.walltime": Rule(Text(), None, 'write e.g. walltime = "01:00:00"'),
     "cluster.jobqueue.queue": Rule(Text(), None, "name of a batch queue"),
     "cluster.jobqueue.account": Rule(Text(), None, "name of a batch account"),
     "cluster.jobqueue.job_directives": Rule(TextList(), None, 'e.g. ["--qos=normal"]'),
@@ -274,8 +275,8 @@ CONSTRAINTS: dict[str, Rule] = {
     "cluster.jobqueue.local_directory": Rule(Text(), None, 'e.g. "$TMPDIR"'),
     "cluster.jobqueue.interface": Rule(Text(), None, 'a network interface, e.g. "ib0"'),
     "cluster.jobqueue.python": Rule(Text(), None, "path of the workers' python"),
-    "cluster.jobqueue.lifetime_margin": Rule(Text(), "5m", 'a duration like "5m"'),
-    "cluster.jobqueue.lifetime_stagger": Rule(Text(), "2m", 'a duration like "2m"'),
+    "cluster.jobqueue.lifetime_margin": Rule(Text(), None, 'a duration like "5m"'),
+    "cluster.jobqueue.lifetime_stagger": Rule(Text(), None, 'a duration like "2m"'),
     "cluster.adapt.minimum": Rule(Interval(int, 0), 0, "use minimum >= 0"),
     "cluster.adapt.maximum": Rule(Interval(int, 1), None, "use maximum >= 1"),
 }
@@ -633,12 +634,30 @@ def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
             )
         )
     if kind in ("slurm", "pbs") and not problems:
-        from . import jobqueue
+        _check_job(kind, values.get("cluster.jobqueue") or {}, problems)
 
-        try:
-            jobqueue.lifetime_args(kind, values.get("cluster.jobqueue") or {})
-        except ValueError as err:
-            problems.append(f"`{str(err).split(':')[0]}`: {str(err).split(':', 1)[1].strip()}")
+
+def _check_job(kind: str, table: dict[str, Any], problems: list[str]) -> None:
+    """Build (not submit) one worker job so dask-jobqueue's own checks run now.
+
+    Keys absent from ``[cluster.jobqueue]`` fall back to dask-jobqueue's
+    configuration (site defaults), as in sweep.jobqueue.
+    """
+    import dask_jobqueue  # noqa: F401  (registers its dask config: site defaults)
+
+    from . import jobqueue
+
+    try:
+        jobqueue.job_script({"kind": kind, "jobqueue": table})
+    except ValueError as err:
+        text = str(err)
+        key, sep, rest = text.partition(":")
+        if sep and key.startswith("cluster.jobqueue."):
+            problems.append(f"`{key}`: {rest.strip()}")
+        else:
+            problems.append(problem("cluster.jobqueue", f"rejected by dask-jobqueue ({text})",
+                                    table, "set these keys in [cluster.jobqueue] or in the "
+                                    "site's dask-jobqueue configuration"))
 
 
 def parse_spec(
@@ -704,15 +723,6 @@ def parse_spec(
         if k.startswith("cluster.jobqueue.")
     }
     if jobqueue:
-        for key in (
-            "walltime",
-            "memory",
-            "cores",
-            "processes",
-            "lifetime_margin",
-            "lifetime_stagger",
-        ):
-            jobqueue.setdefault(key, CONSTRAINTS[f"cluster.jobqueue.{key}"].default)
         for key in ("job_directives", "prologue"):
             if isinstance(jobqueue.get(key), str):
                 jobqueue[key] = [jobqueue[key]]

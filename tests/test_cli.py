@@ -68,7 +68,12 @@ def test_dry_run_writes_nothing(tmp_path, small_sweep):
     assert "points    120 = algorithm 1 x N 2 x alpha 4 x seed 3 x T 5" in done.stdout
     assert "tasks     8 (3 seeds per task)" in done.stdout
     assert "nothing written" in done.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.toml"]
+    batch = write_config(tmp_path, small_sweep, '[cluster.jobqueue]\ncores = 1\nmemory = "1GB"\n',
+                         name="batch.toml")
+    slurm = hopsweep("run", str(batch), "--dry-run", "--cluster", "slurm", cwd=tmp_path)
+    assert slurm.returncode == 0, slurm.stderr
+    assert "#SBATCH" in slurm.stdout  # the worker job script that would be submitted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.toml", "sweep.toml"]
 
 
 def test_one_worker_gives_the_two_worker_results(tmp_path, small_sweep, assert_identical):
@@ -246,3 +251,14 @@ def test_status_and_plot_of_a_missing_store_exit_2(tmp_path):
     for command in ("status", "plot"):
         done = hopsweep(command, str(tmp_path / "none.zarr"), cwd=tmp_path)
         assert done.returncode == 2 and "no hopsweep store" in done.stderr
+
+
+def test_unreachable_scheduler_exits_2_and_leaves_no_store(tmp_path, small_sweep):
+    config = write_config(tmp_path, small_sweep)
+    quick = {**env(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    done = subprocess.run([sys.executable, "-m", "sweep", "run", str(config), "--scheduler",
+                           "tcp://127.0.0.1:9"], cwd=tmp_path, env=quick, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
+    assert not (tmp_path / "results" / "small.zarr").exists()

@@ -187,6 +187,10 @@ CROSS_CASES = {
     "features without alpha_D": ("patterns.alpha_D", {"patterns": {"kind": "features"}}),
     "iid with a features key": ("patterns.alpha_D", {"patterns": {"alpha_D": 0.5}}),
     "negative alpha_D": ("patterns.alpha_D", {"patterns": {"kind": "features", "alpha_D": -1}}),
+    "walltime shorter than the lifetime margin": (
+        "cluster.jobqueue.lifetime_margin",
+        {"cluster": {"kind": "slurm", "jobqueue": {"cores": 1, "memory": "1GB",
+                                                   "walltime": "00:03:00"}}}),
     "range with extra key": ("grid.T", {"grid": {"T": {"start": 0.1, "stop": 1.0, "num": 3,
                                                       "step": 2}}}),
 }
