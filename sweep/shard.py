@@ -8,7 +8,9 @@ The first shard to arrive creates the store (atomically, by rename, in
 store's lock shared, so any number of them run together while ``hopsweep run``
 (exclusive) waits for them; a later ``run`` fills whatever the shards left
 pending. Each task's result is written as soon as it ends: a killed shard loses
-at most its running task.
+at most its running task. Shards leave the store's ``updated`` attribute and
+consolidated metadata alone (concurrent rewrites would race); the next
+``hopsweep run`` refreshes them.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from pathlib import Path
 
 from .lock import StoreLock
 from .plan import make_plan
+from .runner import error_text
 from .spec import Spec
-from .store import Writer, create
+from .store import FAILED, Writer, create
 from .tasks import run_task
 
 #: Exit codes (DESIGN.md, "The CLI"): every point has a result / some points failed.
@@ -30,10 +33,6 @@ EXIT_FAILED = 1
 
 #: Seconds between progress lines on stderr.
 PROGRESS_INTERVAL = 30.0
-
-
-def _error_text(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
 
 
 def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | None = None) -> int:
@@ -54,7 +53,9 @@ def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | Non
     -------
     int
         ``EXIT_OK`` (0) when every point of the shard has a result (converged or
-        not), ``EXIT_FAILED`` (1) when some task raised (its error is stored).
+        not), ``EXIT_FAILED`` (1) when some of its points failed, in this run or
+        an earlier one (errors are stored; ``hopsweep run --retry-failed``
+        recomputes them).
 
     Raises
     ------
@@ -87,7 +88,7 @@ def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | Non
             try:
                 result = run_task(spec, task, seeds)
             except Exception as err:  # a failing point is data, not a crash
-                writer.write_failure(task, seeds, _error_text(err))
+                writer.write_failure(task, seeds, error_text(err))
                 failed += 1
             else:
                 writer.write_result(task, seeds, result)
@@ -95,5 +96,11 @@ def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | Non
             if time.monotonic() - last > PROGRESS_INTERVAL:
                 print(f"{label}: {done}/{len(pending)} tasks", file=sys.stderr, flush=True)
                 last = time.monotonic()
-    print(f"{label}: {done} tasks done, {failed} failed", file=sys.stderr, flush=True)
-    return EXIT_FAILED if failed else EXIT_OK
+        status = writer.status()
+    failed_left = sum(
+        bool((status[task.a, task.n, task.k, task.s0:task.s1] == FAILED).any())
+        for task in plan.tasks(index, count)
+    )
+    print(f"{label}: {done} tasks done, {failed} failed; {failed_left} tasks of this shard "
+          "hold failed points", file=sys.stderr, flush=True)
+    return EXIT_FAILED if failed_left else EXIT_OK

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import xarray as xr
 from cluster_helpers import (
     LONG,
     TINY,
@@ -97,6 +98,31 @@ def test_killed_shard_resumes_and_loses_nothing(tmp_path):
     pending = int(pending_line.split(": ")[1].split(" of ")[0])
     assert 0 < pending < n_tasks, pending_line
     assert_same_results(store, LONG)
+
+
+def test_failing_points_are_stored_and_reported_by_the_exit_code(tmp_path):
+    """A task that raises (HOPSWEEP_FAULT) is data: status 4 with its error, exit 1."""
+    config = write_config(tmp_path, TINY)
+    store = tmp_path / "tiny.zarr"
+    fault = {"HOPSWEEP_FAULT": "alpha=0.05"}
+    first = hopsweep("shard", str(config), "--index", "0", "--count", "1", "--store",
+                     str(store), cwd=tmp_path, extra_env=fault)
+    assert first.returncode == 1, first.stderr
+    assert "8 tasks done, 2 failed" in first.stderr, first.stderr
+    with xr.open_zarr(store) as ds:
+        failed = (ds.status == 4).any("T").load()
+        errors = ds["error"].load()
+    assert failed.sel(alpha=0.05).all() and not failed.drop_sel(alpha=0.05).any()
+    assert all("InjectedFault" in str(e) for e in errors.sel(alpha=0.05).values.ravel())
+    # Rerunning the shard computes nothing new and still reports the failed points.
+    again = hopsweep("shard", str(config), "--index", "0", "--count", "1", "--store",
+                     str(store), cwd=tmp_path)
+    assert again.returncode == 1
+    assert "0 of 8 tasks to compute" in again.stderr, again.stderr
+    fixed = hopsweep("run", str(config), "--store", str(store), "--workers", "2",
+                     "--retry-failed", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stderr
+    assert_same_results(store, TINY)
 
 
 def test_pbs_array_recipe_runs_every_shard(tmp_path):
