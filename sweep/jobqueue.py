@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import dask.config
+import dask_jobqueue  # noqa: F401  (registers dask-jobqueue's config: the site defaults)
 from dask.utils import parse_timedelta
 
 if TYPE_CHECKING:

@@ -96,6 +96,17 @@ def test_missing_keys_fall_back_to_dask_jobqueue_config():
     assert "--lifetime 6900s --lifetime-stagger 120s" in script
 
 
+def test_site_defaults_are_there_in_a_fresh_process():
+    """dask-jobqueue's defaults (walltime 00:30:00) are registered by sweep.jobqueue itself."""
+    program = ("from sweep.jobqueue import job_script; "
+               "print(job_script({'kind': 'slurm', 'jobqueue': {'cores': 1, 'memory': '1GB'}}))")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                            env=env(), timeout=COMMAND_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert "#SBATCH -t 00:30:00" in result.stdout
+    assert "--lifetime 1500s" in result.stdout  # 30 min - 5 min default margin
+
+
 @pytest.mark.parametrize(
     ("walltime", "expected"),
     [("00:10:00", 600.0), ("1-00:00:30", 86430.0), ("36:00:00", 129600.0)],
