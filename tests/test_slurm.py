@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from cluster_helpers import (
     JobWatcher,
     assert_same_results,
     env,
-    hopsweep_popen,
     require_slurm,
     scancel_name,
     slurm_cluster,
@@ -33,6 +33,7 @@ from sweep import jobqueue
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SHARD_JOB_NAME = "hopsweep-shard"
+DRIVER_JOB_NAME = "hopsweep-driver"
 
 JOBQUEUE_TABLE = {
     "cores": 2,
@@ -191,25 +192,51 @@ def slurm():
     """A responding Slurm (skip with the reason, or fail under CI=true); cancels our jobs."""
     require_slurm()
     yield
-    scancel_name(jobqueue.JOB_NAME)
-    scancel_name(SHARD_JOB_NAME)
+    for name in (jobqueue.JOB_NAME, SHARD_JOB_NAME, DRIVER_JOB_NAME):
+        scancel_name(name)
+
+
+def submit(script: Path, *args: str, cwd: Path, options: tuple[str, ...] = ()) -> str:
+    """``sbatch`` a deploy/ recipe with the test's python as HOPSWEEP; return the job id."""
+    result = subprocess.run(
+        ["sbatch", "--parsable", *options, str(script), *args],
+        env={**env(), "HOPSWEEP": f"{sys.executable} -m sweep"}, cwd=cwd,
+        capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().split(";")[0]
+
+
+def exit_code(job_id: str) -> str:
+    """``ExitCode`` of a finished job (kept by slurmctld for MinJobAge = 60 s)."""
+    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True,
+                         timeout=COMMAND_TIMEOUT).stdout
+    return out.split("ExitCode=")[1].split()[0]
 
 
 @pytest.mark.slurm
-def test_run_with_slurm_worker_jobs_matches_the_local_run(slurm, tmp_path):
+def test_driver_recipe_with_slurm_worker_jobs_matches_the_local_run(slurm, tmp_path):
+    """deploy/slurm/driver.sbatch runs `hopsweep run` (kind = "slurm") as a batch job;
+    the driver submits dask-jobqueue worker jobs from inside its own job."""
     config = write_config(tmp_path, TINY, slurm_cluster())
     store = tmp_path / "tiny.zarr"
-    watcher = JobWatcher(jobqueue.JOB_NAME)
-    assert watcher.poll() == [], "worker jobs of an earlier run are still queued"
-    driver = hopsweep_popen("run", str(config), "--store", str(store), cwd=tmp_path,
-                            log=tmp_path / "driver.log")
-    code = watcher.wait_while(driver)
-    log = (tmp_path / "driver.log").read_text()
-    assert code == 0, log
-    assert watcher.running, "no worker job was ever seen running in squeue"
+    workers = JobWatcher(jobqueue.JOB_NAME)
+    assert workers.poll() == [], "worker jobs of an earlier run are still queued"
+    driver_id = submit(DEPLOY / "slurm" / "driver.sbatch", str(config), "--store", str(store),
+                       cwd=tmp_path, options=(f"--output={tmp_path}/driver.out",))
+    driver = JobWatcher(DRIVER_JOB_NAME)
+    deadline = time.monotonic() + COMMAND_TIMEOUT
+    while any(job == driver_id for job, _ in driver.poll()):
+        assert time.monotonic() < deadline, "driver job still running"
+        workers.poll()
+        time.sleep(0.2)
+    log = (tmp_path / "driver.out").read_text()
+    assert exit_code(driver_id) == "0:0", log
+    assert driver_id in driver.running
+    assert workers.running, "no worker job was ever seen running in squeue"
     assert "dashboard http://127.0.0.1:" in log, "dashboard must listen on localhost"
     assert_same_results(store, TINY)
-    watcher.wait_gone()  # the driver cancels its worker jobs on exit
+    workers.wait_gone()  # the driver cancels its worker jobs on exit
 
 
 @pytest.mark.slurm
@@ -217,14 +244,8 @@ def test_job_array_of_shards_matches_the_local_run(slurm, tmp_path):
     """deploy/slurm/array.sbatch submitted with sbatch --array=0-3."""
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
-    submit = subprocess.run(
-        ["sbatch", "--parsable", "--array=0-3", f"--output={tmp_path}/shard-%a.out",
-         str(DEPLOY / "slurm" / "array.sbatch"), str(config), "--store", str(store)],
-        env={**env(), "HOPSWEEP": f"{sys.executable} -m sweep"}, cwd=tmp_path,
-        capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
-    )
-    assert submit.returncode == 0, submit.stderr
-    array_id = submit.stdout.strip().split(";")[0]
+    array_id = submit(DEPLOY / "slurm" / "array.sbatch", str(config), "--store", str(store),
+                      cwd=tmp_path, options=("--array=0-3", f"--output={tmp_path}/shard-%a.out"))
     watcher = JobWatcher(SHARD_JOB_NAME)
     watcher.wait_gone(timeout=COMMAND_TIMEOUT)
     assert any(job.startswith(f"{array_id}_") for job in watcher.running), watcher.running
