@@ -20,11 +20,12 @@ time of each is kept. Sections:
   unconverged, with and without the early stop.
 
 Run ``python bench/kernels.py``. The last line is built from the dict of results:
-``tap_fraction_of_peak=F speedup_vs_loop=S``.
+``tap_fraction_of_peak=F speedup_vs_loop=S bp_relaxed_over_tap=R``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -253,12 +254,27 @@ def report_early_stop() -> dict:
     return {}
 
 
+def report_bp_cost() -> dict:
+    """Relaxed BP against TAP per (point, iteration), from bench/bp_cost.py."""
+    # bench/ is not importable as a package here (see the sys.path note above)
+    spec = importlib.util.spec_from_file_location("bp_cost", _HERE / "bp_cost.py")
+    bp_cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bp_cost)
+    cost = bp_cost.bp_relaxed_over_tap()
+    print(
+        f"relaxed BP (bp_retrieval) {cost['bp_us']:.0f} us vs batched TAP {cost['tap_us']:.0f} us"
+        f" per (point, iteration): ratio {cost['bp_relaxed_over_tap']:.1f}"
+    )
+    return {"bp_relaxed_over_tap": cost["bp_relaxed_over_tap"]}
+
+
 def main() -> dict:
     """Run every section (each prints its lines) and gather their summary entries."""
     results: dict = {}
     with threadpool_limits(limits=1):
         results |= report_speed()
         results |= report_early_stop()
+        results |= report_bp_cost()
     return results
 
 
