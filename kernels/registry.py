@@ -157,6 +157,9 @@ ALGORITHMS: dict[str, Algorithm] = {
                   "relaxed BP with Gaussian messages, symmetric in the patterns"),
         Algorithm("bp_retrieval", _bp(relaxed=True, retrieved=0),
                   "relaxed BP conditioned on pattern 0 being retrieved"),
+        Algorithm("bp_retrieval_wrong", _bp(relaxed=True, retrieved=1),
+                  "relaxed BP conditioned on pattern 1 while the state starts on pattern 0 "
+                  "(shows that BP must be told which pattern is retrieved)"),
         Algorithm("layered", _layered, "multi-layer AMP for feature-built patterns"),
         Algorithm("mc", _mc, "Glauber Monte Carlo (reference)", has_free_energy=False),
         Algorithm("exact", _exact, "exact enumeration of all 2^N states (reference)",

@@ -8,7 +8,7 @@ from kernels.patterns import make, point_rng
 from kernels.registry import ALGORITHMS, SolverOptions
 from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
 
-N, ALPHA = 16, 0.125
+N, ALPHA = 16, 0.125  # P = 2, so bp_retrieval_wrong has a pattern 1 to condition on
 T = np.array([0.3, 2.0])
 
 
