@@ -23,6 +23,7 @@ from cluster_helpers import (
     JobWatcher,
     assert_same_results,
     env,
+    hopsweep,
     require_slurm,
     scancel_name,
     slurm_cluster,
@@ -95,6 +96,17 @@ def test_missing_keys_fall_back_to_dask_jobqueue_config():
     assert "#SBATCH -t 02:00:00" in script.splitlines()
     # 7200 s - default margin 5 min = 6900 s, default stagger 2 min.
     assert "--lifetime 6900s --lifetime-stagger 120s" in script
+
+
+def test_dry_run_prints_the_worker_job_script(tmp_path):
+    """`hopsweep run --dry-run` on the Slurm example shows the job and writes nothing."""
+    result = hopsweep("run", str(DEPLOY / "slurm" / "sweep.toml"), "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "#SBATCH -J hopsweep-worker" in lines
+    assert "#SBATCH -t 02:00:00" in lines
+    assert any("--lifetime 6600s --lifetime-stagger 120s" in line for line in lines)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_site_defaults_are_there_in_a_fresh_process():
