@@ -143,12 +143,15 @@ def main() -> None:
 
     spec = bench_spec(args.points, args.workers)
     plan = make_plan(spec)
-    print(f"sweep: {spec.n_points} points, {plan.n_tasks} tasks of {plan.seed_block} seeds x "
-          f"{len(spec.T)} temperatures; runner bound {spec.cluster.max_in_flight} in flight")
+    print(
+        f"sweep: {spec.n_points} points, {plan.n_tasks} tasks of {plan.seed_block} seeds x "
+        f"{len(spec.T)} temperatures; runner bound {spec.cluster.max_in_flight} in flight"
+    )
     scratch = Path(tempfile.mkdtemp(prefix="hopsweep-bench-"))
     try:
-        serial = serial_seconds_per_task(plan, scratch / "serial.zarr",
-                                         min(args.serial, plan.n_tasks))
+        serial = serial_seconds_per_task(
+            plan, scratch / "serial.zarr", min(args.serial, plan.n_tasks)
+        )
         store = scratch / "dask.zarr"
         create(store, spec, plan)
         runner.Writer = TimedWriter  # instrument the runner's writes (this process only)
@@ -171,15 +174,23 @@ def main() -> None:
     writes = TimedWriter.seconds
     compute = stats["compute_seconds"]
     overhead = (wall - max(writes, compute / threads)) / tasks
-    print(f"runner: {tasks} tasks in {wall:.1f} s ({tasks / wall:.0f} tasks/s, "
-          f"{summary.points_done / wall:.0f} points/s), {threads} worker threads; "
-          f"all points done: {bool(np.all(status != 0))}")
-    print(f"per task: wall {1e3 * wall / tasks:.2f} ms, driver writes "
-          f"{1e3 * writes / tasks:.2f} ms, worker compute {1e3 * compute / tasks:.2f} ms")
-    print(f"plain loop (run + write, no Dask): {1e3 * serial:.2f} ms per task; "
-          f"dask_vs_serial={wall / tasks / serial:.2f}")
-    print(f"in flight: max {stats['max_alive']} tasks on the scheduler (bound "
-          f"{spec.cluster.max_in_flight}, of {plan.n_tasks} tasks)")
+    print(
+        f"runner: {tasks} tasks in {wall:.1f} s ({tasks / wall:.0f} tasks/s, "
+        f"{summary.points_done / wall:.0f} points/s), {threads} worker threads; "
+        f"all points done: {bool(np.all(status != 0))}"
+    )
+    print(
+        f"per task: wall {1e3 * wall / tasks:.2f} ms, driver writes "
+        f"{1e3 * writes / tasks:.2f} ms, worker compute {1e3 * compute / tasks:.2f} ms"
+    )
+    print(
+        f"plain loop (run + write, no Dask): {1e3 * serial:.2f} ms per task; "
+        f"dask_vs_serial={wall / tasks / serial:.2f}"
+    )
+    print(
+        f"in flight: max {stats['max_alive']} tasks on the scheduler (bound "
+        f"{spec.cluster.max_in_flight}, of {plan.n_tasks} tasks)"
+    )
     print(f"scheduler_overhead_ms={1e3 * overhead:.2f} max_in_flight={stats['max_alive']}")
 
 

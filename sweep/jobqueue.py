@@ -270,7 +270,7 @@ def scheduler_options(cluster_spec: Any) -> dict[str, Any]:
         options["host"] = LOCALHOST
         warnings.warn(
             f"cluster.jobqueue.interface is not set: the scheduler listens on {LOCALHOST} "
-            "only, so only worker jobs on this node can reach it (set interface = \"ib0\" "
+            'only, so only worker jobs on this node can reach it (set interface = "ib0" '
             "or another cluster-internal network to accept workers from other nodes)",
             UserWarning,
             stacklevel=2,

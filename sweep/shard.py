@@ -81,8 +81,11 @@ def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | Non
     with StoreLock(path, shared=True):
         writer = Writer(path)
         pending = list(plan.pending(writer.status(), index=index, count=count))
-        print(f"{label}: {len(pending)} of {plan.n_tasks} tasks to compute into {path}",
-              file=sys.stderr, flush=True)
+        print(
+            f"{label}: {len(pending)} of {plan.n_tasks} tasks to compute into {path}",
+            file=sys.stderr,
+            flush=True,
+        )
         last = time.monotonic()
         for task, seeds in pending:
             try:
@@ -98,9 +101,13 @@ def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | Non
                 last = time.monotonic()
         status = writer.status()
     failed_left = sum(
-        bool((status[task.a, task.n, task.k, task.s0:task.s1] == FAILED).any())
+        bool((status[task.a, task.n, task.k, task.s0 : task.s1] == FAILED).any())
         for task in plan.tasks(index, count)
     )
-    print(f"{label}: {done} tasks done, {failed} failed; {failed_left} tasks of this shard "
-          "hold failed points", file=sys.stderr, flush=True)
+    print(
+        f"{label}: {done} tasks done, {failed} failed; {failed_left} tasks of this shard "
+        "hold failed points",
+        file=sys.stderr,
+        flush=True,
+    )
     return EXIT_FAILED if failed_left else EXIT_OK

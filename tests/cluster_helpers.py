@@ -62,8 +62,10 @@ def slow_env(delay: float = SLOW_TASK_SECONDS) -> dict[str, str]:
 
     Workers preload tests/slow_tasks.py; worker jobs of a Slurm driver inherit it.
     """
-    return {"DASK_DISTRIBUTED__WORKER__PRELOAD": json.dumps([str(SLOW_TASKS)]),
-            "HOPSWEEP_TEST_TASK_DELAY": str(delay)}
+    return {
+        "DASK_DISTRIBUTED__WORKER__PRELOAD": json.dumps([str(SLOW_TASKS)]),
+        "HOPSWEEP_TEST_TASK_DELAY": str(delay),
+    }
 
 
 # ----------------------------------------------------------------------------- TLS
@@ -203,14 +205,30 @@ class DaskProcesses:
         scheduler_file = self.directory / "scheduler.json"
         if self.recipe:
             command = ["bash", str(DASK_RECIPE / "start-scheduler.sh"), "127.0.0.1", "0"]
-            extra = {**self._recipe_env(), "SCHEDULER_FILE": str(scheduler_file),
-                     "DASHBOARD": "127.0.0.1:0"}
+            extra = {
+                **self._recipe_env(),
+                "SCHEDULER_FILE": str(scheduler_file),
+                "DASHBOARD": "127.0.0.1:0",
+            }
         else:
             protocol = "tls" if self.tls else "tcp"
-            command = [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
-                       "--port", "0", "--protocol", protocol, "--dashboard-address",
-                       "127.0.0.1:0", "--scheduler-file", str(scheduler_file),
-                       *_tls_args(self.tls)]
+            command = [
+                sys.executable,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--protocol",
+                protocol,
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(scheduler_file),
+                *_tls_args(self.tls),
+            ]
             extra = {}
         self.scheduler = self._spawn(command, "scheduler.log", extra)
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -233,8 +251,20 @@ class DaskProcesses:
             command = ["bash", str(DASK_RECIPE / "start-worker.sh"), self.address, "1"]
             extra = {**self._recipe_env(), "WORKER_OPTIONS": " ".join(args)}
         else:
-            command = [sys.executable, "-m", "dask", "worker", self.address, "--nthreads", "1",
-                       "--nworkers", "1", "--no-dashboard", *_tls_args(self.tls), *args]
+            command = [
+                sys.executable,
+                "-m",
+                "dask",
+                "worker",
+                self.address,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--no-dashboard",
+                *_tls_args(self.tls),
+                *args,
+            ]
             extra = {}
         worker = self._spawn(command, f"worker-{name}.log", extra)
         self.workers.append(worker)
@@ -283,7 +313,9 @@ def slurm_problem() -> str | None:
         return "`sinfo` not found"
     try:
         answer = subprocess.run(
-            ["sinfo", "-h", "-o", "%P %a"], capture_output=True, text=True,
+            ["sinfo", "-h", "-o", "%P %a"],
+            capture_output=True,
+            text=True,
             timeout=SLURM_PING_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
@@ -307,7 +339,10 @@ def require_slurm() -> None:
 def squeue(name: str) -> list[tuple[str, str]]:
     """(job id, state) of the queued and running jobs called ``name``."""
     out = subprocess.run(
-        ["squeue", "-h", "-n", name, "-o", "%i %T"], capture_output=True, text=True, check=True,
+        ["squeue", "-h", "-n", name, "-o", "%i %T"],
+        capture_output=True,
+        text=True,
+        check=True,
         timeout=SLURM_PING_TIMEOUT,
     ).stdout
     return [tuple(line.split()) for line in out.splitlines() if line.strip()]
@@ -336,18 +371,27 @@ def _command(args: tuple[str, ...], slow: bool) -> list[str]:
 
 
 def hopsweep(
-    *args: str, cwd: Path, timeout: float = COMMAND_TIMEOUT,
+    *args: str,
+    cwd: Path,
+    timeout: float = COMMAND_TIMEOUT,
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``python -m sweep ARGS`` (the ``hopsweep`` command) and capture its output."""
     return subprocess.run(
-        _command(args, slow=False), capture_output=True, text=True,
-        env={**env(), **(extra_env or {})}, cwd=cwd, timeout=timeout,
+        _command(args, slow=False),
+        capture_output=True,
+        text=True,
+        env={**env(), **(extra_env or {})},
+        cwd=cwd,
+        timeout=timeout,
     )
 
 
 def hopsweep_popen(
-    *args: str, cwd: Path, log: Path, extra_env: dict[str, str] | None = None,
+    *args: str,
+    cwd: Path,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
     slow: bool = False,
 ) -> subprocess.Popen:
     """Start ``hopsweep ARGS`` in its own session, output to ``log``.
@@ -356,8 +400,12 @@ def hopsweep_popen(
     """
     with open(log, "wb") as out:
         return subprocess.Popen(
-            _command(args, slow), stdout=out, stderr=subprocess.STDOUT,
-            env={**env(), **(extra_env or {})}, cwd=cwd, start_new_session=True,
+            _command(args, slow),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**env(), **(extra_env or {})},
+            cwd=cwd,
+            start_new_session=True,
         )
 
 
@@ -447,8 +495,15 @@ def reference(sweep: str):
 
         directory = Path(tempfile.mkdtemp(prefix="hopsweep-reference-"))
         config = write_config(directory, sweep)
-        result = hopsweep("run", str(config), "--store", str(directory / "ref.zarr"),
-                          "--workers", "2", cwd=directory)
+        result = hopsweep(
+            "run",
+            str(config),
+            "--store",
+            str(directory / "ref.zarr"),
+            "--workers",
+            "2",
+            cwd=directory,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         with xr.open_zarr(directory / "ref.zarr") as ds:
             _REFERENCES[sweep] = ds.load()
@@ -492,8 +547,9 @@ def done_fraction(store: Path) -> float:
     return float((status != 0).mean())
 
 
-def wait_for_progress(store: Path, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT
-                      ) -> float:
+def wait_for_progress(
+    store: Path, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT
+) -> float:
     """Wait until some, not all, points of ``store`` are done; return the fraction done.
 
     Fails if the process ends or the whole sweep completes first (the fault would

@@ -23,9 +23,7 @@ from sweep.spec import load_spec
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 CONFIGS = sorted(DEPLOY.glob("*/*.toml"))
-SCRIPTS = sorted(
-    p for pattern in ("*/*.sh", "*/*.sbatch", "*/*.pbs") for p in DEPLOY.glob(pattern)
-)
+SCRIPTS = sorted(p for pattern in ("*/*.sh", "*/*.sbatch", "*/*.pbs") for p in DEPLOY.glob(pattern))
 
 
 def test_every_recipe_directory_has_a_readme_and_a_config():
@@ -87,7 +85,8 @@ def test_kubernetes_manifests_agree_on_the_scheduler_service():
     dask_cluster = next(d for d in cluster if d["kind"] == "DaskCluster")
     name = dask_cluster["metadata"]["name"]
     port = next(
-        p["port"] for p in dask_cluster["spec"]["scheduler"]["service"]["ports"]
+        p["port"]
+        for p in dask_cluster["spec"]["scheduler"]["service"]["ports"]
         if p["name"] == "tcp-comm"
     )
     address = f"tcp://{name}-scheduler:{port}"  # the operator names the service <name>-scheduler
@@ -104,12 +103,14 @@ def test_kubernetes_manifests_agree_on_the_scheduler_service():
 def test_make_certs_script_makes_a_ca_and_a_certificate_it_signs(tmp_path):
     result = subprocess.run(
         ["bash", str(DEPLOY / "dask" / "make-certs.sh"), str(tmp_path), "localhost", "127.0.0.1"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     verify = subprocess.run(
         ["openssl", "verify", "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "cert.pem")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     # The key matches the certificate, and both load into TLS contexts as dask uses them.

@@ -75,8 +75,16 @@ def test_sigkill_of_a_busy_worker_process_loses_nothing(tmp_path):
     config = write_config(tmp_path, LONG)
     store = tmp_path / "long.zarr"
     with DaskProcesses(tmp_path / "dask", extra_env=slow_env()) as processes:
-        driver = hopsweep_popen("run", str(config), "--scheduler", processes.address,
-                                "--store", str(store), cwd=tmp_path, log=tmp_path / "run.log")
+        driver = hopsweep_popen(
+            "run",
+            str(config),
+            "--scheduler",
+            processes.address,
+            "--store",
+            str(store),
+            cwd=tmp_path,
+            log=tmp_path / "run.log",
+        )
         wait_for_progress(store, driver)
         pid, address = busy_worker_pid(processes)
         os.kill(pid, signal.SIGKILL)
@@ -97,8 +105,15 @@ def test_a_worker_retiring_at_its_lifetime_loses_nothing(tmp_path):
     with DaskProcesses(tmp_path / "dask", n_workers=1, extra_env=slow_env()) as processes:
         processes.add_worker("mortal", LIFETIME)
         processes.wait_for_workers(2)
-        result = hopsweep("run", str(config), "--scheduler", processes.address, "--store",
-                          str(store), cwd=tmp_path)
+        result = hopsweep(
+            "run",
+            str(config),
+            "--scheduler",
+            processes.address,
+            "--store",
+            str(store),
+            cwd=tmp_path,
+        )
         ended = datetime.datetime.now()
         log = processes.log("worker-mortal.log")
     assert result.returncode == 0, result.stderr
@@ -115,8 +130,15 @@ def test_scancel_of_every_worker_job_mid_sweep_loses_nothing(slurm, tmp_path):
     config = write_config(tmp_path, LONG, slurm_cluster())
     store = tmp_path / "long.zarr"
     watcher = JobWatcher(JOB_NAME)
-    driver = hopsweep_popen("run", str(config), "--store", str(store), cwd=tmp_path,
-                            log=tmp_path / "run.log", extra_env=slow_env())
+    driver = hopsweep_popen(
+        "run",
+        str(config),
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        log=tmp_path / "run.log",
+        extra_env=slow_env(),
+    )
     wait_for_progress(store, driver, timeout=COMMAND_TIMEOUT)
     cancelled = {job for job, state in watcher.poll() if state == "RUNNING"}
     assert cancelled, "no worker job running while points were being computed"
@@ -137,8 +159,15 @@ def test_killed_slurm_driver_resumes_on_rerun(slurm, tmp_path, monkeypatch):
     config = write_config(tmp_path, LONG, slurm_cluster())
     store = tmp_path / "long.zarr"
     watcher = JobWatcher(JOB_NAME)
-    driver = hopsweep_popen("run", str(config), "--store", str(store), cwd=tmp_path,
-                            log=tmp_path / "first.log", extra_env=slow_env())
+    driver = hopsweep_popen(
+        "run",
+        str(config),
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        log=tmp_path / "first.log",
+        extra_env=slow_env(),
+    )
     try:
         wait_for_progress(store, driver, timeout=COMMAND_TIMEOUT)
     finally:
@@ -149,8 +178,9 @@ def test_killed_slurm_driver_resumes_on_rerun(slurm, tmp_path, monkeypatch):
     assert 0.0 < partial < 1.0
     # Orphaned workers lose their scheduler and end their jobs after the death timeout.
     watcher.wait_gone(orphans, timeout=COMMAND_TIMEOUT)
-    rerun = hopsweep_popen("run", str(config), "--store", str(store), cwd=tmp_path,
-                           log=tmp_path / "second.log")
+    rerun = hopsweep_popen(
+        "run", str(config), "--store", str(store), cwd=tmp_path, log=tmp_path / "second.log"
+    )
     code = watcher.wait_while(rerun)
     log = (tmp_path / "second.log").read_text()
     assert code == 0, log

@@ -47,8 +47,15 @@ def test_run_on_a_dask_scheduler_matches_the_local_run(tmp_path):
     store = tmp_path / "tiny.zarr"
     with DaskProcesses(tmp_path / "dask", recipe=True) as processes:
         assert processes.address.startswith("tcp://127.0.0.1:")
-        result = hopsweep("run", str(config), "--scheduler", processes.address, "--store",
-                          str(store), cwd=tmp_path)
+        result = hopsweep(
+            "run",
+            str(config),
+            "--scheduler",
+            processes.address,
+            "--store",
+            str(store),
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr + processes.log("scheduler.log")
         executed = executed_per_worker(processes)
     assert_same_results(store, TINY)
@@ -61,23 +68,39 @@ def test_run_over_tls_matches_the_local_run(tmp_path):
     tls = make_tls_files(tmp_path / "tls")
     make_tls_files(tmp_path / "rogue")  # another CA: its certificate must not be accepted
     config = write_config(tmp_path, TINY, TLS_CLUSTER)
-    rogue = write_config(tmp_path, TINY, TLS_CLUSTER.replace('"tls/', '"rogue/'),
-                         name="rogue.toml")
+    rogue = write_config(tmp_path, TINY, TLS_CLUSTER.replace('"tls/', '"rogue/'), name="rogue.toml")
     plain = write_config(tmp_path, TINY, name="plain.toml")
     store = tmp_path / "tiny.zarr"
     with DaskProcesses(tmp_path / "dask", tls=tls, recipe=True) as processes:
         assert processes.address.startswith("tls://127.0.0.1:")
         # Unencrypted, or with a certificate from another CA: refused, nothing computed.
-        attempts = [(plain, processes.address.replace("tls://", "tcp://"), "reset"),
-                    (rogue, processes.address, "certificate")]
+        attempts = [
+            (plain, processes.address.replace("tls://", "tcp://"), "reset"),
+            (rogue, processes.address, "certificate"),
+        ]
         for bad_config, address, reason in attempts:
-            refused = hopsweep("run", str(bad_config), "--scheduler", address, "--store",
-                               str(store), cwd=tmp_path, timeout=REFUSAL_TIMEOUT)
+            refused = hopsweep(
+                "run",
+                str(bad_config),
+                "--scheduler",
+                address,
+                "--store",
+                str(store),
+                cwd=tmp_path,
+                timeout=REFUSAL_TIMEOUT,
+            )
             assert refused.returncode != 0, (bad_config.name, refused.stderr)
             assert reason in refused.stderr, refused.stderr
             assert done_fraction(store) == 0.0
-        result = hopsweep("run", str(config), "--scheduler", processes.address, "--store",
-                          str(store), cwd=tmp_path)
+        result = hopsweep(
+            "run",
+            str(config),
+            "--scheduler",
+            processes.address,
+            "--store",
+            str(store),
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr + processes.log("scheduler.log")
         executed = executed_per_worker(processes)
     assert_same_results(store, TINY)

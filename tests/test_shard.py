@@ -36,10 +36,19 @@ DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SHARD_TIMEOUT = 120
 
 
-def start_shard(config: Path, store: Path, index: int, count: int, log: Path
-                ) -> subprocess.Popen:
-    return hopsweep_popen("shard", str(config), "--index", str(index), "--count", str(count),
-                          "--store", str(store), cwd=config.parent, log=log)
+def start_shard(config: Path, store: Path, index: int, count: int, log: Path) -> subprocess.Popen:
+    return hopsweep_popen(
+        "shard",
+        str(config),
+        "--index",
+        str(index),
+        "--count",
+        str(count),
+        "--store",
+        str(store),
+        cwd=config.parent,
+        log=log,
+    )
 
 
 def test_four_concurrent_shards_create_one_store_and_lose_nothing(tmp_path):
@@ -62,8 +71,17 @@ def test_status_merges_shards_and_run_fills_what_they_left(tmp_path):
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
     for index in (0, 2):  # shards 1 and 3 of 4 never ran
-        result = hopsweep("shard", str(config), "--index", str(index), "--count", "4",
-                          "--store", str(store), cwd=tmp_path)
+        result = hopsweep(
+            "shard",
+            str(config),
+            "--index",
+            str(index),
+            "--count",
+            "4",
+            "--store",
+            str(store),
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr
     assert done_fraction(store) == pytest.approx(0.5)
     status = hopsweep("status", str(store), cwd=tmp_path)
@@ -81,9 +99,20 @@ def test_killed_shard_resumes_and_loses_nothing(tmp_path):
     config = write_config(tmp_path, LONG)
     store = tmp_path / "long.zarr"
     n_tasks = make_plan(load_spec(config)).n_tasks
-    shard = hopsweep_popen("shard", str(config), "--index", "0", "--count", "1", "--store",
-                           str(store), cwd=tmp_path, log=tmp_path / "first.log",
-                           extra_env=slow_env(), slow=True)
+    shard = hopsweep_popen(
+        "shard",
+        str(config),
+        "--index",
+        "0",
+        "--count",
+        "1",
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        log=tmp_path / "first.log",
+        extra_env=slow_env(),
+        slow=True,
+    )
     try:
         wait_for_progress(store, shard)
     finally:
@@ -91,8 +120,9 @@ def test_killed_shard_resumes_and_loses_nothing(tmp_path):
         shard.wait(timeout=SHARD_TIMEOUT)
     left = done_fraction(store)
     assert 0.0 < left < 1.0
-    result = hopsweep("shard", str(config), "--index", "0", "--count", "1", "--store",
-                      str(store), cwd=tmp_path)
+    result = hopsweep(
+        "shard", str(config), "--index", "0", "--count", "1", "--store", str(store), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     pending_line = next(line for line in result.stderr.splitlines() if "to compute" in line)
     pending = int(pending_line.split(": ")[1].split(" of ")[0])
@@ -105,8 +135,18 @@ def test_failing_points_are_stored_and_reported_by_the_exit_code(tmp_path):
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
     fault = {"HOPSWEEP_FAULT": "alpha=0.05"}
-    first = hopsweep("shard", str(config), "--index", "0", "--count", "1", "--store",
-                     str(store), cwd=tmp_path, extra_env=fault)
+    first = hopsweep(
+        "shard",
+        str(config),
+        "--index",
+        "0",
+        "--count",
+        "1",
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        extra_env=fault,
+    )
     assert first.returncode == 1, first.stderr
     assert "8 tasks done, 2 failed" in first.stderr, first.stderr
     with xr.open_zarr(store) as ds:
@@ -115,12 +155,14 @@ def test_failing_points_are_stored_and_reported_by_the_exit_code(tmp_path):
     assert failed.sel(alpha=0.05).all() and not failed.drop_sel(alpha=0.05).any()
     assert all("InjectedFault" in str(e) for e in errors.sel(alpha=0.05).values.ravel())
     # Rerunning the shard computes nothing new and still reports the failed points.
-    again = hopsweep("shard", str(config), "--index", "0", "--count", "1", "--store",
-                     str(store), cwd=tmp_path)
+    again = hopsweep(
+        "shard", str(config), "--index", "0", "--count", "1", "--store", str(store), cwd=tmp_path
+    )
     assert again.returncode == 1
     assert "0 of 8 tasks to compute" in again.stderr, again.stderr
-    fixed = hopsweep("run", str(config), "--store", str(store), "--workers", "2",
-                     "--retry-failed", cwd=tmp_path)
+    fixed = hopsweep(
+        "run", str(config), "--store", str(store), "--workers", "2", "--retry-failed", cwd=tmp_path
+    )
     assert fixed.returncode == 0, fixed.stderr
     assert_same_results(store, TINY)
 
@@ -132,10 +174,18 @@ def test_pbs_array_recipe_runs_every_shard(tmp_path):
     for index in range(2):
         result = subprocess.run(
             ["bash", str(DEPLOY / "pbs" / "array.pbs")],
-            env={**env(), "PBS_ARRAY_INDEX": str(index), "SHARD_COUNT": "2",
-                 "PBS_O_WORKDIR": str(tmp_path), "CONFIG": str(config), "STORE": str(store),
-                 "HOPSWEEP": f"{os.sys.executable} -m sweep"},
-            capture_output=True, text=True, timeout=SHARD_TIMEOUT,
+            env={
+                **env(),
+                "PBS_ARRAY_INDEX": str(index),
+                "SHARD_COUNT": "2",
+                "PBS_O_WORKDIR": str(tmp_path),
+                "CONFIG": str(config),
+                "STORE": str(store),
+                "HOPSWEEP": f"{os.sys.executable} -m sweep",
+            },
+            capture_output=True,
+            text=True,
+            timeout=SHARD_TIMEOUT,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"shard {index}/2: 4 of 8 tasks" in result.stderr
@@ -144,15 +194,18 @@ def test_pbs_array_recipe_runs_every_shard(tmp_path):
 
 def test_shard_refuses_a_store_of_another_spec(tmp_path):
     config = write_config(tmp_path, TINY)
-    other = write_config(tmp_path, TINY.replace("root_seed = 2017", "root_seed = 1"),
-                         name="other.toml")
+    other = write_config(
+        tmp_path, TINY.replace("root_seed = 2017", "root_seed = 1"), name="other.toml"
+    )
     store = tmp_path / "tiny.zarr"
-    first = hopsweep("shard", str(config), "--index", "0", "--count", "8", "--store",
-                     str(store), cwd=tmp_path)
+    first = hopsweep(
+        "shard", str(config), "--index", "0", "--count", "8", "--store", str(store), cwd=tmp_path
+    )
     assert first.returncode == 0, first.stderr
     before = done_fraction(store)
-    second = hopsweep("shard", str(other), "--index", "1", "--count", "8", "--store",
-                      str(store), cwd=tmp_path)
+    second = hopsweep(
+        "shard", str(other), "--index", "1", "--count", "8", "--store", str(store), cwd=tmp_path
+    )
     assert second.returncode == 2
     assert "another spec" in second.stderr, second.stderr
     assert done_fraction(store) == before
@@ -171,8 +224,17 @@ def test_bad_index_or_count_is_a_usage_error(tmp_path, index, count, argument):
 
 def test_bad_index_from_the_command_line_exits_2(tmp_path):
     config = write_config(tmp_path, TINY)
-    result = hopsweep("shard", str(config), "--index", "3", "--count", "3", "--store",
-                      str(tmp_path / "x.zarr"), cwd=tmp_path)
+    result = hopsweep(
+        "shard",
+        str(config),
+        "--index",
+        "3",
+        "--count",
+        "3",
+        "--store",
+        str(tmp_path / "x.zarr"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "--index" in result.stderr
     assert not (tmp_path / "x.zarr").exists()

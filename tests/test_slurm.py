@@ -59,8 +59,14 @@ def spec(kind: str, **jobqueue_table) -> dict:
 def test_slurm_job_script_carries_every_key():
     script = jobqueue.job_script(spec("slurm"))
     lines = script.splitlines()
-    for directive in ["-J hopsweep-worker", "-p debug", "-A myproject", "--cpus-per-task=2",
-                      "-t 01:00:00", "--qos=normal"]:
+    for directive in [
+        "-J hopsweep-worker",
+        "-p debug",
+        "-A myproject",
+        "--cpus-per-task=2",
+        "-t 01:00:00",
+        "--qos=normal",
+    ]:
         assert f"#SBATCH {directive}" in lines, (directive, script)
     # The prologue runs before the worker command, after the thread-limiting exports.
     worker_line = next(line for line in lines if "distributed.cli.dask_worker" in line)
@@ -77,8 +83,13 @@ def test_slurm_job_script_carries_every_key():
 def test_pbs_job_script_carries_every_key():
     script = jobqueue.job_script(spec("pbs", python="/opt/env/bin/python"))
     lines = script.splitlines()
-    for directive in ["-N hopsweep-worker", "-q debug", "-A myproject", "-l walltime=01:00:00",
-                      "--qos=normal"]:
+    for directive in [
+        "-N hopsweep-worker",
+        "-q debug",
+        "-A myproject",
+        "-l walltime=01:00:00",
+        "--qos=normal",
+    ]:
         assert f"#PBS {directive}" in lines, (directive, script)
     assert any(line.startswith("#PBS -l select=1:ncpus=2:mem=") for line in lines), script
     worker_line = next(line for line in lines if "distributed.cli.dask_worker" in line)
@@ -111,10 +122,17 @@ def test_dry_run_prints_the_worker_job_script(tmp_path):
 
 def test_site_defaults_are_there_in_a_fresh_process():
     """dask-jobqueue's defaults (walltime 00:30:00) are registered by sweep.jobqueue itself."""
-    program = ("from sweep.jobqueue import job_script; "
-               "print(job_script({'kind': 'slurm', 'jobqueue': {'cores': 1, 'memory': '1GB'}}))")
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                            env=env(), timeout=COMMAND_TIMEOUT)
+    program = (
+        "from sweep.jobqueue import job_script; "
+        "print(job_script({'kind': 'slurm', 'jobqueue': {'cores': 1, 'memory': '1GB'}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=COMMAND_TIMEOUT,
+    )
     assert result.returncode == 0, result.stderr
     assert "#SBATCH -t 00:30:00" in result.stdout
     assert "--lifetime 1500s" in result.stdout  # 30 min - 5 min default margin
@@ -169,8 +187,11 @@ def accepts(host: str, port: int) -> bool:
 
 def test_batch_scheduler_and_dashboard_listen_on_localhost_by_default():
     """No interface configured: 127.0.0.1 only, with a warning naming the key to set."""
-    cluster_table = {"kind": "slurm", "dashboard_address": "127.0.0.1:0",
-                     "jobqueue": {"cores": 1, "memory": "1GB", "walltime": "00:10:00"}}
+    cluster_table = {
+        "kind": "slurm",
+        "dashboard_address": "127.0.0.1:0",
+        "jobqueue": {"cores": 1, "memory": "1GB", "walltime": "00:10:00"},
+    }
     with pytest.warns(UserWarning, match=r"cluster\.jobqueue\.interface"):
         cluster = jobqueue.make_cluster(cluster_table)  # no job is submitted
     with cluster:
@@ -212,8 +233,11 @@ def submit(script: Path, *args: str, cwd: Path, options: tuple[str, ...] = ()) -
     """``sbatch`` a deploy/ recipe with the test's python as HOPSWEEP; return the job id."""
     result = subprocess.run(
         ["sbatch", "--parsable", *options, str(script), *args],
-        env={**env(), "HOPSWEEP": f"{sys.executable} -m sweep"}, cwd=cwd,
-        capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+        env={**env(), "HOPSWEEP": f"{sys.executable} -m sweep"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().split(";")[0]
@@ -221,8 +245,9 @@ def submit(script: Path, *args: str, cwd: Path, options: tuple[str, ...] = ()) -
 
 def exit_code(job_id: str) -> str:
     """``ExitCode`` of a finished job (kept by slurmctld for MinJobAge = 60 s)."""
-    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True,
-                         timeout=COMMAND_TIMEOUT).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+    ).stdout
     return out.split("ExitCode=")[1].split()[0]
 
 
@@ -234,8 +259,14 @@ def test_driver_recipe_with_slurm_worker_jobs_matches_the_local_run(slurm, tmp_p
     store = tmp_path / "tiny.zarr"
     workers = JobWatcher(jobqueue.JOB_NAME)
     assert workers.poll() == [], "worker jobs of an earlier run are still queued"
-    driver_id = submit(DEPLOY / "slurm" / "driver.sbatch", str(config), "--store", str(store),
-                       cwd=tmp_path, options=(f"--output={tmp_path}/driver.out",))
+    driver_id = submit(
+        DEPLOY / "slurm" / "driver.sbatch",
+        str(config),
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        options=(f"--output={tmp_path}/driver.out",),
+    )
     driver = JobWatcher(DRIVER_JOB_NAME)
     deadline = time.monotonic() + COMMAND_TIMEOUT
     while any(job == driver_id for job, _ in driver.poll()):
@@ -256,8 +287,14 @@ def test_job_array_of_shards_matches_the_local_run(slurm, tmp_path):
     """deploy/slurm/array.sbatch submitted with sbatch --array=0-3."""
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
-    array_id = submit(DEPLOY / "slurm" / "array.sbatch", str(config), "--store", str(store),
-                      cwd=tmp_path, options=("--array=0-3", f"--output={tmp_path}/shard-%a.out"))
+    array_id = submit(
+        DEPLOY / "slurm" / "array.sbatch",
+        str(config),
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        options=("--array=0-3", f"--output={tmp_path}/shard-%a.out"),
+    )
     watcher = JobWatcher(SHARD_JOB_NAME)
     watcher.wait_gone(timeout=COMMAND_TIMEOUT)
     assert any(job.startswith(f"{array_id}_") for job in watcher.running), watcher.running
