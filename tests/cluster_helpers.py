@@ -3,10 +3,16 @@
 - :func:`make_tls_files`: a self-signed CA and one certificate it signs (for
   127.0.0.1 / localhost), written as PEM files.
 - :class:`DaskProcesses`: a ``dask scheduler`` and ``dask worker`` processes on
-  127.0.0.1, as real subprocesses, optionally over TLS.
+  127.0.0.1, as real subprocesses (directly or through deploy/dask), optionally
+  over TLS.
 - :func:`require_slurm`: skip with a visible reason when Slurm is missing, but
-  fail under ``CI=true`` (the CI entry point starts Slurm, so missing is a bug).
-- :func:`hopsweep`: run the ``hopsweep`` command as a subprocess.
+  fail under ``CI=true`` (the CI entry point starts Slurm, so missing is a bug);
+  :class:`JobWatcher` follows jobs in ``squeue``.
+- :func:`hopsweep`, :func:`hopsweep_popen`: the ``hopsweep`` command as a subprocess.
+- :func:`reference`, :func:`assert_same_results`: the local run of a sweep, and
+  the check that a store made another way agrees with it.
+- :func:`slow_env`: make Dask workers sleep before each task (tests/slow_tasks.py),
+  so faults can be injected mid-sweep without loading the CPU.
 """
 
 from __future__ import annotations
