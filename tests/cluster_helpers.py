@@ -359,6 +359,23 @@ def scancel_name(name: str) -> None:
     subprocess.run(["scancel", "-n", name], timeout=SLURM_PING_TIMEOUT, check=False)
 
 
+#: Names of the Slurm jobs the tests make: dask-jobqueue workers (sweep.jobqueue.JOB_NAME)
+#: and the deploy/slurm driver and array jobs.
+JOB_NAMES = ("hopsweep-worker", "hopsweep-driver", "hopsweep-shard")
+
+
+def clean_slurm_queue() -> None:
+    """Cancel the tests' jobs and wait until ``squeue`` lists none of them.
+
+    Cancelled jobs stay in ``squeue`` (COMPLETING) for seconds; waiting keeps one
+    test's jobs out of the next test's ``squeue`` observations.
+    """
+    for name in JOB_NAMES:
+        scancel_name(name)
+    for name in JOB_NAMES:
+        JobWatcher(name).wait_gone()
+
+
 # ------------------------------------------------------------------------- hopsweep
 
 

@@ -26,11 +26,11 @@ from cluster_helpers import (
     DaskProcesses,
     JobWatcher,
     assert_same_results,
+    clean_slurm_queue,
     done_fraction,
     hopsweep,
     hopsweep_popen,
     require_slurm,
-    scancel_name,
     slow_env,
     slurm_cluster,
     wait_for_progress,
@@ -53,8 +53,9 @@ BUSY_TIMEOUT = 60.0
 @pytest.fixture
 def slurm():
     require_slurm()
+    clean_slurm_queue()
     yield
-    scancel_name(JOB_NAME)
+    clean_slurm_queue()
 
 
 def busy_worker_pid(processes: DaskProcesses) -> tuple[int, str]:
