@@ -220,6 +220,15 @@ def test_configured_interface_or_site_host_is_respected():
 # --------------------------------------------------------------------- real Slurm
 
 
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_missing_slurm_skips_with_a_reason_but_fails_under_ci(tmp_path, monkeypatch, ci):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sinfo on this PATH
+    monkeypatch.setenv("CI", ci)
+    outcome = pytest.fail.Exception if ci == "true" else pytest.skip.Exception
+    with pytest.raises(outcome, match="`sinfo` not found"):
+        require_slurm()
+
+
 @pytest.fixture
 def slurm():
     """A responding Slurm (skip with the reason, or fail under CI=true), none of our jobs."""
