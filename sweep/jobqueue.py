@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import dask.config
-import dask_jobqueue  # noqa: F401  (registers dask-jobqueue's config: the site defaults)
+import dask_jobqueue  # also registers dask-jobqueue's config: the site defaults
 from dask.utils import parse_timedelta
 
 if TYPE_CHECKING:
@@ -60,6 +60,13 @@ DEFAULT_LIFETIME_STAGGER = "2m"
 
 #: Job name shown by ``squeue`` / ``qstat`` for every worker job.
 JOB_NAME = "hopsweep-worker"
+
+#: Adaptive scaling's target duration (dask's default is 5 s). Adapt asks for
+#: about (expected work of the tasks on the scheduler) / target_duration workers,
+#: and the runner keeps only about 2 tasks per worker in flight (tasks of >= 0.5 s
+#: by the plan's cost model), so with 5 s it would keep a fraction of the allowed
+#: worker jobs; 1 s lets it reach the maximum.
+ADAPT_TARGET_DURATION = "1s"
 
 #: Where the scheduler listens when no network interface is configured.
 LOCALHOST = "127.0.0.1"
@@ -208,14 +215,30 @@ def job_kwargs(cluster_spec: Any) -> dict[str, Any]:
     return kwargs
 
 
-def _classes(kind: str) -> tuple[type, type]:
-    if kind == "slurm":
-        from dask_jobqueue.slurm import SLURMCluster, SLURMJob
+class _AdaptInJobs:
+    """``adapt(minimum, maximum)`` counted in worker jobs, with ADAPT_TARGET_DURATION.
 
-        return SLURMCluster, SLURMJob
-    from dask_jobqueue.pbs import PBSCluster, PBSJob
+    ``[cluster.adapt]`` bounds are worker jobs (``[cluster] workers`` is the number
+    of worker jobs); dask-jobqueue counts worker processes unless told ``*_jobs``.
+    """
 
-    return PBSCluster, PBSJob
+    def adapt(self, *args, minimum: int = 0, maximum: int | None = None, **kwargs):
+        kwargs.setdefault("target_duration", ADAPT_TARGET_DURATION)
+        if maximum is not None:
+            kwargs["maximum_jobs"] = maximum
+        return super().adapt(*args, minimum_jobs=minimum, **kwargs)
+
+
+class SLURMCluster(_AdaptInJobs, dask_jobqueue.SLURMCluster):
+    """dask-jobqueue's SLURMCluster, adapting in worker jobs."""
+
+
+class PBSCluster(_AdaptInJobs, dask_jobqueue.PBSCluster):
+    """dask-jobqueue's PBSCluster, adapting in worker jobs."""
+
+
+#: Cluster class of each batch system (its ``job_cls`` builds one worker job).
+CLUSTERS = {"slurm": SLURMCluster, "pbs": PBSCluster}
 
 
 def job_script(cluster_spec: Any) -> str:
@@ -234,7 +257,7 @@ def job_script(cluster_spec: Any) -> str:
         The job script text.
     """
     kwargs = job_kwargs(cluster_spec)
-    _, job_cls = _classes(_field(cluster_spec, "kind"))
+    job_cls = CLUSTERS[_field(cluster_spec, "kind")].job_cls
     return job_cls(scheduler=SCHEDULER_PLACEHOLDER, name="hopsweep", **kwargs).job_script()
 
 
@@ -281,7 +304,8 @@ def scheduler_options(cluster_spec: Any) -> dict[str, Any]:
 def make_cluster(cluster_spec: Any) -> JobQueueCluster:
     """Start a dask-jobqueue cluster (scheduler here, workers as batch jobs).
 
-    No job is submitted yet: call ``cluster.adapt(minimum=..., maximum=...)``.
+    No job is submitted yet: call ``cluster.adapt(minimum=..., maximum=...)``,
+    counted in worker jobs (target duration ``ADAPT_TARGET_DURATION``).
     Scheduler and dashboard listen on localhost unless configured otherwise
     (:func:`scheduler_options`).
 
@@ -298,5 +322,4 @@ def make_cluster(cluster_spec: Any) -> JobQueueCluster:
     """
     kwargs = job_kwargs(cluster_spec)
     kwargs["scheduler_options"] = scheduler_options(cluster_spec)
-    cluster_cls, _ = _classes(_field(cluster_spec, "kind"))
-    return cluster_cls(**kwargs)
+    return CLUSTERS[_field(cluster_spec, "kind")](**kwargs)

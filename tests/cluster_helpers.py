@@ -567,8 +567,13 @@ def wait_for_progress(
     raise AssertionError(f"no progress in {timeout:g} s")
 
 
-def slurm_cluster(walltime: str = "00:10:00", maximum: int = 2) -> str:
-    """A ``[cluster]`` section for the single-node test Slurm (same python, loopback)."""
+def slurm_cluster(
+    walltime: str = "00:10:00", margin: str = "2m", stagger: str = "10s", maximum: int = 2
+) -> str:
+    """A ``[cluster]`` section for the single-node test Slurm (same python, loopback).
+
+    Workers get ``--lifetime = walltime - margin`` (+/- ``stagger``).
+    """
     return f"""
 [cluster]
 kind = "slurm"
@@ -582,8 +587,8 @@ walltime = "{walltime}"
 queue = "debug"
 interface = "lo"
 python = "{sys.executable}"
-lifetime_margin = "2m"
-lifetime_stagger = "10s"
+lifetime_margin = "{margin}"
+lifetime_stagger = "{stagger}"
 
 [cluster.adapt]
 minimum = 0

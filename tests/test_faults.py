@@ -3,6 +3,7 @@
 - SIGKILL of a ``dask worker`` process while it runs a task;
 - workers whose ``--lifetime`` is shorter than the sweep (they retire and restart);
 - ``scancel`` of every Slurm worker job mid-sweep (adaptive scaling replaces them);
+- Slurm worker jobs retiring at ``--lifetime`` = walltime - margin, replaced by adapt;
 - SIGKILL of a ``hopsweep run`` driver using Slurm workers, then a rerun resumes.
 
 (Killed shards are in test_shard.py, the local-cluster driver kill in test_cli.py.)
@@ -150,6 +151,39 @@ def test_scancel_of_every_worker_job_mid_sweep_loses_nothing(slurm, tmp_path):
     assert before < 1.0
     replacements = watcher.running - cancelled
     assert replacements, "the sweep finished without any replacement worker job"
+    assert_same_results(store, LONG)
+
+
+#: Walltime of the retirement test's worker jobs, and the margin that makes their
+#: lifetime 12 +/- 2 s: shorter than the sweep, well above the 1 s lost-worker timeout.
+SHORT_WALLTIME = ("00:01:00", "48s", "2s")
+
+#: Task delay of the retirement test: 40 tasks x 0.8 s on two workers, 16 s.
+RETIREMENT_TASK_SECONDS = 0.8
+
+
+@pytest.mark.slurm
+def test_worker_jobs_retire_before_walltime_and_are_replaced(slurm, tmp_path):
+    """Worker jobs end at their --lifetime (walltime - margin); adapt submits new ones."""
+    walltime, margin, stagger = SHORT_WALLTIME
+    config = write_config(tmp_path, LONG, slurm_cluster(walltime, margin, stagger))
+    store = tmp_path / "long.zarr"
+    watcher = JobWatcher(JOB_NAME)
+    driver = hopsweep_popen(
+        "run",
+        str(config),
+        "--store",
+        str(store),
+        cwd=tmp_path,
+        log=tmp_path / "run.log",
+        extra_env=slow_env(RETIREMENT_TASK_SECONDS),
+    )
+    code = watcher.wait_while(driver)
+    assert code == 0, (tmp_path / "run.log").read_text()
+    job_logs = {path.name: path.read_text() for path in tmp_path.glob("slurm-*.out")}
+    retired = [name for name, text in job_logs.items() if "worker-lifetime-reached" in text]
+    assert retired, f"no worker job reached its lifetime: {sorted(job_logs)}"
+    assert len(watcher.running) > 2, f"retired jobs were not replaced: {watcher.running}"
     assert_same_results(store, LONG)
 
 

@@ -205,6 +205,20 @@ def test_batch_scheduler_and_dashboard_listen_on_localhost_by_default():
         assert f"distributed.cli.dask_worker {address}" in cluster.job_script()
 
 
+def test_adapt_counts_worker_jobs_and_targets_full_scale():
+    """[cluster.adapt] bounds are worker jobs; the 1 s target duration lets adapt reach
+    the maximum when the runner keeps only ~2 tasks per worker in flight."""
+    cluster_table = {
+        "kind": "slurm",
+        "jobqueue": {"cores": 2, "processes": 2, "memory": "1GB", "interface": "lo"},
+    }
+    with jobqueue.make_cluster(cluster_table) as cluster:
+        adaptive = cluster.adapt(minimum=0, maximum=3)  # no task, so no job is submitted
+        assert (adaptive.minimum, adaptive.maximum) == (0, 6)  # 2 worker processes per job
+        assert adaptive.target_duration == 1.0
+        adaptive.stop()
+
+
 def test_configured_interface_or_site_host_is_respected():
     table = {"kind": "slurm", "dashboard_address": ":8787", "jobqueue": {"interface": "ib0"}}
     with warnings.catch_warnings():
