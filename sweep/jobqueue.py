@@ -10,6 +10,11 @@ Workers retire before the batch system kills them: each worker gets
 walltime ends a worker gracefully and adaptive scaling submits a fresh job.
 Results are on disk as soon as each task ends, so a retired or killed worker
 costs at most its running task.
+
+The scheduler (in the driver) and its dashboard listen on 127.0.0.1 unless a
+network ``interface`` is configured; ``adapt(minimum, maximum)`` counts worker
+jobs. ``job_script(cluster_spec)`` shows what a worker job would run without
+starting anything (``hopsweep run --dry-run`` prints it).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dask.utils import parse_timedelta
 if TYPE_CHECKING:
     from dask_jobqueue.core import JobQueueCluster
 
-#: Batch systems this module can drive, and the dask-jobqueue config section of each.
+#: Batch systems this module can drive (also their dask-jobqueue config section names).
 KINDS = ("slurm", "pbs")
 
 #: Keys of ``[cluster.jobqueue]`` handed unchanged to dask-jobqueue.
