@@ -206,7 +206,9 @@ def job_kwargs(cluster_spec: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         key: _field(table, key) for key in PASSTHROUGH_KEYS if _field(table, key) is not None
     }
-    kwargs.setdefault("python", sys.executable)
+    # The driver's own python unless the config or the site names one.
+    site_python = dask.config.get(f"jobqueue.{kind}.python", None)
+    kwargs.setdefault("python", site_python or sys.executable)
     for ours, theirs in RENAMED_KEYS.items():
         if _field(table, ours) is not None:
             kwargs[theirs] = list(_field(table, ours))

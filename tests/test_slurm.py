@@ -100,10 +100,15 @@ def test_pbs_job_script_carries_every_key():
 def test_missing_keys_fall_back_to_dask_jobqueue_config():
     """Site defaults come from dask's jobqueue config (~/.config/dask/jobqueue.yaml)."""
     table = {"cores": 1, "memory": "1GB"}
-    site = {"jobqueue.slurm.walltime": "02:00:00", "jobqueue.slurm.queue": "site-queue"}
+    site = {
+        "jobqueue.slurm.walltime": "02:00:00",
+        "jobqueue.slurm.queue": "site-queue",
+        "jobqueue.slurm.python": "/site/env/bin/python",
+    }
     with dask.config.set(site):
         script = jobqueue.job_script({"kind": "slurm", "jobqueue": table})
     assert "#SBATCH -p site-queue" in script.splitlines()
+    assert "/site/env/bin/python -m distributed.cli.dask_worker" in script
     assert "#SBATCH -t 02:00:00" in script.splitlines()
     # 7200 s - default margin 5 min = 6900 s, default stagger 2 min.
     assert "--lifetime 6900s --lifetime-stagger 120s" in script
