@@ -145,12 +145,13 @@ def _run_locked(spec, plan, store: Path, args: argparse.Namespace, resume: str) 
     print(f"hopsweep: {spec.name} -> {store} ({plan.n_tasks} tasks, {spec.n_points} points)",
           file=sys.stderr, flush=True)
     summary = None
-    if plan.todo(st.Writer(store).status(), args.retry_failed).any():
+    todo = int(plan.todo(st.Writer(store).status(), args.retry_failed).sum()) * len(spec.T)
+    if todo:
         try:
             with connect(spec.cluster) as client:
                 print(f"hopsweep: dashboard {client.dashboard_link}", file=sys.stderr,
                       flush=True)
-                progress = Progress(0)
+                progress = Progress(todo)
                 try:
                     summary = runner.run(plan, str(store), client,
                                          retry_failed=args.retry_failed, progress=progress)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,12 +99,11 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
     status = writer.status()
     K = len(spec.T)
     total = int(plan.todo(status, retry_failed).sum()) * K
-    if progress is not None:
-        progress.total = total
     pending = plan.pending(status, retry_failed)
     in_flight: dict[str, tuple] = {}
     queue = as_completed()
-    prefix = f"hopsweep-{spec.hash[:12]}"
+    # unique per run: a shared scheduler never mistakes another run's task for ours
+    prefix = f"hopsweep-{spec.hash[:12]}-{uuid.uuid4().hex[:8]}"
 
     def submit_next() -> None:
         item = next(pending, None)

@@ -78,10 +78,11 @@ VARIABLES: dict[str, Variable] = {
     "status": Variable("int8", PENDING, "outcome of the point", "1"),
 }
 
-#: Text of the error of failed points, over (algorithm, N, alpha, seed).
+#: Text of the error of failed points, over (algorithm, N, alpha, seed); "" otherwise.
 ERROR = Variable("str", "", "error of a failed point (empty otherwise)", "1")
-#: Per-neuron magnetizations (``[output] sites = true``), NaN-padded past N.
-MAGNETIZATION = Variable("float64", np.nan, "local magnetization <s_i>", "1")
+#: Per-neuron magnetizations (``[output] sites = true``), NaN-padded past N, stored
+#: in the solver's dtype (``[solver] dtype``).
+MAGNETIZATION_ATTRS = {"long_name": "local magnetization <s_i>", "units": "1"}
 
 COORDINATES = {
     "algorithm": ("algorithm name (kernels.registry)", "1"),
@@ -117,6 +118,15 @@ def _consolidate(path: Path) -> None:
         zarr.consolidate_metadata(str(path))
 
 
+def _small_array(root, name: str, values: np.ndarray, dims: list[str], attrs: dict) -> None:
+    """Write a coordinate-sized array in one chunk (strings as Zarr variable-length text)."""
+    text = values.dtype.kind == "U"
+    arr = root.create_array(name, shape=values.shape, chunks=values.shape,
+                            dtype=str if text else values.dtype, fill_value="" if text else 0,
+                            dimension_names=dims, attributes=attrs)
+    arr[:] = values
+
+
 def _build(path: Path, spec: Spec, plan: Plan) -> None:
     """Write the template (metadata and coordinates only) at ``path``."""
     import zarr
@@ -130,18 +140,10 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
         coords["site"] = np.arange(max(spec.N))
     for name, values in coords.items():
         long_name, units = COORDINATES[name]
-        arr = root.create_array(name, shape=values.shape, chunks=values.shape,
-                                dtype=values.dtype if name != "algorithm" else str,
-                                dimension_names=[name], fill_value=values.dtype.type(0)
-                                if name != "algorithm" else "",
-                                attributes={"long_name": long_name, "units": units})
-        arr[:] = values
+        _small_array(root, name, values, [name], {"long_name": long_name, "units": units})
     P = np.rint(np.multiply.outer(np.array(spec.N), np.array(spec.alpha))).astype(np.int64)
-    arr = root.create_array("P", shape=P.shape, chunks=P.shape, dtype="int64",
-                            dimension_names=["N", "alpha"], fill_value=0,
-                            attributes={"long_name": "number of patterns round(alpha N)",
-                                        "units": "1"})
-    arr[:] = P
+    _small_array(root, "P", P, ["N", "alpha"],
+                 {"long_name": "number of patterns round(alpha N)", "units": "1"})
     chunks = plan.chunks
     shape = dict(zip(DIMS, spec.shape, strict=True))
     for name, var in VARIABLES.items():
@@ -160,8 +162,7 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
         root.create_array("magnetization", shape=(*spec.shape, max(spec.N)),
                           chunks=tuple(chunks[d] for d in dims), dtype=spec.options.dtype,
                           fill_value=np.nan, dimension_names=dims,
-                          attributes={"long_name": MAGNETIZATION.long_name,
-                                      "units": MAGNETIZATION.units})
+                          attributes=MAGNETIZATION_ATTRS)
     _consolidate(path)
 
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 import tracemalloc
 import types
@@ -45,6 +46,14 @@ alpha = { start = 0.01, stop = 0.2, num = 100 }
 T = { start = 0.05, stop = 1.5, num = 100 }
 seed = 100
 """
+
+
+#: Seconds between two looks at the scheduler's task count.
+SAMPLE_INTERVAL = 0.005
+
+
+def plan_tasks(spec) -> int:
+    return make_plan(spec).n_tasks
 
 
 def _spec(text: str, **solver):
@@ -195,22 +204,39 @@ def swept(tmp_path_factory, small_sweep):
     with_sites = dataclasses.replace(spec, sites=True)
     sites_path = directory / "sites.zarr"
     create(sites_path, with_sites, make_plan(with_sites))
+    peak = []
     with StoreLock(path), StoreLock(sites_path), connect(spec.cluster) as client:
-        summary = run(plan, str(path), client)
+        done = threading.Event()
+
+        def sample_scheduler():  # tasks the scheduler holds, sampled during the run
+            while not done.is_set():
+                peak.append(client.run_on_scheduler(lambda dask_scheduler:
+                                                    len(dask_scheduler.tasks)))
+                time.sleep(SAMPLE_INTERVAL)
+
+        sampler = threading.Thread(target=sample_scheduler)
+        sampler.start()
+        try:
+            summary = run(plan, str(path), client)
+        finally:
+            done.set()
+            sampler.join()
         run(make_plan(with_sites), str(sites_path), client)
-    return spec, path, summary, sites_path
+    return spec, path, summary, sites_path, max(peak)
 
 
 def test_in_process_run_completes_and_matches_the_cli_run(swept, small_sweep,
                                                          assert_identical):
-    spec, path, summary, _ = swept
+    spec, path, summary, _, peak = swept
     assert summary.points_total == summary.points_done == spec.n_points
     assert summary.points_failed == 0 and summary.stopped is None
     assert_identical(path, small_sweep)  # against `hopsweep run` with two workers
+    # 8 tasks, never more than max_in_flight (4) submitted at once
+    assert plan_tasks(spec) == 8 and 1 <= peak <= spec.cluster.max_in_flight == 4
 
 
 def test_dataset_schema_follows_the_design(swept):
-    spec, path, _, _ = swept
+    spec, path, _, _, _ = swept
     ds = open_results(path)
     assert tuple(ds.sizes) == DIMS
     dtypes = {"m": "float64", "m_other": "float64", "q": "float64", "free_energy": "float64",
@@ -242,7 +268,7 @@ def test_dataset_schema_follows_the_design(swept):
 
 def test_stored_values_are_the_kernel_on_the_same_disorder(swept):
     """Re-derive two points from the config's seeds alone and call the kernel directly."""
-    spec, path, _, _ = swept
+    spec, path, _, _, _ = swept
     ds = open_results(path)
     beta = 1.0 / np.asarray(spec.T)
     for N, alpha, seed in [(50, 0.04, 0), (80, 0.12, 2)]:
@@ -266,7 +292,7 @@ def test_stored_values_are_the_kernel_on_the_same_disorder(swept):
 
 
 def test_sites_are_stored_padded_and_consistent_with_the_overlap(swept):
-    spec, path, _, sites_path = swept
+    spec, path, _, sites_path, _ = swept
     ds = open_results(sites_path)
     plain = open_results(path)
     assert ds.magnetization.dims == (*DIMS, "site") and ds.sizes["site"] == max(spec.N)
