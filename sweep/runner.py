@@ -1,8 +1,10 @@
 """Run a planned sweep on a Dask cluster; the driver is the store's single writer.
 
-A bounded number of tasks is in flight (``ClusterSpec.max_in_flight``): a new
-task is submitted each time one finishes (``distributed.as_completed``), never
-one future per point up front. Each result is written as soon as it arrives and
+A bounded number of tasks is in flight: ``[cluster] in_flight`` if set, else
+two per worker thread the cluster has (at least ``ClusterSpec.max_in_flight``,
+re-read every ``IN_FLIGHT_REFRESH`` s so adaptive clusters fill as they grow). A
+new task is submitted each time one finishes (``distributed.as_completed``),
+never one future per point up front. Each result is written as soon as it arrives and
 its future released, so results leave the workers at once. A task that raises
 is recorded as failed (status 4, its error text in ``error``) and the sweep goes
 on; it stops early only after ``MAX_IDENTICAL_FAILURES`` tasks failed with the
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
 MAX_IDENTICAL_FAILURES = 20
 #: Extra attempts of a task whose worker raised or died.
 TASK_RETRIES = 2
+#: Tasks in flight per worker thread (one running, one queued behind it), and how
+#: often (s) the limit follows the cluster's thread count (adaptive clusters grow).
+IN_FLIGHT_PER_THREAD = 2
+IN_FLIGHT_REFRESH = 1.0
 #: Longest error text kept per point, characters.
 ERROR_MAX_CHARS = 2000
 
@@ -105,22 +111,30 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
     # unique per run: a shared scheduler never mistakes another run's task for ours
     prefix = f"hopsweep-{spec.hash[:12]}-{uuid.uuid4().hex[:8]}"
 
-    def submit_next() -> None:
-        item = next(pending, None)
-        if item is None:
-            return
-        task, seeds = item
-        future = client.submit(run_task, spec, task, seeds, key=f"{prefix}-{task.id}",
-                               retries=TASK_RETRIES, pure=False)
-        in_flight[future.key] = (future, task, seeds)
-        queue.add(future)
+    limit = {"tasks": spec.cluster.max_in_flight, "checked": time.monotonic()}
+
+    def fill() -> None:
+        """Submit tasks up to the in-flight limit (rescaled to the cluster's threads)."""
+        now = time.monotonic()
+        if not spec.cluster.in_flight and now - limit["checked"] > IN_FLIGHT_REFRESH:
+            threads = sum(client.nthreads().values())
+            limit["tasks"] = max(spec.cluster.max_in_flight, IN_FLIGHT_PER_THREAD * threads)
+            limit["checked"] = now
+        while len(in_flight) < limit["tasks"]:
+            item = next(pending, None)
+            if item is None:
+                return
+            task, seeds = item
+            future = client.submit(run_task, spec, task, seeds, key=f"{prefix}-{task.id}",
+                                   retries=TASK_RETRIES, pure=False)
+            in_flight[future.key] = (future, task, seeds)
+            queue.add(future)
 
     done = failed = 0
     failures: collections.Counter[str] = collections.Counter()
     stopped = None
     try:
-        for _ in range(spec.cluster.max_in_flight):
-            submit_next()
+        fill()
         for future in queue:
             _, task, seeds = in_flight.pop(future.key)
             points = int(seeds.sum()) * K
@@ -139,7 +153,7 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
                 text, count = failures.most_common(1)[0]
                 stopped = f"stopping: {count} tasks failed with the same error: {text}"
                 break
-            submit_next()
+            fill()
     finally:
         if in_flight:
             client.cancel([future for future, _, _ in in_flight.values()])

@@ -327,10 +327,16 @@ class ClusterSpec:
 
     @property
     def max_in_flight(self) -> int:
-        """Tasks kept submitted at once: ``in_flight`` or about 2 per worker thread."""
+        """Tasks kept submitted at once: ``in_flight``, or 2 per expected worker thread.
+
+        The runner raises it to 2 per thread the cluster actually has.
+        """
         if self.in_flight:
             return self.in_flight
-        return max(4, 2 * self.workers * self.threads_per_worker)
+        workers, threads = self.workers, self.threads_per_worker
+        if self.kind in ("slurm", "pbs"):  # worker jobs of `cores` threads each
+            workers, threads = self.adapt["maximum"], int((self.jobqueue or {}).get("cores") or 1)
+        return max(4, 2 * workers * threads)
 
 
 @dataclass(frozen=True)
