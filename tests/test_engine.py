@@ -9,6 +9,7 @@ tests check against exact enumeration, Monte Carlo and RS theory).
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from sweep import open_results, patterns_for
 from sweep.cluster import connect
 from sweep.lock import StoreBusy, StoreLock
 from sweep.plan import make_plan
+from sweep.progress import Progress
 from sweep.runner import run
 from sweep.spec import ClusterSpec, parse_spec
 from sweep.store import FAILED, PENDING, StoreMismatch, Writer, create
@@ -305,3 +307,24 @@ def test_sites_are_stored_padded_and_consistent_with_the_overlap(swept):
     # m = (1/N) sum_i xi^0_i m_i and q = (1/N) sum_i m_i^2, up to float64 rounding
     np.testing.assert_allclose(mag @ xi[0] / N, point.m, rtol=0, atol=1e-12)
     np.testing.assert_allclose((mag**2).mean(axis=1), point.q, rtol=0, atol=1e-12)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
+    bar_stream = _Terminal()
+    bar = Progress(200, stream=bar_stream)
+    bar.update(50)
+    bar.update(150)
+    bar.close()
+    assert "200/200" in bar_stream.getvalue() and "100%" in bar_stream.getvalue()
+    plain_stream = io.StringIO()
+    plain = Progress(200, stream=plain_stream, interval=0.0)  # a line at every update
+    plain.update(50)
+    plain.close()
+    lines = plain_stream.getvalue().splitlines()
+    assert lines[0].startswith("hopsweep: 50/200 points (25.0%), ")
+    assert "points/s, ETA " in lines[0] and len(lines) == 2
