@@ -262,3 +262,20 @@ def test_unreachable_scheduler_exits_2_and_leaves_no_store(tmp_path, small_sweep
     assert done.returncode == 2, done.stderr
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
     assert not (tmp_path / "results" / "small.zarr").exists()
+
+
+def test_sigterm_stops_like_ctrl_c(tmp_path, long_sweep):
+    """Batch systems end jobs with SIGTERM: same clean stop, exit 130, resume hint."""
+    config = write_config(tmp_path, long_sweep)
+    store = tmp_path / "s.zarr"
+    log = tmp_path / "run.log"
+    run = hopsweep_popen("run", str(config), "--store", str(store), "--workers", "2",
+                         cwd=tmp_path, log=log)
+    wait_for_progress(store, run)
+    workers = _workers(run.pid)
+    run.terminate()
+    assert run.wait(timeout=EXIT_TIMEOUT) == 130, log.read_text()
+    assert "resume with: hopsweep run" in log.read_text()
+    _, alive = psutil.wait_procs(workers, timeout=EXIT_TIMEOUT)
+    assert not alive, f"workers left running after SIGTERM: {alive}"
+    assert (_read(store, "status") == PENDING).any()
