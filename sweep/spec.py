@@ -249,7 +249,16 @@ CONSTRAINTS: dict[str, Rule] = {
         Options(("iid", "spectral")), SolverOptions.reaction, "spectral for correlated patterns"
     ),
     "solver.mc_sweeps": Rule(Interval(int, 4), SolverOptions.mc_sweeps, "use mc_sweeps >= 4"),
-    "solver.mc_chains": Rule(Interval(int, 1), SolverOptions.mc_chains, "use mc_chains >= 1"),
+    "solver.mc_chains": Rule(
+        Interval(int, 2),
+        SolverOptions.mc_chains,
+        "use mc_chains >= 2 (error bars come from the spread between chains)",
+    ),
+    "solver.field": Rule(
+        Interval(float),
+        SolverOptions.field,
+        "give the strength h of a field h * xi^0 along pattern 0, e.g. 0.1 (0: none)",
+    ),
     "output.sites": Rule(Flag(), False, "true stores per-neuron magnetizations"),
     "cluster.kind": Rule(Options(CLUSTER_KINDS), "local", "pick how workers are started"),
     "cluster.workers": Rule(Interval(int, 1), None, "use workers >= 1 (default: cores)"),
@@ -560,11 +569,11 @@ def _check_patterns(
         fix = "see physics.md section e for the pattern model's keys"
         problems.append(problem(where, f"rejected by kernels.patterns.make ({err})", value, fix))
         return
-    if "layered" in algorithm and (built.features is None or built.mixing is None):
+    if "layered" in algorithm and (built.features is None or not built.linear):
         problems.append(
             problem(
                 "grid.algorithm",
-                "'layered' needs feature-built patterns",
+                "'layered' needs patterns that are linear mixtures of features",
                 list(algorithm),
                 'set [patterns] kind = "features" or drop it',
             )
@@ -585,6 +594,16 @@ def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
                 )
             )
     P = round(alpha[0] * N[0])
+    if "bp_retrieval_wrong" in algorithm and P < 2:
+        problems.append(
+            problem(
+                "grid.alpha",
+                f"'bp_retrieval_wrong' conditions on pattern 1, but alpha * N rounds to P = {P}"
+                f" for N = {N[0]}",
+                alpha[0],
+                "raise alpha or N so alpha * N >= 1.5, or drop 'bp_retrieval_wrong'",
+            )
+        )
     if P < 1:
         problems.append(
             problem(
