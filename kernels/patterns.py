@@ -49,7 +49,8 @@ def point_rng(
     True
     """
     key = (int(N), int(round(float(alpha) * ALPHA_KEY_SCALE)), int(seed), STREAMS[stream])
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(root_seed), spawn_key=key)))
+    sequence = np.random.SeedSequence(int(root_seed), spawn_key=key)
+    return np.random.Generator(np.random.PCG64(sequence))
 
 
 def n_patterns(N: int, alpha: float) -> int:
