@@ -205,7 +205,11 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
         label="RS theory $m(T)$",
     )
     T_M = analysis.theory_lines(alpha_used)["T_M"].values[0]
-    panel.axvline(T_M, color="k", ls="--", lw=1, label=rf"RS $T_M = {T_M:.3f}$")
+    if np.isfinite(T_M):
+        panel.axvline(T_M, color="k", ls="--", lw=1, label=rf"RS $T_M = {T_M:.3f}$")
+    else:
+        # above alpha_c (and its small RS re-entrance) no retrieval state exists at any T
+        panel.plot([], [], " ", label=r"RS: no retrieval at this $\alpha$")
     panel.set(
         xlabel=T_LABEL,
         ylabel=r"overlap $m$ (seed mean, converged)",
