@@ -685,6 +685,11 @@ def _check_job(kind: str, table: dict[str, Any], problems: list[str]) -> None:
                                     "site's dask-jobqueue configuration"))
 
 
+def _default_store(name: str) -> str:
+    """Store path of campaign ``name`` when none is given: ``results/<name>.zarr``."""
+    return str(Path("results") / f"{name}.zarr")
+
+
 def parse_spec(
     raw: Mapping,
     *,
@@ -808,8 +813,13 @@ def parse_spec(
         options=options,
         sites=values["output.sites"],
         cluster=cluster,
-        store=str(Path("results") / f"{values['name']}.zarr"),
+        store=_default_store(values["name"]),
     )
+
+
+def _config_file_error(path: Path, message: str, fix: str) -> SpecError:
+    """The SpecError of a config file that cannot be read or parsed (key ``CONFIG``)."""
+    return SpecError([problem("CONFIG", message, str(path), fix)])
 
 
 def load_spec(path: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> Spec:
@@ -836,28 +846,14 @@ def load_spec(path: str | os.PathLike, overrides: Mapping[str, Any] | None = Non
     try:
         text = path.read_text()
     except OSError as err:
-        raise SpecError(
-            [
-                problem(
-                    "CONFIG",
-                    f"cannot read ({err.strerror})",
-                    str(path),
-                    "give the path of a TOML config file",
-                )
-            ]
+        raise _config_file_error(
+            path, f"cannot read ({err.strerror})", "give the path of a TOML config file"
         ) from err
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise SpecError(
-            [
-                problem(
-                    "CONFIG",
-                    f"is not valid TOML ({err})",
-                    str(path),
-                    "fix the syntax at the line shown",
-                )
-            ]
+        raise _config_file_error(
+            path, f"is not valid TOML ({err})", "fix the syntax at the line shown"
         ) from err
     return parse_spec(raw, base_dir=path.parent, default_name=path.stem, overrides=overrides)
 
@@ -893,5 +889,5 @@ def spec_from_canonical(text: str) -> Spec:
         init=init,
         options=SolverOptions(**solver),
         sites=data["output"]["sites"],
-        store=str(Path("results") / f"{data['name']}.zarr"),
+        store=_default_store(data["name"]),
     )
