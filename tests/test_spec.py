@@ -16,6 +16,7 @@ import tomllib
 
 import numpy as np
 import pytest
+import tomli_w
 from cluster_helpers import env
 
 from kernels.registry import SolverOptions
@@ -118,29 +119,6 @@ def _cases() -> list[tuple[str, object]]:
 CASES = _cases()
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value + '"'
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return repr(value)
-
-
-def _dump(config: dict, prefix: str = "") -> str:
-    """Minimal TOML writer for the test configs (tables, scalars, lists, inline ranges)."""
-    scalars = [f"{k} = {_toml_value(v)}" for k, v in config.items()
-               if not isinstance(v, dict) or (prefix.endswith("grid") and v)]
-    lines = ([f"[{prefix}]"] if prefix else []) + scalars
-    for k, v in config.items():
-        if isinstance(v, dict) and not prefix.endswith("grid"):
-            lines.append(_dump(v, f"{prefix}.{k}" if prefix else k))
-    return "\n".join(lines) + "\n"
-
-
 def _run_cli(argv: list[str], capsys) -> tuple[int, str]:
     code = cli.main(argv)
     captured = capsys.readouterr()
@@ -162,7 +140,7 @@ def test_malformed_key_exits_2_naming_it_and_writes_nothing(key, value, tmp_path
             _merge(config, copy.deepcopy(extra))
     _set(config, key, value)
     path = tmp_path / "bad.toml"
-    path.write_text(_dump(config))
+    path.write_text(tomli_w.dumps(config))
     assert tomllib.loads(path.read_text())  # the generated file itself is valid TOML
     code, output = _run_cli(["run", str(path)], capsys)
     assert code == 2, output
@@ -211,7 +189,7 @@ def test_cross_checks_exit_2_naming_the_key(case, tmp_path, capsys, monkeypatch)
     if config["grid"].get("N") is None:
         del config["grid"]["N"]
     path = tmp_path / "bad.toml"
-    path.write_text(_dump(config))
+    path.write_text(tomli_w.dumps(config))
     code, output = _run_cli(["run", str(path)], capsys)
     assert code == 2, output
     assert f"`{key}`" in output, output
