@@ -432,6 +432,15 @@ def hopsweep_popen(
         )
 
 
+def run_args(config: Path, store: Path, *options: str) -> tuple[str, ...]:
+    """Arguments of ``hopsweep run CONFIG --store STORE OPTIONS...``.
+
+    For :func:`hopsweep` and :func:`hopsweep_popen`, e.g.
+    ``hopsweep(*run_args(config, store, "--workers", "2"), cwd=...)``.
+    """
+    return ("run", str(config), "--store", str(store), *options)
+
+
 # ------------------------------------------------------------------ sweeps, results
 
 #: A tiny sweep: 8 tasks (one per (N, alpha); all 3 seeds in one block), 120 points,
@@ -486,6 +495,18 @@ def write_config(directory: Path, sweep: str, cluster: str = "", name: str = "sw
     return path
 
 
+def local_run(directory: Path, sweep: str) -> Path:
+    """Run ``sweep`` with a plain two-worker ``hopsweep run`` in ``directory``; its store.
+
+    This run is the reference every other run mode must reproduce.
+    """
+    config = write_config(directory, sweep)
+    store = directory / "reference.zarr"
+    done = hopsweep(*run_args(config, store, "--workers", "2"), cwd=directory)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return store
+
+
 _REFERENCES: dict[str, object] = {}
 
 
@@ -500,18 +521,7 @@ def reference(sweep: str):
         import xarray as xr
 
         directory = Path(tempfile.mkdtemp(prefix="hopsweep-reference-"))
-        config = write_config(directory, sweep)
-        result = hopsweep(
-            "run",
-            str(config),
-            "--store",
-            str(directory / "ref.zarr"),
-            "--workers",
-            "2",
-            cwd=directory,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        with xr.open_zarr(directory / "ref.zarr") as ds:
+        with xr.open_zarr(local_run(directory, sweep)) as ds:
             _REFERENCES[sweep] = ds.load()
         shutil.rmtree(directory, ignore_errors=True)
     return _REFERENCES[sweep]
@@ -524,15 +534,25 @@ def assert_same_results(store: Path, sweep: str) -> None:
     float64 code with one BLAS thread on this machine, so any difference is a
     lost, misplaced or corrupted chunk (NaN compares equal to NaN here).
     """
-    import numpy as np
     import xarray as xr
 
     expected = reference(sweep)
     with xr.open_zarr(store) as ds:
         got = ds.load()
+    assert int((got.status == 4).sum()) == 0, got["error"].values
+    assert_same_points(got, expected)
+
+
+def assert_same_points(got, expected) -> None:
+    """``got`` is a store of the same spec as ``expected``, complete and bit-identical.
+
+    Both are ``xarray.Dataset``; every :data:`COMPARED` variable must be equal
+    point for point (NaN compares equal to NaN).
+    """
+    import numpy as np
+
     assert got.attrs["spec_hash"] == expected.attrs["spec_hash"]
     assert int((got.status == 0).sum()) == 0, "points left pending"
-    assert int((got.status == 4).sum()) == 0, got["error"].values
     for name in COMPARED:
         np.testing.assert_array_equal(got[name].values, expected[name].values, err_msg=name)
 

@@ -1,8 +1,10 @@
 """Shared fixtures of the engine tests: the sweeps they run.
 
 The sweeps are tiny TAP campaigns whose results are compared across run modes
-(workers, resume, faults) with ``cluster_helpers.reference``; they are defined
-here, not in the cluster helpers, so engine tests do not move when those change.
+(workers, resume, faults) with ``assert_identical``. They are not the cluster
+tests' ``cluster_helpers.TINY`` / ``LONG``: their grids and sizes serve these tests
+(alpha = 0.08 for fault injection, 48 tasks of real compute for kills and signals,
+``test_engine``'s task counts), so engine tests do not move when those change.
 """
 
 from __future__ import annotations
@@ -55,30 +57,19 @@ def long_sweep() -> str:
     return LONG_SWEEP
 
 
-#: Variables that must be bit-identical between run modes (``wall_time`` differs by
-#: nature; ``error`` is checked to be empty).
-COMPARED = ("m", "m_other", "q", "free_energy", "iterations", "residual", "converged", "status")
-
-
 @pytest.fixture(scope="session")
 def reference_store(tmp_path_factory):
     """``reference_store(sweep) -> path``: the store of a plain two-worker ``hopsweep run``.
 
     Run once per sweep text and session; every other run mode must reproduce it.
     """
-    from cluster_helpers import hopsweep, write_config
+    from cluster_helpers import local_run
 
     stores = {}
 
     def get(sweep: str):
         if sweep not in stores:
-            directory = tmp_path_factory.mktemp("reference")
-            config = write_config(directory, sweep)
-            store = directory / "reference.zarr"
-            done = hopsweep("run", str(config), "--store", str(store), "--workers", "2",
-                            cwd=directory)
-            assert done.returncode == 0, done.stderr
-            stores[sweep] = store
+            stores[sweep] = local_run(tmp_path_factory.mktemp("reference"), sweep)
         return stores[sweep]
 
     return get
@@ -91,17 +82,16 @@ def assert_identical(reference_store):
     Exact equality is the right test: each point is computed by the same
     deterministic float64 code with one BLAS thread, whatever the worker, the
     process or the order; a difference is a lost, duplicated or misplaced result.
-    NaN compares equal to NaN here.
+    NaN compares equal to NaN here. The variables compared are
+    ``cluster_helpers.COMPARED`` (``wall_time`` differs by nature); ``error`` must
+    be empty everywhere.
     """
-    import numpy as np
     import xarray as xr
+    from cluster_helpers import assert_same_points
 
     def check(store, sweep: str) -> None:
         with xr.open_zarr(reference_store(sweep)) as ref, xr.open_zarr(store) as got:
-            assert got.attrs["spec_hash"] == ref.attrs["spec_hash"]
-            assert int((got.status == 0).sum()) == 0, "points left pending"
-            for name in COMPARED:
-                np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
+            assert_same_points(got, ref)
             assert (got["error"].values == "").all()
 
     return check
