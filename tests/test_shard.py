@@ -36,8 +36,12 @@ DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SHARD_TIMEOUT = 120
 
 
-def start_shard(config: Path, store: Path, index: int, count: int, log: Path) -> subprocess.Popen:
-    return hopsweep_popen(
+def shard_args(config: Path, store: Path, index: int = 0, count: int = 1) -> tuple[str, ...]:
+    """Arguments of ``hopsweep shard CONFIG --index INDEX --count COUNT --store STORE``.
+
+    The default is the one shard of a sweep split in one.
+    """
+    return (
         "shard",
         str(config),
         "--index",
@@ -46,9 +50,11 @@ def start_shard(config: Path, store: Path, index: int, count: int, log: Path) ->
         str(count),
         "--store",
         str(store),
-        cwd=config.parent,
-        log=log,
     )
+
+
+def start_shard(config: Path, store: Path, index: int, count: int, log: Path) -> subprocess.Popen:
+    return hopsweep_popen(*shard_args(config, store, index, count), cwd=config.parent, log=log)
 
 
 def test_four_concurrent_shards_create_one_store_and_lose_nothing(tmp_path):
@@ -71,17 +77,7 @@ def test_status_merges_shards_and_run_fills_what_they_left(tmp_path):
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
     for index in (0, 2):  # shards 1 and 3 of 4 never ran
-        result = hopsweep(
-            "shard",
-            str(config),
-            "--index",
-            str(index),
-            "--count",
-            "4",
-            "--store",
-            str(store),
-            cwd=tmp_path,
-        )
+        result = hopsweep(*shard_args(config, store, index, 4), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     assert done_fraction(store) == pytest.approx(0.5)
     status = hopsweep("status", str(store), cwd=tmp_path)
@@ -100,14 +96,7 @@ def test_killed_shard_resumes_and_loses_nothing(tmp_path):
     store = tmp_path / "long.zarr"
     n_tasks = make_plan(load_spec(config)).n_tasks
     shard = hopsweep_popen(
-        "shard",
-        str(config),
-        "--index",
-        "0",
-        "--count",
-        "1",
-        "--store",
-        str(store),
+        *shard_args(config, store),
         cwd=tmp_path,
         log=tmp_path / "first.log",
         extra_env=slow_env(),
@@ -120,9 +109,7 @@ def test_killed_shard_resumes_and_loses_nothing(tmp_path):
         shard.wait(timeout=SHARD_TIMEOUT)
     left = done_fraction(store)
     assert 0.0 < left < 1.0
-    result = hopsweep(
-        "shard", str(config), "--index", "0", "--count", "1", "--store", str(store), cwd=tmp_path
-    )
+    result = hopsweep(*shard_args(config, store), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     pending_line = next(line for line in result.stderr.splitlines() if "to compute" in line)
     pending = int(pending_line.split(": ")[1].split(" of ")[0])
@@ -135,18 +122,7 @@ def test_failing_points_are_stored_and_reported_by_the_exit_code(tmp_path):
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
     fault = {"HOPSWEEP_FAULT": "alpha=0.05"}
-    first = hopsweep(
-        "shard",
-        str(config),
-        "--index",
-        "0",
-        "--count",
-        "1",
-        "--store",
-        str(store),
-        cwd=tmp_path,
-        extra_env=fault,
-    )
+    first = hopsweep(*shard_args(config, store), cwd=tmp_path, extra_env=fault)
     assert first.returncode == 1, first.stderr
     assert "8 tasks done, 2 failed" in first.stderr, first.stderr
     with xr.open_zarr(store) as ds:
@@ -155,9 +131,7 @@ def test_failing_points_are_stored_and_reported_by_the_exit_code(tmp_path):
     assert failed.sel(alpha=0.05).all() and not failed.drop_sel(alpha=0.05).any()
     assert all("InjectedFault" in str(e) for e in errors.sel(alpha=0.05).values.ravel())
     # Rerunning the shard computes nothing new and still reports the failed points.
-    again = hopsweep(
-        "shard", str(config), "--index", "0", "--count", "1", "--store", str(store), cwd=tmp_path
-    )
+    again = hopsweep(*shard_args(config, store), cwd=tmp_path)
     assert again.returncode == 1
     assert "0 of 8 tasks to compute" in again.stderr, again.stderr
     fixed = hopsweep(
@@ -198,14 +172,10 @@ def test_shard_refuses_a_store_of_another_spec(tmp_path):
         tmp_path, TINY.replace("root_seed = 2017", "root_seed = 1"), name="other.toml"
     )
     store = tmp_path / "tiny.zarr"
-    first = hopsweep(
-        "shard", str(config), "--index", "0", "--count", "8", "--store", str(store), cwd=tmp_path
-    )
+    first = hopsweep(*shard_args(config, store, 0, 8), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     before = done_fraction(store)
-    second = hopsweep(
-        "shard", str(other), "--index", "1", "--count", "8", "--store", str(store), cwd=tmp_path
-    )
+    second = hopsweep(*shard_args(other, store, 1, 8), cwd=tmp_path)
     assert second.returncode == 2
     assert "another spec" in second.stderr, second.stderr
     assert done_fraction(store) == before
@@ -224,17 +194,7 @@ def test_bad_index_or_count_is_a_usage_error(tmp_path, index, count, argument):
 
 def test_bad_index_from_the_command_line_exits_2(tmp_path):
     config = write_config(tmp_path, TINY)
-    result = hopsweep(
-        "shard",
-        str(config),
-        "--index",
-        "3",
-        "--count",
-        "3",
-        "--store",
-        str(tmp_path / "x.zarr"),
-        cwd=tmp_path,
-    )
+    result = hopsweep(*shard_args(config, tmp_path / "x.zarr", 3, 3), cwd=tmp_path)
     assert result.returncode == 2
     assert "--index" in result.stderr
     assert not (tmp_path / "x.zarr").exists()
