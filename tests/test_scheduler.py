@@ -8,6 +8,8 @@ and must really have run on the started workers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cluster_helpers import (
     TINY,
     DaskProcesses,
@@ -15,6 +17,7 @@ from cluster_helpers import (
     done_fraction,
     hopsweep,
     make_tls_files,
+    run_args,
     write_config,
 )
 
@@ -42,22 +45,19 @@ def executed_per_worker(processes: DaskProcesses) -> list[int]:
     return sorted(counts.values())
 
 
+def run_on(processes: DaskProcesses, config: Path, store: Path) -> list[int]:
+    """Run ``config`` on the scheduler of ``processes`` (must succeed); tasks run per worker."""
+    result = hopsweep(*run_args(config, store, "--scheduler", processes.address), cwd=config.parent)
+    assert result.returncode == 0, result.stderr + processes.log("scheduler.log")
+    return executed_per_worker(processes)
+
+
 def test_run_on_a_dask_scheduler_matches_the_local_run(tmp_path):
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
     with DaskProcesses(tmp_path / "dask", recipe=True) as processes:
         assert processes.address.startswith("tcp://127.0.0.1:")
-        result = hopsweep(
-            "run",
-            str(config),
-            "--scheduler",
-            processes.address,
-            "--store",
-            str(store),
-            cwd=tmp_path,
-        )
-        assert result.returncode == 0, result.stderr + processes.log("scheduler.log")
-        executed = executed_per_worker(processes)
+        executed = run_on(processes, config, store)
     assert_same_results(store, TINY)
     # Every task ran on the two started workers, and both took part.
     assert sum(executed) >= make_plan(load_spec(config)).n_tasks, executed
@@ -80,28 +80,13 @@ def test_run_over_tls_matches_the_local_run(tmp_path):
         ]
         for bad_config, address, reason in attempts:
             refused = hopsweep(
-                "run",
-                str(bad_config),
-                "--scheduler",
-                address,
-                "--store",
-                str(store),
+                *run_args(bad_config, store, "--scheduler", address),
                 cwd=tmp_path,
                 timeout=REFUSAL_TIMEOUT,
             )
             assert refused.returncode != 0, (bad_config.name, refused.stderr)
             assert reason in refused.stderr, refused.stderr
             assert done_fraction(store) == 0.0
-        result = hopsweep(
-            "run",
-            str(config),
-            "--scheduler",
-            processes.address,
-            "--store",
-            str(store),
-            cwd=tmp_path,
-        )
-        assert result.returncode == 0, result.stderr + processes.log("scheduler.log")
-        executed = executed_per_worker(processes)
+        executed = run_on(processes, config, store)
     assert_same_results(store, TINY)
     assert sum(executed) >= make_plan(load_spec(config)).n_tasks, executed
