@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -24,6 +25,7 @@ from cluster_helpers import (
     env,
     hopsweep,
     hopsweep_popen,
+    run_args,
     wait_for_progress,
     write_config,
 )
@@ -44,6 +46,17 @@ def _workers(pid: int) -> list[psutil.Process]:
     """Dask worker processes started by the driver ``pid`` (multiprocessing spawn)."""
     return [p for p in psutil.Process(pid).children(recursive=True)
             if "spawn_main" in " ".join(p.cmdline())]
+
+
+def start_two_worker_run(config: Path, store: Path, log: Path) -> subprocess.Popen:
+    """Start ``hopsweep run CONFIG --store STORE --workers 2`` and wait for its first results.
+
+    The process runs in its own session with its output in ``log``; this returns once
+    some, not all, points of ``store`` are done (:func:`wait_for_progress`).
+    """
+    run = hopsweep_popen(*run_args(config, store, "--workers", "2"), cwd=config.parent, log=log)
+    wait_for_progress(store, run)
+    return run
 
 
 def test_help_is_light_and_lists_the_commands():
@@ -171,9 +184,7 @@ def test_driver_killed_midway_resumes_only_the_missing_points(tmp_path, long_swe
                                                             assert_identical):
     config = write_config(tmp_path, long_sweep)
     store = tmp_path / "s.zarr"
-    first = hopsweep_popen("run", str(config), "--store", str(store), "--workers", "2",
-                           cwd=tmp_path, log=tmp_path / "first.log")
-    wait_for_progress(store, first)
+    first = start_two_worker_run(config, store, tmp_path / "first.log")
     os.killpg(first.pid, signal.SIGKILL)  # driver and its workers: its own session
     first.wait(timeout=EXIT_TIMEOUT)
     status = _read(store, "status")
@@ -191,9 +202,7 @@ def test_driver_killed_midway_resumes_only_the_missing_points(tmp_path, long_swe
 def test_worker_killed_midway_loses_no_point(tmp_path, long_sweep, assert_identical):
     config = write_config(tmp_path, long_sweep)
     store = tmp_path / "s.zarr"
-    run = hopsweep_popen("run", str(config), "--store", str(store), "--workers", "2",
-                         cwd=tmp_path, log=tmp_path / "run.log")
-    wait_for_progress(store, run)
+    run = start_two_worker_run(config, store, tmp_path / "run.log")
     victims = _workers(run.pid)
     assert len(victims) == 2, victims
     victims[0].kill()
@@ -205,9 +214,7 @@ def test_second_run_is_refused_and_ctrl_c_stops_cleanly(tmp_path, long_sweep, as
     config = write_config(tmp_path, long_sweep)
     store = tmp_path / "s.zarr"
     log = tmp_path / "first.log"
-    first = hopsweep_popen("run", str(config), "--store", str(store), "--workers", "2",
-                           cwd=tmp_path, log=log)
-    wait_for_progress(store, first)
+    first = start_two_worker_run(config, store, log)
     # Freeze the first run (it keeps its lock) so it is surely mid-sweep meanwhile.
     first.send_signal(signal.SIGSTOP)
     second = hopsweep("run", str(config), "--store", str(store), cwd=tmp_path)
@@ -269,9 +276,7 @@ def test_sigterm_stops_like_ctrl_c(tmp_path, long_sweep):
     config = write_config(tmp_path, long_sweep)
     store = tmp_path / "s.zarr"
     log = tmp_path / "run.log"
-    run = hopsweep_popen("run", str(config), "--store", str(store), "--workers", "2",
-                         cwd=tmp_path, log=log)
-    wait_for_progress(store, run)
+    run = start_two_worker_run(config, store, log)
     workers = _workers(run.pid)
     run.terminate()
     assert run.wait(timeout=EXIT_TIMEOUT) == 130, log.read_text()
