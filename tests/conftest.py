@@ -95,3 +95,14 @@ def assert_identical(reference_store):
             assert (got["error"].values == "").all()
 
     return check
+
+
+@pytest.fixture
+def slurm():
+    """A responding Slurm (skip with the reason, or fail under CI=true), none of our jobs."""
+    from cluster_helpers import clean_slurm_queue, require_slurm
+
+    require_slurm()
+    clean_slurm_queue()
+    yield
+    clean_slurm_queue()

@@ -27,11 +27,9 @@ from cluster_helpers import (
     DaskProcesses,
     JobWatcher,
     assert_same_results,
-    clean_slurm_queue,
     done_fraction,
     hopsweep,
     hopsweep_popen,
-    require_slurm,
     slow_env,
     slurm_cluster,
     wait_for_progress,
@@ -49,14 +47,6 @@ DEATH_TIMEOUT_SECONDS = 5
 
 #: Seconds to wait for a worker to pick up a task.
 BUSY_TIMEOUT = 60.0
-
-
-@pytest.fixture
-def slurm():
-    require_slurm()
-    clean_slurm_queue()
-    yield
-    clean_slurm_queue()
 
 
 def busy_worker_pid(processes: DaskProcesses) -> tuple[int, str]:

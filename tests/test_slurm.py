@@ -22,7 +22,6 @@ from cluster_helpers import (
     TINY,
     JobWatcher,
     assert_same_results,
-    clean_slurm_queue,
     env,
     hopsweep,
     require_slurm,
@@ -246,15 +245,6 @@ def test_missing_slurm_skips_with_a_reason_but_fails_under_ci(tmp_path, monkeypa
     outcome = pytest.fail.Exception if ci == "true" else pytest.skip.Exception
     with pytest.raises(outcome, match="`sinfo` not found"):
         require_slurm()
-
-
-@pytest.fixture
-def slurm():
-    """A responding Slurm (skip with the reason, or fail under CI=true), none of our jobs."""
-    require_slurm()
-    clean_slurm_queue()
-    yield
-    clean_slurm_queue()
 
 
 def submit(script: Path, *args: str, cwd: Path, options: tuple[str, ...] = ()) -> str:
