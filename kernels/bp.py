@@ -47,6 +47,7 @@ import numba
 import numpy as np
 
 from . import _bp_full
+from ._checks import check_field, check_iteration, check_patterns, check_start
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
 
 __all__ = ["solve", "tanh_small"]
@@ -304,11 +305,8 @@ class _Messages:
 
 
 def _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter):
-    xi = np.ascontiguousarray(xi, dtype=np.float64)
-    if xi.ndim != 2 or xi.shape[0] < 1 or xi.shape[1] < 2:
-        raise ValueError(f"xi must have shape (P, N) with P >= 1, N >= 2, got {xi.shape}")
-    if not np.all(np.isfinite(xi)):
-        raise ValueError("xi contains NaN or inf: patterns must be finite")
+    """Check the inputs of :func:`solve`; return xi, beta (K,), m0 (K, N), field (N,)."""
+    xi = np.ascontiguousarray(check_patterns(xi, min_spins=2))
     P, N = xi.shape
     beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
     if beta.ndim != 1 or not np.all(np.isfinite(beta)) or np.any(beta <= 0):
@@ -324,26 +322,9 @@ def _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter):
         )
     if m0 is None:
         m0 = np.where(xi[0 if retrieved is None else retrieved] >= 0, 1.0, -1.0)
-    m0 = np.asarray(m0, dtype=np.float64)
-    if m0.shape not in ((N,), (K, N)):
-        raise ValueError(f"m0 must have shape (N,) = ({N},) or (K, N) = ({K}, {N}), got {m0.shape}")
-    if not np.all(np.abs(m0) <= 1.0):
-        raise ValueError("m0 must be magnetizations in [-1, 1] (no NaN)")
-    m0 = np.broadcast_to(m0, (K, N))
-    if field is None:
-        field = np.zeros(N)
-    field = np.asarray(field, dtype=np.float64)
-    if field.shape != (N,) or not np.all(np.isfinite(field)):
-        raise ValueError(
-            f"field must be None or finite of shape (N,) = ({N},), got {field.shape} "
-            "(a field h along pattern 0 is h * xi[0])"
-        )
-    if not 0.0 <= damping < 1.0:
-        raise ValueError(f"damping must be in [0, 1), got {damping}")
-    if not tol >= 0.0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")
+    m0 = np.broadcast_to(check_start(m0, K, N), (K, N))
+    field = check_field(np.zeros(N) if field is None else field, N)
+    check_iteration(damping, tol, max_iter, allow_zero_tol=True)
     return xi, beta, m0, field
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._checks import check_beta, check_field, check_patterns
 from .registry import EXACT_MAX_N
 from .solution import CONVERGED, Solution
 
@@ -56,29 +57,11 @@ def validate_inputs(
     ValueError
         Naming the offending argument and what it must be.
     """
-    xi = np.ascontiguousarray(xi, dtype=np.float64)
-    if xi.ndim != 2 or xi.shape[0] < 1 or xi.shape[1] < 1:
-        raise ValueError(f"xi must have shape (P, N) with P, N >= 1, got shape {xi.shape}")
-    if not np.all(np.isfinite(xi)):
-        raise ValueError("xi contains NaN or inf: patterns must be finite")
-    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
-    if beta.ndim != 1 or beta.size < 1:
-        raise ValueError(f"beta must be a scalar or of shape (K,), got shape {beta.shape}")
-    if not np.all(np.isfinite(beta)) or np.any(beta < 0):
-        raise ValueError(f"beta must be finite and >= 0 (beta = 1/T), got {beta}")
+    xi = np.ascontiguousarray(check_patterns(xi))
+    beta = check_beta(beta, allow_zero=True)
     N = xi.shape[1]
-    if field is None:
-        field = np.zeros(N)
-    else:
-        field = np.ascontiguousarray(field, dtype=np.float64)
-        if field.shape != (N,):
-            raise ValueError(
-                f"field must have shape (N,) = ({N},), got {field.shape} "
-                "(a field of strength h along pattern 0 is h * xi[0])"
-            )
-        if not np.all(np.isfinite(field)):
-            raise ValueError("field contains NaN or inf: fields must be finite")
-    return xi, beta, field
+    field = np.zeros(N) if field is None else np.ascontiguousarray(field, dtype=np.float64)
+    return xi, beta, check_field(field, N)
 
 
 @numba.njit(cache=True, error_model="numpy")

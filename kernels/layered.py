@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import check_beta, check_field, check_iteration, check_start
 from .patterns import mixture
 from .reaction import SpectralReaction
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
@@ -300,23 +301,9 @@ def _validated(features, mixing, beta, m0, field, damping, tol, max_iter):
             )
         expected = C.shape[0]
     N = features.shape[1]
-    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
-    if beta.ndim != 1 or beta.size == 0 or not np.all(np.isfinite(beta) & (beta > 0)):
-        raise ValueError(f"beta must be finite and > 0 (beta = 1/T), shape (K,), got {beta}")
+    beta = check_beta(beta)
     if m0 is not None:
-        m0 = np.asarray(m0, dtype=np.float64)
-        if m0.shape not in ((N,), (beta.size, N)):
-            raise ValueError(f"m0 must have shape ({N},) or ({beta.size}, {N}), got {m0.shape}")
-        if not np.all(np.abs(m0) <= 1.0):
-            raise ValueError("m0 must lie in [-1, 1] (magnetizations) and be finite")
-    if field is not None:
-        field = np.asarray(field, dtype=np.float64)
-        if field.shape != (N,) or not np.all(np.isfinite(field)):
-            raise ValueError(f"field must be a finite ({N},) array or None, got {field.shape}")
-    if not 0.0 <= damping < 1.0:
-        raise ValueError(f"damping must be in [0, 1), got {damping}")
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")
+        m0 = check_start(m0, beta.size, N)
+    field = check_field(field, N)
+    check_iteration(damping, tol, max_iter)
     return features, mixing, beta, m0, field

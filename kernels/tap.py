@@ -44,6 +44,7 @@ import numpy as np
 from scipy.integrate import quad_vec
 from scipy.special import xlogy
 
+from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
 from .initial import initial_state
 from .reaction import IIDReaction, make_reaction
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
@@ -465,36 +466,13 @@ def _reaction_integral(reaction, x: np.ndarray) -> np.ndarray:
 
 def _validated(xi, beta, m0, field, damping, tol, max_iter, dtype):
     """Check the inputs of :func:`solve`; return float64 xi, beta (K,), m0, field."""
-    xi = np.asarray(xi, dtype=np.float64)
-    if xi.ndim != 2 or 0 in xi.shape:
-        raise ValueError(f"xi must be a non-empty (P, N) array, got shape {xi.shape}")
-    if not np.all(np.isfinite(xi)):
-        raise ValueError("xi contains NaN or inf: pass finite patterns")
-    P, N = xi.shape
-    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
-    if beta.ndim != 1 or beta.size == 0:
-        raise ValueError(f"beta must be a scalar or a non-empty (K,) array, got shape {beta.shape}")
-    if not np.all(np.isfinite(beta) & (beta > 0)):
-        raise ValueError(f"beta must be finite and > 0 (beta = 1/T), got {beta}")
+    xi = check_patterns(xi)
+    beta = check_beta(beta)
     if m0 is None:
         m0 = initial_state(xi, "retrieval", np.random.default_rng(0))
-    m0 = np.asarray(m0, dtype=np.float64)
-    if m0.shape not in ((N,), (beta.size, N)):
-        raise ValueError(f"m0 must have shape ({N},) or ({beta.size}, {N}), got {m0.shape}")
-    if not np.all(np.abs(m0) <= 1.0):
-        raise ValueError("m0 must lie in [-1, 1] (magnetizations) and be finite")
-    if field is not None:
-        field = np.asarray(field, dtype=np.float64)
-        if field.shape != (N,) or not np.all(np.isfinite(field)):
-            raise ValueError(
-                f"field must be a finite ({N},) array or None, got shape {field.shape}"
-            )
-    if not 0.0 <= damping < 1.0:
-        raise ValueError(f"damping must be in [0, 1), got {damping}")
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")
+    m0 = check_start(m0, beta.size, xi.shape[1])
+    field = check_field(field, xi.shape[1])
+    check_iteration(damping, tol, max_iter)
     try:
         name = np.dtype(dtype).name
     except TypeError:

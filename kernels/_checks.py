@@ -1,0 +1,127 @@
+"""Input checks shared by the kernels' public ``solve`` functions.
+
+Each check raises ValueError with a message that names the argument, what it
+must be and what was passed, so the caller sees the fix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_patterns(xi: np.ndarray, min_spins: int = 1) -> np.ndarray:
+    """Patterns as a float64 array of shape (P, N), finite, P >= 1, N >= ``min_spins``.
+
+    Parameters
+    ----------
+    xi : array_like of shape (P, N)
+    min_spins : int, default=1
+        Smallest accepted N.
+
+    Returns
+    -------
+    ndarray of shape (P, N), float64 (not copied when already float64)
+    """
+    xi = np.asarray(xi, dtype=np.float64)
+    if xi.ndim != 2 or xi.shape[0] < 1 or xi.shape[1] < min_spins:
+        raise ValueError(
+            f"xi must have shape (P, N) with P >= 1 and N >= {min_spins}, got shape {xi.shape}"
+        )
+    if not np.all(np.isfinite(xi)):
+        raise ValueError("xi contains NaN or inf: pass finite patterns")
+    return xi
+
+
+def check_beta(beta: float | np.ndarray, *, allow_zero: bool = False) -> np.ndarray:
+    """Inverse temperatures as a non-empty float64 array of shape (K,).
+
+    Parameters
+    ----------
+    beta : float or array_like of shape (K,)
+        Finite, > 0 (>= 0 with ``allow_zero``).
+    allow_zero : bool, default=False
+        Accept beta = 0 (infinite temperature).
+
+    Returns
+    -------
+    ndarray of shape (K,), float64
+    """
+    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
+    if beta.ndim != 1 or beta.size == 0:
+        raise ValueError(
+            f"beta must be a scalar or a non-empty array of shape (K,), got shape {beta.shape}"
+        )
+    positive = beta >= 0 if allow_zero else beta > 0
+    if not np.all(np.isfinite(beta) & positive):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"beta must be finite and {bound} (beta = 1/T), got {beta}")
+    return beta
+
+
+def check_start(m0: np.ndarray, K: int, N: int) -> np.ndarray:
+    """Initial magnetizations of shape (N,) or (K, N), values in [-1, 1].
+
+    Parameters
+    ----------
+    m0 : array_like of shape (N,) or (K, N)
+    K, N : int
+        Number of temperatures and of spins.
+
+    Returns
+    -------
+    ndarray of shape (N,) or (K, N), float64 (not broadcast)
+    """
+    m0 = np.asarray(m0, dtype=np.float64)
+    if m0.shape not in ((N,), (K, N)):
+        raise ValueError(
+            f"m0 must have shape (N,) = ({N},) or (K, N) = ({K}, {N}), got {m0.shape}"
+        )
+    if not np.all(np.abs(m0) <= 1.0):
+        raise ValueError("m0 must lie in [-1, 1] (magnetizations) and be finite")
+    return m0
+
+
+def check_field(field: np.ndarray | None, N: int) -> np.ndarray | None:
+    """External fields: None, or a finite float64 array of shape (N,).
+
+    Parameters
+    ----------
+    field : None or array_like of shape (N,)
+    N : int
+        Number of spins.
+
+    Returns
+    -------
+    None or ndarray of shape (N,), float64
+    """
+    if field is None:
+        return None
+    field = np.asarray(field, dtype=np.float64)
+    if field.shape != (N,) or not np.all(np.isfinite(field)):
+        raise ValueError(
+            f"field must be a finite array of shape (N,) = ({N},) or None, got shape "
+            f"{field.shape} (a field of strength h along pattern 0 is h * xi[0])"
+        )
+    return field
+
+
+def check_iteration(
+    damping: float, tol: float, max_iter: int, *, allow_zero_tol: bool = False
+) -> None:
+    """Damping in [0, 1), tol > 0 (>= 0 with ``allow_zero_tol``), integer max_iter >= 1.
+
+    Parameters
+    ----------
+    damping : float
+    tol : float
+    max_iter : int
+    allow_zero_tol : bool, default=False
+        Accept tol = 0 (iterate until the budget or another stop).
+    """
+    if not 0.0 <= damping < 1.0:
+        raise ValueError(f"damping must be in [0, 1), got {damping}")
+    if not (tol >= 0.0 if allow_zero_tol else tol > 0.0):
+        bound = ">= 0" if allow_zero_tol else "> 0"
+        raise ValueError(f"tol must be {bound}, got {tol}")
+    if int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")
