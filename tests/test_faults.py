@@ -19,17 +19,20 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from cluster_helpers import (
     COMMAND_TIMEOUT,
     LONG,
+    SLOW_TASK_SECONDS,
     DaskProcesses,
     JobWatcher,
     assert_same_results,
     done_fraction,
     hopsweep,
     hopsweep_popen,
+    run_args,
     slow_env,
     slurm_cluster,
     wait_for_progress,
@@ -47,6 +50,18 @@ DEATH_TIMEOUT_SECONDS = 5
 
 #: Seconds to wait for a worker to pick up a task.
 BUSY_TIMEOUT = 60.0
+
+
+def start_slurm_driver(
+    config: Path, store: Path, log: Path, task_delay: float = SLOW_TASK_SECONDS
+) -> subprocess.Popen:
+    """Start ``hopsweep run CONFIG --store STORE`` in the config's directory, output to ``log``.
+
+    Every task of its (Slurm) workers first sleeps ``task_delay`` s (:func:`slow_env`).
+    """
+    return hopsweep_popen(
+        *run_args(config, store), cwd=config.parent, log=log, extra_env=slow_env(task_delay)
+    )
 
 
 def busy_worker_pid(processes: DaskProcesses) -> tuple[int, str]:
@@ -68,12 +83,7 @@ def test_sigkill_of_a_busy_worker_process_loses_nothing(tmp_path):
     store = tmp_path / "long.zarr"
     with DaskProcesses(tmp_path / "dask", extra_env=slow_env()) as processes:
         driver = hopsweep_popen(
-            "run",
-            str(config),
-            "--scheduler",
-            processes.address,
-            "--store",
-            str(store),
+            *run_args(config, store, "--scheduler", processes.address),
             cwd=tmp_path,
             log=tmp_path / "run.log",
         )
@@ -97,15 +107,7 @@ def test_a_worker_retiring_at_its_lifetime_loses_nothing(tmp_path):
     with DaskProcesses(tmp_path / "dask", n_workers=1, extra_env=slow_env()) as processes:
         processes.add_worker("mortal", LIFETIME)
         processes.wait_for_workers(2)
-        result = hopsweep(
-            "run",
-            str(config),
-            "--scheduler",
-            processes.address,
-            "--store",
-            str(store),
-            cwd=tmp_path,
-        )
+        result = hopsweep(*run_args(config, store, "--scheduler", processes.address), cwd=tmp_path)
         ended = datetime.datetime.now()
         log = processes.log("worker-mortal.log")
     assert result.returncode == 0, result.stderr
@@ -122,15 +124,7 @@ def test_scancel_of_every_worker_job_mid_sweep_loses_nothing(slurm, tmp_path):
     config = write_config(tmp_path, LONG, slurm_cluster())
     store = tmp_path / "long.zarr"
     watcher = JobWatcher(JOB_NAME)
-    driver = hopsweep_popen(
-        "run",
-        str(config),
-        "--store",
-        str(store),
-        cwd=tmp_path,
-        log=tmp_path / "run.log",
-        extra_env=slow_env(),
-    )
+    driver = start_slurm_driver(config, store, tmp_path / "run.log")
     wait_for_progress(store, driver, timeout=COMMAND_TIMEOUT)
     cancelled = {job for job, state in watcher.poll() if state == "RUNNING"}
     assert cancelled, "no worker job running while points were being computed"
@@ -159,15 +153,7 @@ def test_worker_jobs_retire_before_walltime_and_are_replaced(slurm, tmp_path):
     config = write_config(tmp_path, LONG, slurm_cluster(walltime, margin, stagger))
     store = tmp_path / "long.zarr"
     watcher = JobWatcher(JOB_NAME)
-    driver = hopsweep_popen(
-        "run",
-        str(config),
-        "--store",
-        str(store),
-        cwd=tmp_path,
-        log=tmp_path / "run.log",
-        extra_env=slow_env(RETIREMENT_TASK_SECONDS),
-    )
+    driver = start_slurm_driver(config, store, tmp_path / "run.log", RETIREMENT_TASK_SECONDS)
     code = watcher.wait_while(driver)
     assert code == 0, (tmp_path / "run.log").read_text()
     job_logs = {path.name: path.read_text() for path in tmp_path.glob("slurm-*.out")}
@@ -184,15 +170,7 @@ def test_killed_slurm_driver_resumes_on_rerun(slurm, tmp_path, monkeypatch):
     config = write_config(tmp_path, LONG, slurm_cluster())
     store = tmp_path / "long.zarr"
     watcher = JobWatcher(JOB_NAME)
-    driver = hopsweep_popen(
-        "run",
-        str(config),
-        "--store",
-        str(store),
-        cwd=tmp_path,
-        log=tmp_path / "first.log",
-        extra_env=slow_env(),
-    )
+    driver = start_slurm_driver(config, store, tmp_path / "first.log")
     try:
         wait_for_progress(store, driver, timeout=COMMAND_TIMEOUT)
     finally:
@@ -203,9 +181,7 @@ def test_killed_slurm_driver_resumes_on_rerun(slurm, tmp_path, monkeypatch):
     assert 0.0 < partial < 1.0
     # Orphaned workers lose their scheduler and end their jobs after the death timeout.
     watcher.wait_gone(orphans, timeout=COMMAND_TIMEOUT)
-    rerun = hopsweep_popen(
-        "run", str(config), "--store", str(store), cwd=tmp_path, log=tmp_path / "second.log"
-    )
+    rerun = hopsweep_popen(*run_args(config, store), cwd=tmp_path, log=tmp_path / "second.log")
     code = watcher.wait_while(rerun)
     log = (tmp_path / "second.log").read_text()
     assert code == 0, log
