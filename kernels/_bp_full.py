@@ -138,6 +138,12 @@ def _support(xi_row, beta, lam, log_weight, m_cav, D, E, S):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _support_work(G, N):
+    """Work arrays D, E of shape (G, N) and S of shape (G,) filled by :func:`_support`."""
+    return np.empty((G, N)), np.empty((G, N)), np.empty(G)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
     """Exact messages u_{mu->i} (N,) of one hidden unit from cavity m (N,)."""
     N = xi_row.shape[0]
@@ -162,10 +168,7 @@ def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _sweep(xi, beta, lam, log_weight, t, u, damping, H_new):
     P, N = xi.shape
-    G = lam.shape[0]
-    D = np.empty((G, N))
-    E = np.empty((G, N))
-    S = np.empty(G)
+    D, E, S = _support_work(lam.shape[0], N)
     m_cav = np.empty(N)
     u_new = np.empty(N)
     H_new[:] = 0.0
@@ -209,10 +212,7 @@ def full_sweep(xi, beta, lam, log_weight, t, u, damping, H_new) -> bool:
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _log_partition(xi, beta, lam, log_weight, m_cav):
     P, N = xi.shape
-    G = lam.shape[0]
-    D = np.empty((G, N))
-    E = np.empty((G, N))
-    S = np.empty(G)
+    D, E, S = _support_work(lam.shape[0], N)
     out = np.empty(P)
     for mu in range(P):
         g_lo, g_hi = _support(xi[mu], beta, lam, log_weight, m_cav[mu], D, E, S)
