@@ -247,12 +247,16 @@ def test_missing_slurm_skips_with_a_reason_but_fails_under_ci(tmp_path, monkeypa
         require_slurm()
 
 
-def submit(script: Path, *args: str, cwd: Path, options: tuple[str, ...] = ()) -> str:
-    """``sbatch`` a deploy/ recipe with the test's python as HOPSWEEP; return the job id."""
+def submit(recipe: str, config: Path, store: Path, options: tuple[str, ...] = ()) -> str:
+    """``sbatch`` deploy/slurm/RECIPE CONFIG --store STORE from the config's directory.
+
+    The recipe runs the test's python as HOPSWEEP; returns the job id.
+    """
+    script = DEPLOY / "slurm" / recipe
     result = subprocess.run(
-        ["sbatch", "--parsable", *options, str(script), *args],
+        ["sbatch", "--parsable", *options, str(script), str(config), "--store", str(store)],
         env={**env(), "HOPSWEEP": f"{sys.executable} -m sweep"},
-        cwd=cwd,
+        cwd=config.parent,
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT,
@@ -276,14 +280,7 @@ def test_driver_recipe_with_slurm_worker_jobs_matches_the_local_run(slurm, tmp_p
     config = write_config(tmp_path, TINY, slurm_cluster())
     store = tmp_path / "tiny.zarr"
     workers = JobWatcher(jobqueue.JOB_NAME)
-    driver_id = submit(
-        DEPLOY / "slurm" / "driver.sbatch",
-        str(config),
-        "--store",
-        str(store),
-        cwd=tmp_path,
-        options=(f"--output={tmp_path}/driver.out",),
-    )
+    driver_id = submit("driver.sbatch", config, store, options=(f"--output={tmp_path}/driver.out",))
     driver = JobWatcher(DRIVER_JOB_NAME)
     deadline = time.monotonic() + COMMAND_TIMEOUT
     while any(job == driver_id for job, _ in driver.poll()):
@@ -305,12 +302,7 @@ def test_job_array_of_shards_matches_the_local_run(slurm, tmp_path):
     config = write_config(tmp_path, TINY)
     store = tmp_path / "tiny.zarr"
     array_id = submit(
-        DEPLOY / "slurm" / "array.sbatch",
-        str(config),
-        "--store",
-        str(store),
-        cwd=tmp_path,
-        options=("--array=0-3", f"--output={tmp_path}/shard-%a.out"),
+        "array.sbatch", config, store, options=("--array=0-3", f"--output={tmp_path}/shard-%a.out")
     )
     watcher = JobWatcher(SHARD_JOB_NAME)
     watcher.wait_gone(timeout=COMMAND_TIMEOUT)
