@@ -35,8 +35,10 @@ class SolverOptions:
         Iteration budget per temperature.
     dtype : {"float64", "float32"}
         Floating type of the iterative solvers.
-    reaction : {"iid", "spectral"}
-        Onsager term of ``tap`` (``spectral`` for correlated patterns).
+    reaction : {"iid", "spectral", "spectral_site"}
+        Onsager term of ``tap``: ``spectral`` for correlated patterns,
+        ``spectral_site`` also treats each site's self-coupling J_ii exactly
+        (real-valued patterns).
     mc_sweeps : int
         Monte Carlo sweeps per chain (half of them discarded as burn-in).
     mc_chains : int

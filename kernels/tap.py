@@ -46,7 +46,7 @@ from scipy.special import xlogy
 
 from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
 from .initial import initial_state
-from .reaction import IIDReaction, make_reaction
+from .reaction import IIDReaction, SiteSpectralReaction, make_reaction
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
 
 #: Supported floating types of the iteration (xi is cast once to this type).
@@ -215,9 +215,10 @@ def solve(
         m_i = sign(xi^0_i).
     field : None or ndarray of shape (N,), default=None
         External fields h_i (a field along pattern 0 is ``h * xi[0]``).
-    reaction : {"iid", "spectral", "none"} or reaction object, default="iid"
+    reaction : {"iid", "spectral", "spectral_site", "none"} or reaction object, default="iid"
         Onsager term, built by :func:`kernels.reaction.make_reaction`; ``"none"``
-        is naive mean field. A prebuilt reaction (callable ``R(x)`` with
+        is naive mean field; ``"spectral_site"`` treats the self-coupling J_ii
+        of each site exactly (real-valued patterns). A prebuilt reaction (callable ``R(x)`` with
         ``x_max`` and ``valid``) is used as given.
     damping : float, default=0.5
         d in m <- (1 - d) tanh(beta h) + d m, in [0, 1).
@@ -294,6 +295,12 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
     K = beta.shape[0]
     dtype = xi.dtype
     amp = isinstance(reaction, IIDReaction)
+    # per-site reaction: R_i(x) = J_ii + [R(x) - R(0)], the J_ii part as an (N, 1) column
+    self_coupling = (
+        reaction.self_coupling.astype(dtype)[:, None]
+        if isinstance(reaction, SiteSpectralReaction)
+        else None
+    )
     m_out = np.empty((K, N))
     iterations = np.zeros(K, dtype=np.int64)
     residual = np.full(K, np.nan)
@@ -338,11 +345,13 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
         else:
             Mk *= 1.0 / N
             np.multiply(Mk, beta_k, out=sk[:P])
-            r = np.asarray(reaction(x), dtype=dtype)
+            r = np.asarray(_column_reaction(reaction, x), dtype=dtype)
         if field is not None:
             sk[P] = beta_k
         np.matmul(xi_field_t, sk, out=hk)
         _subtract_reaction(hk, m, (r * beta_k).astype(dtype))
+        if self_coupling is not None:
+            hk -= self_coupling * m * beta_k
         np.tanh(hk, out=hk)
         _damped_update(m, hk, dtype.type(damping), res_k, act.q_sum)
         res_k *= 1.0 - damping
@@ -405,6 +414,17 @@ def _hopeless(act: _Active, windows: _Windows, tol: float, max_iter: int) -> np.
     return act.strikes >= STAGNATION_STRIKES
 
 
+def _column_reaction(reaction, x: np.ndarray) -> np.ndarray:
+    """The part of the reaction term common to all sites, for x of shape (k,).
+
+    R(x) itself, or R(x) - R(0) for a per-site reaction, whose site-dependent
+    self-coupling J_ii the caller subtracts separately.
+    """
+    if isinstance(reaction, SiteSpectralReaction):
+        return reaction.spectral(x) - reaction.spectral.alpha
+    return reaction(x)
+
+
 def free_energy_tap(
     xi: np.ndarray,
     beta: np.ndarray,
@@ -435,6 +455,11 @@ def free_energy_tap(
     """
     P, N = xi.shape
     m = np.asarray(m, dtype=np.float64)
+    if isinstance(reaction, SiteSpectralReaction):
+        # the site-dependent self-coupling replaces the average R(0) in the q term:
+        # + (1/2N) sum_i (J_ii - R(0)) m_i^2, whose gradient completes R_i(x) m_i
+        spread = reaction.self_coupling - reaction.spectral.alpha
+        return free_energy_tap(xi, beta, m, reaction.spectral, field) + (m * m) @ spread / (2 * N)
     T = 1.0 / beta
     overlap = m @ xi.T / N
     q = np.einsum("kn,kn->k", m, m) / N

@@ -246,7 +246,9 @@ CONSTRAINTS: dict[str, Rule] = {
         "float32 is faster, float64 for validation",
     ),
     "solver.reaction": Rule(
-        Options(("iid", "spectral")), SolverOptions.reaction, "spectral for correlated patterns"
+        Options(("iid", "spectral", "spectral_site")),
+        SolverOptions.reaction,
+        "spectral for correlated patterns, spectral_site for real-valued ones",
     ),
     "solver.mc_sweeps": Rule(Interval(int, 4), SolverOptions.mc_sweeps, "use mc_sweeps >= 4"),
     "solver.mc_chains": Rule(

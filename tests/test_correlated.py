@@ -321,9 +321,15 @@ def test_site_exact_self_coupling_beats_a_single_reaction_term_against_exact_enu
         field = 0.5 * pats.xi[0]
         start = np.tanh(beta * field)
         truth = exact.solve(pats.xi, np.array([beta]), field).m[0]
-        m_site, ok = _site_tap(pats.xi, beta, field, make_reaction("spectral_site", pats.xi),
+        site = tap.solve(pats.xi, np.array([beta]), start, field=field,
+                         reaction="spectral_site", tol=1e-12, max_iter=5000)
+        assert site.status[0] == CONVERGED
+        m_site = site.m[0]
+        # the solver's fixed point is the plain per-site loop's
+        m_loop, ok = _site_tap(pats.xi, beta, field, make_reaction("spectral_site", pats.xi),
                                start)
         assert ok
+        np.testing.assert_allclose(m_site, m_loop, atol=1e-10)
         spectral = tap.solve(pats.xi, np.array([beta]), start, field=field,
                              reaction="spectral", tol=1e-12, max_iter=5000)
         site_errors.append(_rms(m_site, truth))
@@ -331,6 +337,30 @@ def test_site_exact_self_coupling_beats_a_single_reaction_term_against_exact_enu
         wins += site_errors[-1] < spectral_errors[-1]
     assert wins >= 16
     assert np.median(site_errors) < 0.5 * np.median(spectral_errors)
+
+
+def test_site_free_energy_is_stationary_at_the_site_tap_fixed_point():
+    # grad_m f = 0 is the TAP equation: with the per-site term for spectral_site,
+    # with the single R(x) otherwise; so the two free energies must differ in
+    # which state they are stationary at (real-valued patterns, J_ii scattered)
+    N = 300
+    pats = features(N, 0.1, np.random.default_rng(1), alpha_D=0.2)
+    field, beta = 1.0 * pats.xi[0], np.array([0.5])
+    site, single = make_reaction("spectral_site", pats.xi), make_reaction("spectral", pats.xi)
+    sol = tap.solve(pats.xi, beta, np.tanh(beta[0] * field), field=field, reaction=site,
+                    tol=1e-13, max_iter=5000)
+    assert sol.status[0] == CONVERGED
+    m, eps = sol.m[0], 1e-6
+
+    def gradient(reaction):
+        steps = eps * np.eye(N)[:20]
+        up = tap.free_energy_tap(pats.xi, np.repeat(beta, 20), m + steps, reaction, field)
+        down = tap.free_energy_tap(pats.xi, np.repeat(beta, 20), m - steps, reaction, field)
+        return (up - down) / (2 * eps)
+
+    assert np.max(np.abs(gradient(site))) < 1e-8
+    assert np.max(np.abs(gradient(single))) > 1e-6
+    assert sol.free_energy[0] == tap.free_energy_tap(pats.xi, beta, sol.m, site, field)[0]
 
 
 def test_states_beyond_the_spectral_edge_are_reported_not_returned():
