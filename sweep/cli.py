@@ -231,6 +231,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_theory(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from kernels import rs
 
     alpha = args.alpha
@@ -240,15 +242,19 @@ def cmd_theory(args: argparse.Namespace) -> int:
         return _fail(f"--T: must be >= 0, got {args.T} (e.g. --T 0.3)")
     T = 0.0 if args.T is None else args.T
     rows = [
-        ("T_g (paramagnet -> spin glass)", rs.spin_glass_temperature(alpha)),
-        ("T_M (retrieval states appear)", rs.retrieval_temperature(alpha)),
-        ("T_c (retrieval = global minimum)", rs.stability_temperature(alpha)),
-        (f"alpha_c(T = {T:g}) (critical load)", rs.critical_load(T)),
-        (f"m(alpha, T = {T:g}) (retrieval overlap)", rs.overlap(alpha, T)),
+        ("T_g (paramagnet -> spin glass)", rs.spin_glass_temperature(alpha), ""),
+        ("T_M (retrieval states appear)", rs.retrieval_temperature(alpha),
+         f"none: no retrieval state at any T above alpha_c(0) = {rs.critical_load(0.0):.5f}"),
+        ("T_c (retrieval = global minimum)", rs.stability_temperature(alpha),
+         "none: retrieval states are never the global minima at this load"),
+        (f"alpha_c(T = {T:g}) (critical load)", rs.critical_load(T),
+         "none: no retrieval state at this temperature"),
+        (f"m(alpha, T = {T:g}) (retrieval overlap)", rs.overlap(alpha, T), ""),
     ]
     print(f"replica-symmetric theory (Amit-Gutfreund-Sompolinsky), alpha = {alpha:g}")
-    for label, value in rows:
-        print(f"{label:<40}{float(value):.5f}")
+    for label, value, missing in rows:
+        shown = f"{float(value):.5f}" if np.isfinite(value) else missing
+        print(f"{label:<40}{shown}")
     return EXIT_OK
 
 
