@@ -63,6 +63,13 @@ _TANH_Z_MAX = TANH_RATIONAL_MAX * TANH_RATIONAL_MAX
 #: bound (truncation error eps^8 <= 1e-16), instead of a division per edge.
 RECIPROCAL_SERIES_EPS = 0.01
 
+#: Iteration dtypes of the relaxed messages (``solve(dtype=...)``).
+DTYPES = ("float64", "float32")
+
+#: With dtype="float32" the requested ``tol`` is raised to at least this many
+#: float32 epsilons (32 * 1.19e-7 = 3.8e-6), as in :mod:`kernels.tap`.
+TOL_FLOOR_EPS = 32
+
 #: Edge ratios of the relaxed Bethe free energy multiplied before one log is taken.
 BETHE_PRODUCT_BLOCK = 64
 
@@ -351,18 +358,116 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
     return beta_v_max
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _sweep_row32(xi_row, beta, t, u_row, xm_cav, w_cav):
+    """:func:`_sweep_row` in float32 arithmetic (all arrays and ``beta`` float32)."""
+    N = xi_row.shape[0]
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    z_max = np.float32(_TANH_Z_MAX)
+    p0, p1, p2 = np.float32(_TANH_P[0]), np.float32(_TANH_P[1]), np.float32(_TANH_P[2])
+    q0, q1, q2 = np.float32(_TANH_Q[0]), np.float32(_TANH_Q[1]), np.float32(_TANH_Q[2])
+    A = zero
+    V = zero
+    n_outside = zero
+    for i in range(N):
+        y = beta * u_row[i]
+        z = y * y
+        n_outside += one if z > z_max else zero
+        p = (p0 * z + p1) * z + p2
+        d = ((z + q0) * z + q1) * z + q2
+        n = y * (d + z * p)
+        xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
+        w = xi_row[i] * xi_row[i] - xm * xm
+        xm_cav[i] = xm
+        w_cav[i] = w
+        A += xm
+        V += w
+    if n_outside > zero:  # rare (large |beta u|): redo the row with libm tanh
+        A = zero
+        V = zero
+        for i in range(N):
+            tau = np.tanh(beta * u_row[i])
+            xm = xi_row[i] * ((t[i] - tau) / (one - t[i] * tau))
+            w = xi_row[i] * xi_row[i] - xm * xm
+            xm_cav[i] = xm
+            w_cav[i] = w
+            A += xm
+            V += w
+    return A, V
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _relaxed_sweep32(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
+    """:func:`_relaxed_sweep` with float32 messages and arithmetic.
+
+    ``xi``, ``t``, ``u``, ``H_new`` and the work rows are float32; the scalars are
+    Python floats. Per-pattern constants are formed in float64 and rounded once.
+    The series for 1 / (1 + eps) stops at eps^3 (truncation error
+    eps^4 <= 1e-8, below the float32 epsilon 1.2e-7).
+    """
+    P, N = xi.shape
+    inv_sqrt_n = 1.0 / math.sqrt(N)
+    inv_n = 1.0 / N
+    keep = 1.0 - damping
+    beta32 = np.float32(beta)
+    damping32 = np.float32(damping)
+    one = np.float32(1.0)
+    H_new[:] = 0.0
+    beta_v_max = 0.0
+    for mu in range(P):
+        A32, V32 = _sweep_row32(xi[mu], beta32, t, u[mu], xm_cav, w_cav)
+        A = float(A32) * inv_sqrt_n
+        V = float(V32) * inv_n
+        beta_v = beta * V
+        if not beta_v < 1.0:  # also catches NaN
+            return beta_v
+        beta_v_max = max(beta_v_max, beta_v)
+        inv_D = 1.0 / (1.0 - beta_v)
+        eps_scale = beta * inv_n * inv_D
+        if eps_scale * xi_sq_max <= RECIPROCAL_SERIES_EPS:
+            a = np.float32(keep * A * inv_sqrt_n * inv_D)
+            b = np.float32(keep * inv_n * inv_D)
+            c1 = np.float32(-eps_scale)
+            c2 = np.float32(eps_scale * eps_scale)
+            c3 = np.float32(-eps_scale * eps_scale * eps_scale)
+            for i in range(N):
+                x = w_cav[i]
+                g = one + x * (c1 + x * (c2 + x * c3))
+                u[mu, i] = xi[mu, i] * (a - b * xm_cav[i]) * g + damping32 * u[mu, i]
+                H_new[i] += u[mu, i]
+        else:
+            A_s = np.float32(A)
+            V_s = np.float32(V)
+            inv_sqrt_n32 = np.float32(inv_sqrt_n)
+            inv_n32 = np.float32(inv_n)
+            keep32 = np.float32(keep)
+            for i in range(N):
+                denominator = one - beta32 * (V_s - w_cav[i] * inv_n32)
+                u_new = xi[mu, i] * (A_s - xm_cav[i] * inv_sqrt_n32) * inv_sqrt_n32 / denominator
+                u[mu, i] = keep32 * u_new + damping32 * u[mu, i]
+                H_new[i] += u[mu, i]
+    return beta_v_max
+
+
 class _Messages:
     """Hidden -> spin messages of the non-condensed patterns at one temperature."""
 
-    def __init__(self, xi_rest: np.ndarray, beta: float, relaxed: bool, xi_sq_max: float):
+    def __init__(self, xi_rest, beta, relaxed, xi_sq_max, xi_iter):
+        """``xi_iter`` is ``xi_rest`` in the iteration dtype (float64 or float32)."""
         self.xi = xi_rest
         self.beta = beta
         self.relaxed = relaxed
         P, N = xi_rest.shape
-        self.u = np.zeros((P, N))
+        dtype = xi_iter.dtype
+        self.u = np.zeros((P, N), dtype=dtype)
         if relaxed:
+            self.xi_iter = xi_iter
             self.xi_sq_max = xi_sq_max
-            self.work = (np.empty(N), np.empty(N))
+            self.work = (np.empty(N, dtype=dtype), np.empty(N, dtype=dtype))
+            self.kernel = _relaxed_sweep32 if dtype == np.float32 else _relaxed_sweep
+            self.t = np.empty(N, dtype=dtype)
+            self.H_new = np.empty(N, dtype=dtype)
         elif P > 0:
             self.grid = _bp_full.lambda_grid(xi_rest, beta)
 
@@ -372,9 +477,18 @@ class _Messages:
             H_new[:] = 0.0
             return True
         if self.relaxed:
-            beta_v = _relaxed_sweep(
-                self.xi, self.xi_sq_max, self.beta, t, self.u, damping, H_new, *self.work
+            self.t[:] = t
+            beta_v = self.kernel(
+                self.xi_iter,
+                self.xi_sq_max,
+                self.beta,
+                self.t,
+                self.u,
+                damping,
+                self.H_new,
+                *self.work,
             )
+            H_new[:] = self.H_new
             return bool(beta_v < 1.0)
         return _bp_full.full_sweep(self.xi, self.beta, *self.grid, t, self.u, damping, H_new)
 
@@ -383,7 +497,8 @@ class _Messages:
         if self.xi.shape[0] == 0:
             return 0.0
         if self.relaxed:
-            return _relaxed_bethe_terms(self.xi, self.beta, H, self.u, *self.work)
+            N = self.xi.shape[1]
+            return _relaxed_bethe_terms(self.xi, self.beta, H, self.u, np.empty(N), np.empty(N))
         cavity_field = self.beta * (H[None, :] - self.u)
         log_z = _bp_full.log_partition(self.xi, self.beta, *self.grid, np.tanh(cavity_field))
         log_cosh_total = np.logaddexp(self.beta * H, -self.beta * H) - np.log(2.0)
@@ -423,14 +538,15 @@ def _split_patterns(xi: np.ndarray, retrieved: int | None) -> tuple[np.ndarray, 
     return xi[retrieved], np.ascontiguousarray(np.delete(xi, retrieved, axis=0))
 
 
-def _solve_one(xi_c, xi_rest, xi_sq_max, c0, beta, m0, relaxed, field, damping, tol, max_iter):
+def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter):
     """Iterate one temperature; returns (m, free_energy, iterations, residual, status).
 
-    xi_c (N,) is the condensed pattern (zeros for the symmetric BP), xi_rest the
-    patterns with messages and c0 the J_ii = 0 constant of the free energy.
+    xi_c (N,) is the condensed pattern (zeros for the symmetric BP), rest =
+    (xi_rest, max xi_rest^2, xi_rest in the iteration dtype) the patterns with
+    messages and c0 the J_ii = 0 constant of the free energy.
     """
     N = xi_c.shape[0]
-    messages = _Messages(xi_rest, beta, relaxed, xi_sq_max)
+    messages = _Messages(rest[0], beta, relaxed, rest[1], rest[2])
     H_new = np.empty(N)
     H = np.empty(N)
     work = np.empty(N)
@@ -487,6 +603,7 @@ def solve(
     damping: float = 0.5,
     tol: float = 1e-8,
     max_iter: int = 1000,
+    dtype: str = "float64",
 ) -> Solution:
     """Belief propagation fixed points, one per inverse temperature.
 
@@ -514,6 +631,13 @@ def solve(
         Convergence threshold on max_i |m_i^{t+1} - m_i^t|.
     max_iter : int, default=1000
         Sweep budget per temperature.
+    dtype : {"float64", "float32"}, default="float64"
+        Storage and arithmetic of the relaxed messages (the patterns are cast
+        once to it; exact for ±1 and 0). "float32" runs the sweep about twice as
+        fast and is accurate to about 1e-6; ``tol`` is then raised to at least
+        TOL_FLOOR_EPS float32 epsilons (3.8e-6), below which the residual is
+        rounding noise. The outer iteration (fields, magnetizations, free
+        energy) stays float64. Full BP (``relaxed=False``) supports float64 only.
 
     Returns
     -------
@@ -531,6 +655,12 @@ def solve(
         Naming the argument with the wrong shape or value.
     """
     xi, beta, m0, field = _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if dtype != "float64":
+        if not relaxed:
+            raise ValueError(f"dtype={dtype!r} needs relaxed=True (full BP is float64 only)")
+        tol = max(float(tol), TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
     K, N = m0.shape
     m = np.empty((K, N))
     free_energy = np.empty(K)
@@ -540,12 +670,12 @@ def solve(
     xi_c, xi_rest = _split_patterns(xi, retrieved)
     # max (xi^mu_i)^2 over the patterns with messages (bound of the series test).
     xi_sq_max = float(np.max(np.abs(xi_rest), initial=0.0)) ** 2
+    rest = (xi_rest, xi_sq_max, np.ascontiguousarray(xi_rest, dtype=dtype))
     c0 = float(np.sum(xi * xi)) / (2.0 * N * N)
     for k in range(K):
         m[k], free_energy[k], iterations[k], residual[k], status[k] = _solve_one(
             xi_c,
-            xi_rest,
-            xi_sq_max,
+            rest,
             c0,
             float(beta[k]),
             m0[k],
