@@ -18,19 +18,13 @@ Run ``python bench/bp_cost.py`` for a table.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-# Run as ``python bench/bp_cost.py`` this file's folder comes first on sys.path,
-# where bench/kernels.py would shadow the ``kernels`` package: drop that entry.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import _unshadow  # noqa: F401  (first: the kernels package, not bench/kernels.py)
+import numpy as np
+from threadpoolctl import threadpool_limits
 
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from kernels import bp, tap  # noqa: E402
+from kernels import bp, tap
 
 #: Temperatures of the benchmark: the retrieval region and above at alpha = 0.1.
 T_RANGE = (0.1, 0.6)

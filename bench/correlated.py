@@ -19,21 +19,15 @@ Run ``python bench/correlated.py``; the last line is
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-# Run as ``python bench/correlated.py`` this file's folder comes first on
-# sys.path, where a module of it could shadow the ``kernels`` package: drop it.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import _unshadow  # noqa: F401  (first: the kernels package, not bench/kernels.py)
+import numpy as np
+from threadpoolctl import threadpool_limits
 
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from kernels import layered, tap  # noqa: E402
-from kernels.patterns import features  # noqa: E402
-from kernels.reaction import make_reaction  # noqa: E402
+from kernels import layered, tap
+from kernels.patterns import features
+from kernels.reaction import make_reaction
 
 ALPHA = 0.1
 ALPHA_D = 0.2

@@ -26,21 +26,15 @@ Run ``python bench/kernels.py``. The last line is built from the dict of results
 from __future__ import annotations
 
 import importlib.util
-import sys
 import time
-from pathlib import Path
 
-# Run as ``python bench/kernels.py`` this file's folder comes first on sys.path,
-# where this module would shadow the ``kernels`` package: drop that entry.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import _unshadow  # first: the kernels package, not this file
+import numpy as np
+from threadpoolctl import threadpool_limits
 
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from kernels import tap  # noqa: E402
-from kernels.patterns import iid, point_rng  # noqa: E402
-from kernels.solution import CONVERGED  # noqa: E402
+from kernels import tap
+from kernels.patterns import iid, point_rng
+from kernels.solution import CONVERGED
 
 ROOT_SEED = 2017
 #: Square GEMM size for the peak and repetitions (best time kept: the machine is
@@ -256,8 +250,8 @@ def report_early_stop() -> dict:
 
 def report_bp_cost() -> dict:
     """Relaxed BP against TAP per (point, iteration), from bench/bp_cost.py."""
-    # bench/ is not importable as a package here (see the sys.path note above)
-    spec = importlib.util.spec_from_file_location("bp_cost", _HERE / "bp_cost.py")
+    # load the sibling by its path (bench/ is no package)
+    spec = importlib.util.spec_from_file_location("bp_cost", _unshadow.HERE / "bp_cost.py")
     bp_cost = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bp_cost)
     cost = bp_cost.bp_relaxed_over_tap()

@@ -31,31 +31,22 @@ The last line is machine-readable:
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import shutil
+import tempfile
+import time
 from pathlib import Path
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-# `python bench/scheduler.py` puts bench/ first on sys.path, where bench/kernels.py
-# would shadow the kernels package: import from the installed project instead.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+import _unshadow  # noqa: F401  (first: the kernels package, not bench/kernels.py)
+import numpy as np
+from distributed.diagnostics.plugin import SchedulerPlugin
 
-import argparse  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
-
-from sweep import runner  # noqa: E402
-from sweep.cluster import connect  # noqa: E402
-from sweep.plan import make_plan  # noqa: E402
-from sweep.spec import parse_spec  # noqa: E402
-from sweep.store import Writer, create  # noqa: E402
-from sweep.tasks import run_task  # noqa: E402
+from sweep import runner
+from sweep.cluster import connect
+from sweep.plan import make_plan
+from sweep.spec import parse_spec
+from sweep.store import Writer, create
+from sweep.tasks import run_task
 
 #: Points per (N, alpha) task: SEEDS disorder samples x TEMPERATURES.
 SEEDS = 10
