@@ -189,34 +189,46 @@ def _relaxed_bethe_terms(xi, beta, H, u, m_cav, w_cav):
     s = (1.0 - t) * (1.0 + t)
     total = 0.0
     for mu in range(P):
-        A, V, n_outside = _cavity_row(xi[mu], beta, t, s, u[mu], m_cav, w_cav)
+        # Fast pass, valid if every |y| <= TANH_RATIONAL_MAX: with tanh y = n / d
+        # and r = 1 / (d - t n), m_{i->mu} = (t d - n) r and the edge ratio is
+        # (1 - tau^2) / (1 - t tau)^2 = (d - n)(d + n) r^2, which times s_i is also
+        # 1 - m_{i->mu}^2: one division per edge, branch-free blocks vectorise.
+        A = 0.0
+        V = 0.0
+        log_edges = 0.0
+        n_outside = 0
+        for start in range(0, N, BETHE_PRODUCT_BLOCK):
+            product = 1.0
+            for i in range(start, min(start + BETHE_PRODUCT_BLOCK, N)):
+                y = beta * u[mu, i]
+                n_outside += abs(y) > TANH_RATIONAL_MAX
+                n, d = _tanh_fraction(y)
+                r = 1.0 / (d - t[i] * n)
+                ratio = ((d - n) * r) * ((d + n) * r)
+                A += xi[mu, i] * ((t[i] * d - n) * r)
+                V += xi[mu, i] * xi[mu, i] * s[i] * ratio
+                product *= ratio
+            log_edges += math.log(product)
+        if n_outside > 0:  # rare: libm cavity magnetizations and ln cosh edges
+            A, V, _ = _cavity_row(xi[mu], beta, t, s, u[mu], m_cav, w_cav)
+            log_edges = 0.0
+            product = 1.0
+            for i in range(N):
+                y = beta * u[mu, i]
+                if abs(y) <= TANH_RATIONAL_MAX:
+                    tau = tanh_small(y)
+                    product *= (1.0 + m_cav[i] * tau) ** 2 / ((1.0 - tau) * (1.0 + tau))
+                else:
+                    log_edges += 2.0 * (_log_cosh(beta * H[i]) - _log_cosh(beta * H[i] - y))
+                if (i + 1) % BETHE_PRODUCT_BLOCK == 0:
+                    log_edges += math.log(product)
+                    product = 1.0
+            log_edges += math.log(product)
         A /= math.sqrt(N)
         V /= N
         denominator = 1.0 - beta * V
         total += -0.5 * math.log(denominator) + beta * A * A / (2.0 * denominator)
-        if n_outside == 0:
-            # Every |y| <= TANH_RATIONAL_MAX: with tanh y = n / d the ratio is
-            # (d + m n)^2 / ((d - n)(d + n)); branch-free blocks vectorise.
-            for start in range(0, N, BETHE_PRODUCT_BLOCK):
-                product = 1.0
-                for i in range(start, min(start + BETHE_PRODUCT_BLOCK, N)):
-                    n, d = _tanh_fraction(beta * u[mu, i])
-                    numerator = d + m_cav[i] * n
-                    product *= numerator * numerator / ((d - n) * (d + n))
-                total -= 0.5 * math.log(product)
-            continue
-        product = 1.0
-        for i in range(N):
-            y = beta * u[mu, i]
-            if abs(y) <= TANH_RATIONAL_MAX:
-                tau = tanh_small(y)
-                product *= (1.0 + m_cav[i] * tau) ** 2 / ((1.0 - tau) * (1.0 + tau))
-            else:
-                total -= _log_cosh(beta * H[i]) - _log_cosh(beta * H[i] - y)
-            if (i + 1) % BETHE_PRODUCT_BLOCK == 0:
-                total -= 0.5 * math.log(product)
-                product = 1.0
-        total -= 0.5 * math.log(product)
+        total -= 0.5 * log_edges
     return total
 
 
@@ -466,8 +478,9 @@ class _Messages:
             self.xi_sq_max = xi_sq_max
             self.work = (np.empty(N, dtype=dtype), np.empty(N, dtype=dtype))
             self.kernel = _relaxed_sweep32 if dtype == np.float32 else _relaxed_sweep
-            self.t = np.empty(N, dtype=dtype)
-            self.H_new = np.empty(N, dtype=dtype)
+            # float32: t and H_new are copied through buffers of the iteration dtype.
+            self.t = np.empty(N, dtype=dtype) if dtype != np.float64 else None
+            self.H_new = np.empty(N, dtype=dtype) if dtype != np.float64 else None
         elif P > 0:
             self.grid = _bp_full.lambda_grid(xi_rest, beta)
 
@@ -477,18 +490,14 @@ class _Messages:
             H_new[:] = 0.0
             return True
         if self.relaxed:
-            self.t[:] = t
+            t_iter, H_iter = (t, H_new) if self.t is None else (self.t, self.H_new)
+            if self.t is not None:
+                t_iter[:] = t
             beta_v = self.kernel(
-                self.xi_iter,
-                self.xi_sq_max,
-                self.beta,
-                self.t,
-                self.u,
-                damping,
-                self.H_new,
-                *self.work,
+                self.xi_iter, self.xi_sq_max, self.beta, t_iter, self.u, damping, H_iter, *self.work
             )
-            H_new[:] = self.H_new
+            if self.H_new is not None:
+                H_new[:] = H_iter
             return bool(beta_v < 1.0)
         return _bp_full.full_sweep(self.xi, self.beta, *self.grid, t, self.u, damping, H_new)
 
@@ -538,6 +547,31 @@ def _split_patterns(xi: np.ndarray, retrieved: int | None) -> tuple[np.ndarray, 
     return xi[retrieved], np.ascontiguousarray(np.delete(xi, retrieved, axis=0))
 
 
+# The two helpers of the outer iteration below replace a chain of numpy calls and
+# round exactly as those did: no fastmath (no contraction into FMAs).
+@numba.njit(cache=True, error_model="numpy")
+def _fields(xi_c, M, field, H_new, beta, H, work):
+    """H <- (xi^c M + field) + H_new and work <- beta H, in place."""
+    for i in range(H.shape[0]):
+        h = xi_c[i] * M + field[i]
+        h = h + H_new[i]
+        H[i] = h
+        work[i] = h * beta
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _max_change(new, old):
+    """max_i |new_i - old_i|, NaN if any difference is NaN (as ``np.max``)."""
+    largest = 0.0
+    for i in range(new.shape[0]):
+        change = abs(new[i] - old[i])
+        if change > largest:
+            largest = change
+        elif change != change:
+            return change
+    return largest
+
+
 def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter):
     """Iterate one temperature; returns (m, free_energy, iterations, residual, status).
 
@@ -550,14 +584,10 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
     H_new = np.empty(N)
     H = np.empty(N)
     work = np.empty(N)
-    change = np.empty(N)
 
     def update_fields(M):
         """H <- field + xi^c M + sum_mu u, and work <- tanh(beta H), in place."""
-        np.multiply(xi_c, M, out=H)
-        np.add(H, field, out=H)
-        np.add(H, H_new, out=H)
-        np.multiply(H, beta, out=work)
+        _fields(xi_c, M, field, H_new, beta, H, work)
         np.tanh(work, out=work)
 
     # Consistent start: undamped first updates from m_{i->mu} = m0_i and M(m0).
@@ -575,10 +605,8 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
             return m, np.nan, iteration, residual, DIVERGED
         M = (1.0 - damping) * (xi_c @ m / N) + damping * M
         update_fields(M)
-        np.subtract(work, m, out=change)
-        np.abs(change, out=change)
-        residual = float(np.max(change))
-        if not np.isfinite(residual):
+        residual = _max_change(work, m)
+        if not math.isfinite(residual):
             return m, np.nan, iteration, residual, DIVERGED
         m[:] = work
         if residual <= tol:
