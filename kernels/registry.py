@@ -34,7 +34,8 @@ class SolverOptions:
     max_iter : int
         Iteration budget per temperature.
     dtype : {"float64", "float32"}
-        Floating type of the iterative solvers.
+        Floating type of the iterative solvers (TAP, naive mean field, relaxed
+        BP; full BP always runs in float64).
     reaction : {"iid", "spectral", "spectral_site"}
         Onsager term of ``tap``: ``spectral`` for correlated patterns,
         ``spectral_site`` also treats each site's self-coupling J_ii exactly
@@ -114,8 +115,10 @@ def _bp(relaxed: bool, retrieved: int | None) -> Runner:
     def run(patterns, beta, m0, options, rng):
         from . import bp
 
+        # full BP's quadrature runs in float64 only
+        dtype = options.dtype if relaxed else "float64"
         return bp.solve(patterns.xi, beta, m0, retrieved=retrieved, relaxed=relaxed,
-                        field=_field(patterns, options), **_iterative(options))
+                        field=_field(patterns, options), dtype=dtype, **_iterative(options))
 
     return run
 

@@ -12,13 +12,14 @@ N, ALPHA = 16, 0.125  # P = 2, so bp_retrieval_wrong has a pattern 1 to conditio
 T = np.array([0.3, 2.0])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
-def test_algorithm_returns_the_solution_contract(name):
+def test_algorithm_returns_the_solution_contract(name, dtype):
     kind = "features" if name == "layered" else "iid"
     params = {"alpha_D": 1.0} if kind == "features" else {}
     patterns = make(kind, N, ALPHA, point_rng(1, N, ALPHA, 0), **params)
     m0 = initial_state(patterns.xi, "retrieval", point_rng(1, N, ALPHA, 0, "init"))
-    options = SolverOptions(max_iter=200, mc_sweeps=200, field=0.3)
+    options = SolverOptions(max_iter=200, mc_sweeps=200, field=0.3, dtype=dtype)
     sol = ALGORITHMS[name].run(patterns, 1 / T, m0, options, point_rng(1, N, ALPHA, 0, "dynamics"))
     P = patterns.P
     assert sol.m.shape == (2, N) and sol.overlap.shape == (2, P)
