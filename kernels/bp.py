@@ -245,8 +245,9 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     xi_row, u_row : ndarray of shape (N,)
         Pattern mu and its messages u_{mu->i}.
     beta : float
+        In the arrays' dtype.
     t : ndarray of shape (N,)
-        tanh(beta H_i).
+        tanh(beta H_i). Its dtype (float64 or float32) sets the arithmetic.
     xm_cav, w_cav : ndarray of shape (N,)
         Filled with xi^mu_i m_{i->mu} and (xi^mu_i)^2 - (xi^mu_i m_{i->mu})^2
         = (xi^mu_i)^2 (1 - m_{i->mu}^2).
@@ -266,15 +267,20 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     absolute terms (error ~1e-16 xi^2), which is all V_mu and eps_i need.
     """
     N = xi_row.shape[0]
-    A = 0.0
-    V = 0.0
+    # constants in the arrays' dtype (float64, or float32 for dtype="float32")
+    zero, one = t.dtype.type(0.0), t.dtype.type(1.0)
+    z_max = t.dtype.type(_TANH_Z_MAX)
+    p0, p1, p2 = t.dtype.type(_TANH_P[0]), t.dtype.type(_TANH_P[1]), t.dtype.type(_TANH_P[2])
+    q0, q1, q2 = t.dtype.type(_TANH_Q[0]), t.dtype.type(_TANH_Q[1]), t.dtype.type(_TANH_Q[2])
+    A = zero
+    V = zero
     n_outside = 0
     for i in range(N):
         y = beta * u_row[i]
         z = y * y
-        n_outside += z > _TANH_Z_MAX
-        p = (_TANH_P[0] * z + _TANH_P[1]) * z + _TANH_P[2]
-        d = ((z + _TANH_Q[0]) * z + _TANH_Q[1]) * z + _TANH_Q[2]
+        n_outside += z > z_max
+        p = (p0 * z + p1) * z + p2
+        d = ((z + q0) * z + q1) * z + q2
         n = y * (d + z * p)
         xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
         w = xi_row[i] * xi_row[i] - xm * xm
@@ -283,11 +289,11 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
         A += xm
         V += w
     if n_outside > 0:  # rare (large |beta u|): redo the row with libm tanh
-        A = 0.0
-        V = 0.0
+        A = zero
+        V = zero
         for i in range(N):
             tau = np.tanh(beta * u_row[i])
-            xm = xi_row[i] * ((t[i] - tau) / (1.0 - t[i] * tau))
+            xm = xi_row[i] * ((t[i] - tau) / (one - t[i] * tau))
             w = xi_row[i] * xi_row[i] - xm * xm
             xm_cav[i] = xm
             w_cav[i] = w
@@ -376,45 +382,6 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _sweep_row32(xi_row, beta, t, u_row, xm_cav, w_cav):
-    """:func:`_sweep_row` in float32 arithmetic (all arrays and ``beta`` float32)."""
-    N = xi_row.shape[0]
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
-    z_max = np.float32(_TANH_Z_MAX)
-    p0, p1, p2 = np.float32(_TANH_P[0]), np.float32(_TANH_P[1]), np.float32(_TANH_P[2])
-    q0, q1, q2 = np.float32(_TANH_Q[0]), np.float32(_TANH_Q[1]), np.float32(_TANH_Q[2])
-    A = zero
-    V = zero
-    n_outside = zero
-    for i in range(N):
-        y = beta * u_row[i]
-        z = y * y
-        n_outside += one if z > z_max else zero
-        p = (p0 * z + p1) * z + p2
-        d = ((z + q0) * z + q1) * z + q2
-        n = y * (d + z * p)
-        xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
-        w = xi_row[i] * xi_row[i] - xm * xm
-        xm_cav[i] = xm
-        w_cav[i] = w
-        A += xm
-        V += w
-    if n_outside > zero:  # rare (large |beta u|): redo the row with libm tanh
-        A = zero
-        V = zero
-        for i in range(N):
-            tau = np.tanh(beta * u_row[i])
-            xm = xi_row[i] * ((t[i] - tau) / (one - t[i] * tau))
-            w = xi_row[i] * xi_row[i] - xm * xm
-            xm_cav[i] = xm
-            w_cav[i] = w
-            A += xm
-            V += w
-    return A, V
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _relaxed_sweep32(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
     """:func:`_relaxed_sweep` with float32 messages and arithmetic.
 
@@ -433,7 +400,7 @@ def _relaxed_sweep32(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
     H_new[:] = 0.0
     beta_v_max = 0.0
     for mu in range(P):
-        A32, V32 = _sweep_row32(xi[mu], beta32, t, u[mu], xm_cav, w_cav)
+        A32, V32 = _sweep_row(xi[mu], beta32, t, u[mu], xm_cav, w_cav)
         A = float(A32) * inv_sqrt_n
         V = float(V32) * inv_n
         beta_v = beta * V
