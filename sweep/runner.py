@@ -36,6 +36,9 @@ TASK_RETRIES = 2
 #: often (s) the limit follows the cluster's thread count (adaptive clusters grow).
 IN_FLIGHT_PER_THREAD = 2
 IN_FLIGHT_REFRESH = 1.0
+#: Future states of a task whose result was lost with its worker and which the
+#: scheduler is computing again: not a failure, the runner waits for it.
+RECOMPUTING = ("pending", "lost")
 #: Longest error text kept per point, characters.
 ERROR_MAX_CHARS = 2000
 
@@ -136,6 +139,11 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
     try:
         fill()
         for future in queue:
+            if future.status in RECOMPUTING:
+                # its worker died after the task ended and its result went with it:
+                # the scheduler recomputes it elsewhere, so wait for it again
+                queue.add(future)
+                continue
             _, task, seeds = in_flight.pop(future.key)
             points = int(seeds.sum()) * K
             if future.status == "finished":

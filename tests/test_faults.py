@@ -41,9 +41,13 @@ from cluster_helpers import (
 
 from sweep.jobqueue import JOB_NAME
 
-#: Worker lifetime for the retirement test: shorter than the sweep (about 4 s on
-#: two workers with slow_env), longer than a worker start (about a second).
+#: Worker lifetime for the retirement test: at most 4 s with the stagger, well
+#: under the sweep (about 8 s on two workers with LIFETIME_TASK_DELAY), longer than
+#: a worker start (about a second).
 LIFETIME = ("--lifetime", "3s", "--lifetime-stagger", "1s", "--lifetime-restart")
+#: Task delay of the retirement test, s: with the default 0.2 s the sweep took
+#: about 4 s, as long as the longest staggered lifetime, and could end first.
+LIFETIME_TASK_DELAY = 0.4
 
 #: Seconds an orphaned worker job waits for its lost scheduler before exiting.
 DEATH_TIMEOUT_SECONDS = 5
@@ -101,10 +105,11 @@ def test_sigkill_of_a_busy_worker_process_loses_nothing(tmp_path):
 
 
 def test_a_worker_retiring_at_its_lifetime_loses_nothing(tmp_path):
-    """One worker lives 3 s (then its nanny restarts it), shorter than the sweep."""
+    """One worker lives 3-4 s (then its nanny restarts it), shorter than the sweep."""
     config = write_config(tmp_path, LONG)
     store = tmp_path / "long.zarr"
-    with DaskProcesses(tmp_path / "dask", n_workers=1, extra_env=slow_env()) as processes:
+    with DaskProcesses(tmp_path / "dask", n_workers=1,
+                       extra_env=slow_env(LIFETIME_TASK_DELAY)) as processes:
         processes.add_worker("mortal", LIFETIME)
         processes.wait_for_workers(2)
         result = hopsweep(*run_args(config, store, "--scheduler", processes.address), cwd=tmp_path)
