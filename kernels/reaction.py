@@ -428,10 +428,13 @@ class SiteSpectralReaction:
         """x < edge, as for :class:`SpectralReaction`."""
         return self.spectral.valid(x)
 
+    def response(self, x: np.ndarray) -> np.ndarray:
+        """R(x) - R(0) of shape (K,): the part of R_i(x) common to all sites."""
+        return self.spectral(x) - self.spectral.alpha
+
     def site(self, x: np.ndarray) -> np.ndarray:
         """R_i(x) of shape (K, N) for x of shape (K,); NaN rows where x >= edge."""
-        response = self.spectral(x) - self.spectral.alpha
-        return response[:, None] + self.self_coupling[None, :]
+        return self.response(x)[:, None] + self.self_coupling[None, :]
 
     def __call__(self, x):
         raise TypeError(

@@ -421,7 +421,7 @@ def _column_reaction(reaction, x: np.ndarray) -> np.ndarray:
     self-coupling J_ii the caller subtracts separately.
     """
     if isinstance(reaction, SiteSpectralReaction):
-        return reaction.spectral(x) - reaction.spectral.alpha
+        return reaction.response(x)
     return reaction(x)
 
 
