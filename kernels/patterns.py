@@ -83,6 +83,12 @@ class Patterns:
     linear: bool = True
 
     @property
+    def is_feature_mixture(self) -> bool:
+        """True when ``xi`` is exactly a linear mixture of recorded features, the
+        model the multi-layer solver (:mod:`kernels.layered`) describes."""
+        return self.features is not None and self.linear
+
+    @property
     def P(self) -> int:
         return self.xi.shape[0]
 

@@ -126,7 +126,7 @@ def _bp(relaxed: bool, retrieved: int | None) -> Runner:
 def _layered(patterns, beta, m0, options, rng):
     from . import layered
 
-    if patterns.features is None or not patterns.linear:
+    if not patterns.is_feature_mixture:
         raise ValueError(
             "algorithm 'layered' needs patterns that are linear mixtures of features: "
             "set [patterns] kind = 'features'"

@@ -571,7 +571,7 @@ def _check_patterns(
         fix = "see physics.md section e for the pattern model's keys"
         problems.append(problem(where, f"rejected by kernels.patterns.make ({err})", value, fix))
         return
-    if "layered" in algorithm and (built.features is None or not built.linear):
+    if "layered" in algorithm and not built.is_feature_mixture:
         problems.append(
             problem(
                 "grid.algorithm",
