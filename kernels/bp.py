@@ -268,17 +268,20 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     """
     N = xi_row.shape[0]
     # constants in the arrays' dtype (float64, or float32 for dtype="float32")
-    zero, one = t.dtype.type(0.0), t.dtype.type(1.0)
-    z_max = t.dtype.type(_TANH_Z_MAX)
-    p0, p1, p2 = t.dtype.type(_TANH_P[0]), t.dtype.type(_TANH_P[1]), t.dtype.type(_TANH_P[2])
-    q0, q1, q2 = t.dtype.type(_TANH_Q[0]), t.dtype.type(_TANH_Q[1]), t.dtype.type(_TANH_Q[2])
+    real = t.dtype.type
+    zero, one, z_max = real(0.0), real(1.0), real(_TANH_Z_MAX)
+    p0, p1, p2 = real(_TANH_P[0]), real(_TANH_P[1]), real(_TANH_P[2])
+    q0, q1, q2 = real(_TANH_Q[0]), real(_TANH_Q[1]), real(_TANH_Q[2])
     A = zero
     V = zero
-    n_outside = 0
+    # Edges outside the fast path's range, counted in the arrays' dtype: a 64-bit
+    # integer counter would halve the vector width of float32 loops, and a
+    # running max would not vectorise at all.
+    n_outside = zero
     for i in range(N):
         y = beta * u_row[i]
         z = y * y
-        n_outside += z > z_max
+        n_outside += one if z > z_max else zero
         p = (p0 * z + p1) * z + p2
         d = ((z + q0) * z + q1) * z + q2
         n = y * (d + z * p)
@@ -288,7 +291,7 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
         w_cav[i] = w
         A += xm
         V += w
-    if n_outside > 0:  # rare (large |beta u|): redo the row with libm tanh
+    if n_outside > zero:  # rare (large |beta u|): redo the row with libm tanh
         A = zero
         V = zero
         for i in range(N):
@@ -309,13 +312,15 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
     Parameters
     ----------
     xi : ndarray of shape (P, N)
-        Patterns of the non-condensed hidden units.
+        Patterns of the non-condensed hidden units, in the iteration dtype.
     xi_sq_max : float
         max (xi^mu_i)^2, bounding the cavity correction of the variance.
     beta : float
     t : ndarray of shape (N,)
         tanh(beta H_i) of the previous total fields (cavity magnetizations are
         m_{i->mu} = tanh(beta H_i - beta u_{mu->i}), by the addition formula).
+        Its dtype, float64 or float32, is the iteration dtype: ``xi``, ``u``,
+        ``H_new`` and the work rows share it.
     u : ndarray of shape (P, N)
         Messages u_{mu->i}, overwritten by (1 - damping) u_new + damping u.
     damping : float
@@ -340,17 +345,21 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
     and g = 1 / (1 + eps) summed as 1 + sum_{k=1..7} (-beta / (N D))^k w^k
     (Horner in w, truncation error eps^8 <= 1e-16) when
     eps <= RECIPROCAL_SERIES_EPS for every edge; else one division per edge.
+    The per-pattern sums and constants are formed in float64 and rounded once
+    to the iteration dtype.
     """
     P, N = xi.shape
+    real = t.dtype.type
     inv_sqrt_n = 1.0 / math.sqrt(N)
     inv_n = 1.0 / N
     keep = 1.0 - damping
+    beta_r, damping_r, one = real(beta), real(damping), real(1.0)
     H_new[:] = 0.0
     beta_v_max = 0.0
     for mu in range(P):
-        A, V = _sweep_row(xi[mu], beta, t, u[mu], xm_cav, w_cav)
-        A *= inv_sqrt_n
-        V *= inv_n
+        A, V = _sweep_row(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
+        A = float(A) * inv_sqrt_n
+        V = float(V) * inv_n
         beta_v = beta * V
         if not beta_v < 1.0:  # also catches NaN
             return beta_v
@@ -358,8 +367,8 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
         inv_D = 1.0 / (1.0 - beta_v)
         eps_scale = beta * inv_n * inv_D
         if eps_scale * xi_sq_max <= RECIPROCAL_SERIES_EPS:
-            a = keep * A * inv_sqrt_n * inv_D
-            b = keep * inv_n * inv_D
+            a = real(keep * A * inv_sqrt_n * inv_D)
+            b = real(keep * inv_n * inv_D)
             c1 = -eps_scale
             c2 = c1 * c1
             c3 = c2 * c1
@@ -367,69 +376,20 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
             c5 = c4 * c1
             c6 = c3 * c3
             c7 = c6 * c1
+            c1, c2, c3, c4 = real(c1), real(c2), real(c3), real(c4)
+            c5, c6, c7 = real(c5), real(c6), real(c7)
             for i in range(N):
                 x = w_cav[i]
-                g = 1.0 + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * (c6 + x * c7))))))
-                u[mu, i] = xi[mu, i] * (a - b * xm_cav[i]) * g + damping * u[mu, i]
+                g = one + x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * (c6 + x * c7))))))
+                u[mu, i] = xi[mu, i] * (a - b * xm_cav[i]) * g + damping_r * u[mu, i]
                 H_new[i] += u[mu, i]
         else:
+            A_r, V_r = real(A), real(V)
+            inv_sqrt_n_r, inv_n_r, keep_r = real(inv_sqrt_n), real(inv_n), real(keep)
             for i in range(N):
-                denominator = 1.0 - beta * (V - w_cav[i] * inv_n)
-                u_new = xi[mu, i] * (A - xm_cav[i] * inv_sqrt_n) * inv_sqrt_n / denominator
-                u[mu, i] = keep * u_new + damping * u[mu, i]
-                H_new[i] += u[mu, i]
-    return beta_v_max
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _relaxed_sweep32(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
-    """:func:`_relaxed_sweep` with float32 messages and arithmetic.
-
-    ``xi``, ``t``, ``u``, ``H_new`` and the work rows are float32; the scalars are
-    Python floats. Per-pattern constants are formed in float64 and rounded once.
-    The series for 1 / (1 + eps) stops at eps^3 (truncation error
-    eps^4 <= 1e-8, below the float32 epsilon 1.2e-7).
-    """
-    P, N = xi.shape
-    inv_sqrt_n = 1.0 / math.sqrt(N)
-    inv_n = 1.0 / N
-    keep = 1.0 - damping
-    beta32 = np.float32(beta)
-    damping32 = np.float32(damping)
-    one = np.float32(1.0)
-    H_new[:] = 0.0
-    beta_v_max = 0.0
-    for mu in range(P):
-        A32, V32 = _sweep_row(xi[mu], beta32, t, u[mu], xm_cav, w_cav)
-        A = float(A32) * inv_sqrt_n
-        V = float(V32) * inv_n
-        beta_v = beta * V
-        if not beta_v < 1.0:  # also catches NaN
-            return beta_v
-        beta_v_max = max(beta_v_max, beta_v)
-        inv_D = 1.0 / (1.0 - beta_v)
-        eps_scale = beta * inv_n * inv_D
-        if eps_scale * xi_sq_max <= RECIPROCAL_SERIES_EPS:
-            a = np.float32(keep * A * inv_sqrt_n * inv_D)
-            b = np.float32(keep * inv_n * inv_D)
-            c1 = np.float32(-eps_scale)
-            c2 = np.float32(eps_scale * eps_scale)
-            c3 = np.float32(-eps_scale * eps_scale * eps_scale)
-            for i in range(N):
-                x = w_cav[i]
-                g = one + x * (c1 + x * (c2 + x * c3))
-                u[mu, i] = xi[mu, i] * (a - b * xm_cav[i]) * g + damping32 * u[mu, i]
-                H_new[i] += u[mu, i]
-        else:
-            A_s = np.float32(A)
-            V_s = np.float32(V)
-            inv_sqrt_n32 = np.float32(inv_sqrt_n)
-            inv_n32 = np.float32(inv_n)
-            keep32 = np.float32(keep)
-            for i in range(N):
-                denominator = one - beta32 * (V_s - w_cav[i] * inv_n32)
-                u_new = xi[mu, i] * (A_s - xm_cav[i] * inv_sqrt_n32) * inv_sqrt_n32 / denominator
-                u[mu, i] = keep32 * u_new + damping32 * u[mu, i]
+                denominator = one - beta_r * (V_r - w_cav[i] * inv_n_r)
+                u_new = xi[mu, i] * (A_r - xm_cav[i] * inv_sqrt_n_r) * inv_sqrt_n_r / denominator
+                u[mu, i] = keep_r * u_new + damping_r * u[mu, i]
                 H_new[i] += u[mu, i]
     return beta_v_max
 
@@ -449,7 +409,6 @@ class _Messages:
             self.xi_iter = xi_iter
             self.xi_sq_max = xi_sq_max
             self.work = (np.empty(N, dtype=dtype), np.empty(N, dtype=dtype))
-            self.kernel = _relaxed_sweep32 if dtype == np.float32 else _relaxed_sweep
             # float32: t and H_new are copied through buffers of the iteration dtype.
             self.t = np.empty(N, dtype=dtype) if dtype != np.float64 else None
             self.H_new = np.empty(N, dtype=dtype) if dtype != np.float64 else None
@@ -465,7 +424,7 @@ class _Messages:
             t_iter, H_iter = (t, H_new) if self.t is None else (self.t, self.H_new)
             if self.t is not None:
                 t_iter[:] = t
-            beta_v = self.kernel(
+            beta_v = _relaxed_sweep(
                 self.xi_iter, self.xi_sq_max, self.beta, t_iter, self.u, damping, H_iter, *self.work
             )
             if self.H_new is not None:
