@@ -1,7 +1,8 @@
 """Cost of relaxed BP per (point, iteration) against TAP, measured side by side.
 
-Both solvers run on the same pattern matrix, the same K temperatures, float64,
-one BLAS thread (threadpoolctl) and one Numba thread:
+Both solvers run on the same pattern matrix, the same K temperatures, the same
+dtype (float64 by default; float32 as well in the table), one BLAS thread
+(threadpoolctl) and one Numba thread:
 
 - TAP: ``kernels.tap.solve`` batched over the K temperatures (GEMM steps);
 - relaxed BP: ``kernels.bp.solve(..., retrieved=0, relaxed=True)`` (the
@@ -49,6 +50,7 @@ def bp_relaxed_over_tap(
     n_iter: int = 50,
     repeats: int = 3,
     seed: int = 0,
+    dtype: str = "float64",
 ) -> dict:
     """Relaxed-BP cost per (point, iteration) relative to batched TAP.
 
@@ -67,6 +69,8 @@ def bp_relaxed_over_tap(
         kept, the usual estimate on a shared, noisy machine.
     seed : int, default=0
         Seed of the pattern matrix.
+    dtype : {"float64", "float32"}, default="float64"
+        Iteration dtype of both solvers.
 
     Returns
     -------
@@ -75,7 +79,7 @@ def bp_relaxed_over_tap(
         ``bp_us``, ``tap_us``: the two costs in microseconds;
         ``bp_iterations``, ``tap_iterations``: point-iterations per run;
         ``bp_ns_per_edge``: BP cost per message per sweep (P - 1 hidden units);
-        ``N``, ``P``, ``K``.
+        ``N``, ``P``, ``K``, ``dtype``.
     """
     P = round(alpha * N)
     xi = np.random.default_rng(seed).choice([-1.0, 1.0], size=(P, N))
@@ -83,14 +87,20 @@ def bp_relaxed_over_tap(
     m0 = xi[0].copy()
     with threadpool_limits(limits=1):
         # Warm-up (Numba compilation or cache load) outside the timed calls.
-        bp.solve(xi[:, :64], beta[:1], m0[:64], retrieved=0, max_iter=2)
-        tap.solve(xi, beta, m0, max_iter=2)
+        bp.solve(xi[:, :64], beta[:1], m0[:64], retrieved=0, max_iter=2, dtype=dtype)
+        tap.solve(xi, beta, m0, max_iter=2, dtype=dtype)
         runs = {"tap": [], "bp": []}
         for _ in range(repeats):
             runs["tap"].append(
                 _us_per_point_iteration(
                     lambda: tap.solve(
-                        xi, beta, m0, tol=UNREACHABLE_TOL, max_iter=n_iter, early_stop=False
+                        xi,
+                        beta,
+                        m0,
+                        tol=UNREACHABLE_TOL,
+                        max_iter=n_iter,
+                        early_stop=False,
+                        dtype=dtype,
                     )
                 )
             )
@@ -104,6 +114,7 @@ def bp_relaxed_over_tap(
                         relaxed=True,
                         tol=UNREACHABLE_TOL,
                         max_iter=n_iter,
+                        dtype=dtype,
                     )
                 )
             )
@@ -119,17 +130,21 @@ def bp_relaxed_over_tap(
         "N": N,
         "P": P,
         "K": K,
+        "dtype": dtype,
     }
 
 
 def main() -> None:
-    result = bp_relaxed_over_tap()
-    print(f"N = {result['N']}, P = {result['P']}, K = {result['K']}, float64, 1 thread")
-    print(f"{'solver':<28}{'us / (point, iteration)':>26}{'point-iterations':>20}")
-    print(f"{'TAP (batched over K)':<28}{result['tap_us']:>26.1f}{result['tap_iterations']:>20d}")
-    print(f"{'relaxed BP (per T)':<28}{result['bp_us']:>26.1f}{result['bp_iterations']:>20d}")
-    print(f"relaxed BP per message and sweep: {result['bp_ns_per_edge']:.2f} ns")
-    print(f"bp_relaxed_over_tap = {result['bp_relaxed_over_tap']:.2f}")
+    for dtype in ("float64", "float32"):
+        result = bp_relaxed_over_tap(dtype=dtype)
+        print(f"N = {result['N']}, P = {result['P']}, K = {result['K']}, {dtype}, 1 thread")
+        print(f"{'solver':<28}{'us / (point, iteration)':>26}{'point-iterations':>20}")
+        print(
+            f"{'TAP (batched over K)':<28}{result['tap_us']:>26.1f}{result['tap_iterations']:>20d}"
+        )
+        print(f"{'relaxed BP (per T)':<28}{result['bp_us']:>26.1f}{result['bp_iterations']:>20d}")
+        print(f"relaxed BP per message and sweep: {result['bp_ns_per_edge']:.2f} ns")
+        print(f"bp_relaxed_over_tap ({dtype}) = {result['bp_relaxed_over_tap']:.2f}")
 
 
 if __name__ == "__main__":
