@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq
 
 #: x_max = EDGE_GUARD * edge for the spectral reactions: transients are clipped
 #: just below the spectral edge, where R(x) is still finite.
@@ -328,6 +327,8 @@ class FeatureModelReaction:
             a2, a1 = (1.0 - ratio) ** 2, -2.0 * (1.0 - ratio) - 4.0 * ratio
             disc_end = (-a1 - np.sqrt(a1 * a1 - 4.0 * a2)) / (2.0 * a2) if a2 > 0 else 0.25 / ratio
             disc_end = min(disc_end, 1.0)
+            from scipy.optimize import brentq  # here: scipy costs ~0.4 s per worker to import
+
             edge = brentq(self._dz, BRACKET_EPS * disc_end, (1.0 - BRACKET_EPS) * disc_end)
         object.__setattr__(self, "edge", float(edge))
         object.__setattr__(self, "x_max", EDGE_GUARD * float(edge))
