@@ -149,14 +149,31 @@ class Plan:
 
         Shards are disjoint, cover every task, and each is made of whole chunks.
         """
-        if count < 1 or not 0 <= index < count:
-            raise ValueError(f"need 0 <= index < count, got index={index}, count={count}")
+        _check_shard(index, count)
         for task_id in range(index, self.n_tasks, count):
             yield self.task(task_id)
+
+    def by_cost(self) -> list[tuple[int, int, int]]:
+        """(algorithm, N, alpha) indices, the most expensive (``seed_cost``) first.
+
+        Ties keep the id order. One entry per (algorithm, N, alpha), never per
+        point or task.
+        """
+        spec = self.spec
+        n_alg, n_N, n_alpha = spec.shape[:3]
+        groups = [(a, n, k) for a in range(n_alg) for n in range(n_N) for k in range(n_alpha)]
+        cost = {g: seed_cost(spec, spec.algorithm[g[0]], spec.N[g[1]], spec.alpha[g[2]])
+                for g in groups}
+        return sorted(groups, key=lambda g: -cost[g])
 
     def pending(self, status: np.ndarray, retry_failed: bool = False,
                 index: int = 0, count: int = 1) -> Iterator[tuple[Task, np.ndarray]]:
         """Tasks with points still to compute, and which of their seeds.
+
+        The most expensive (algorithm, N, alpha) come first (:meth:`by_cost`), so
+        the last tasks of a run are short and the workers finish together
+        instead of one of them idling while another works through the largest
+        loads.
 
         Parameters
         ----------
@@ -173,11 +190,18 @@ class Plan:
         seeds : ndarray of shape (s1 - s0,), bool
             Seeds of the block to compute (a seed is computed over all T).
         """
+        _check_shard(index, count)
         todo = self.todo(status, retry_failed)
-        for task in self.tasks(index, count):
-            seeds = todo[task.a, task.n, task.k, task.s0:task.s1]
-            if seeds.any():
-                yield task, seeds
+        n_N, n_alpha = self.spec.shape[1:3]
+        for a, n, k in self.by_cost():
+            first = ((a * n_N + n) * n_alpha + k) * self.n_blocks
+            for task_id in range(first, first + self.n_blocks):
+                if task_id % count != index:
+                    continue
+                task = self.task(task_id)
+                seeds = todo[a, n, k, task.s0:task.s1]
+                if seeds.any():
+                    yield task, seeds
 
     @staticmethod
     def todo(status: np.ndarray, retry_failed: bool = False) -> np.ndarray:
@@ -200,6 +224,11 @@ class Plan:
         if spec.sites:
             size += spec.n_points * max(spec.N) * np.dtype(spec.options.dtype).itemsize
         return size
+
+
+def _check_shard(index: int, count: int) -> None:
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"need 0 <= index < count, got index={index}, count={count}")
 
 
 def make_plan(spec: Spec) -> Plan:

@@ -31,7 +31,7 @@ from kernels.registry import ALGORITHMS
 from sweep import open_results, patterns_for
 from sweep.cluster import connect
 from sweep.lock import StoreBusy, StoreLock
-from sweep.plan import make_plan
+from sweep.plan import make_plan, seed_cost
 from sweep.progress import Progress
 from sweep.runner import run
 from sweep.spec import ClusterSpec, parse_spec
@@ -81,6 +81,26 @@ def test_tasks_cover_every_sample_once_and_shards_are_disjoint(long_sweep):
     assert sum(len(s) for s in shards) == plan.n_tasks
     with pytest.raises(ValueError, match="task_id"):
         plan.task(plan.n_tasks)
+
+
+def test_pending_tasks_come_most_expensive_first_and_cover_every_sample(long_sweep):
+    spec = _spec(long_sweep)
+    plan = make_plan(spec)
+    status = np.full(spec.shape, PENDING, dtype=np.int8)
+    order = [task for task, _ in plan.pending(status)]
+    # every task once, whatever the order
+    assert sorted(t.id for t in order) == list(range(plan.n_tasks))
+    # non-increasing estimated cost: P grows with alpha, so the largest loads lead
+    costs = [seed_cost(spec, spec.algorithm[t.a], spec.N[t.n], spec.alpha[t.k]) for t in order]
+    assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
+    # shards of the pending tasks are disjoint and cover them all
+    shards = [{t.id for t, _ in plan.pending(status, index=i, count=3)} for i in range(3)]
+    assert set().union(*shards) == set(range(plan.n_tasks))
+    assert sum(len(s) for s in shards) == plan.n_tasks
+    # done seeds are skipped
+    status[...] = 1
+    status[0, 0, 0, 0, 0] = PENDING
+    assert [(t.a, t.n, t.k, t.s0) for t, _ in plan.pending(status)] == [(0, 0, 0, 0)]
 
 
 def test_cost_model_groups_cheap_seeds_and_splits_expensive_ones(small_sweep):
