@@ -9,6 +9,8 @@ or usage with nothing written, 130 interrupted (what was written is kept).
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import shutil
 import signal
 import sys
@@ -18,6 +20,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
 #: Failed-point error texts listed by ``hopsweep status`` (most frequent first).
 STATUS_MAX_ERRORS = 10
@@ -46,6 +49,22 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         overrides["cluster.kind"] = "address"
         overrides["cluster.address"] = args.scheduler
     return overrides
+
+
+#: Config keys set by ``hopsweep run`` options, and the option that sets each.
+OVERRIDE_FLAGS = {"cluster.workers": "--workers", "cluster.address": "--scheduler",
+                  "cluster.kind": "--cluster"}
+
+
+def _config_error(config: str, err, overrides: dict[str, object]) -> int:
+    """Exit 2 with every problem of a config; a bad value given by an option names the option."""
+    lines = []
+    for line in err.problems:
+        for key, flag in OVERRIDE_FLAGS.items():
+            if key in overrides and line.startswith(f"`{key}`"):
+                line = f"`{flag}` (sets {key}){line[len(key) + 2:]}"
+        lines.append(line)
+    return _fail(f"{config}: invalid config\n" + "\n".join(lines))
 
 
 def _dry_run(spec, plan, store: Path) -> int:
@@ -106,19 +125,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .lock import StoreBusy
     from .plan import make_plan
     from .spec import SpecError, load_spec
-    from .store import StoreMismatch
+    from .store import StoreLocationError, StoreMismatch
 
+    overrides = _overrides(args)
     try:
-        spec = load_spec(args.config, _overrides(args))
+        spec = load_spec(args.config, overrides)
     except SpecError as err:
-        return _fail(f"{args.config}: invalid config\n{err}")
+        return _config_error(args.config, err, overrides)
     store = Path(args.store or spec.store)
     plan = make_plan(spec)
     if args.dry_run:
         return _dry_run(spec, plan, store)
     try:
         lock, created = _prepare_store(spec, plan, store, args.overwrite)
-    except (StoreMismatch, StoreBusy) as err:
+    except (StoreMismatch, StoreLocationError, StoreBusy) as err:
         return _fail(str(err))
     resume = f"hopsweep run {args.config} --store {store}"
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -217,15 +237,53 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_output(output: Path) -> str | None:
+    """Why a figure cannot be written to ``output`` (format from its suffix), or None."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = output.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        got = f"suffix '.{suffix}'" if suffix else "no suffix"
+        others = ", ".join(sorted(set(formats) - {"png", "pdf", "svg"}))
+        return (f"-o {output}: {got}; the format is taken from the suffix (end the name in "
+                f".png, .pdf or .svg; also {others})")
+    if not output.parent.is_dir():
+        return f"-o {output}: no directory {output.parent} (create it or choose another -o)"
+    if output.is_dir():
+        return f"-o {output}: is a directory (give a file name, e.g. -o {output / 'phase.png'})"
+    return None
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     store = Path(args.store)
     if not (store / "zarr.json").exists():
         return _fail(f"STORE {store}: no hopsweep store there (run `hopsweep run CONFIG`)")
+    output = Path(args.output) if args.output else store.with_suffix(".png")
+    problem = _check_output(output)
+    if problem:
+        return _fail(problem)
     from .plots import save_figure
     from .store import open_results
 
-    output = Path(args.output) if args.output else store.with_suffix(".png")
-    save_figure(open_results(store), output, kind=args.kind)
+    ds = open_results(store)
+    sizes = [int(n) for n in ds["N"].values]
+    kwargs = {}
+    if args.N is not None:
+        if args.N not in sizes:
+            return _fail(f"--N: {args.N} is not in the store, which has N = "
+                         f"{', '.join(map(str, sizes))} (choose one of them)")
+        if args.kind == "overlap":
+            ds = ds.sel(N=[args.N])
+        else:
+            kwargs["N"] = args.N
+    elif args.kind != "overlap" and len(sizes) > 1:
+        print(f"hopsweep: drawing N = {max(sizes)}; the store also has N = "
+              f"{', '.join(map(str, sizes[:-1]))} (choose with --N)", file=sys.stderr)
+    try:
+        save_figure(ds, output, kind=args.kind, **kwargs)
+    except OSError as err:
+        return _fail(f"-o {output}: cannot write ({err.strerror or err}) (choose another -o)")
     print(f"hopsweep: wrote {output}", file=sys.stderr)
     return EXIT_OK
 
@@ -236,10 +294,10 @@ def cmd_theory(args: argparse.Namespace) -> int:
     from kernels import rs
 
     alpha = args.alpha
-    if not alpha > 0:
-        return _fail(f"--alpha: must be > 0, got {alpha} (e.g. --alpha 0.05)")
-    if args.T is not None and not args.T >= 0:
-        return _fail(f"--T: must be >= 0, got {args.T} (e.g. --T 0.3)")
+    if not (math.isfinite(alpha) and alpha > 0):
+        return _fail(f"--alpha: must be a finite number > 0, got {alpha} (e.g. --alpha 0.05)")
+    if args.T is not None and not (math.isfinite(args.T) and args.T >= 0):
+        return _fail(f"--T: must be a finite number >= 0, got {args.T} (e.g. --T 0.3)")
     T = 0.0 if args.T is None else args.T
     rows = [
         ("T_g (paramagnet -> spin glass)", rs.spin_glass_temperature(alpha), ""),
@@ -251,9 +309,18 @@ def cmd_theory(args: argparse.Namespace) -> int:
          "none: no retrieval state at this temperature"),
         (f"m(alpha, T = {T:g}) (retrieval overlap)", rs.overlap(alpha, T), ""),
     ]
+    # a zero load or overlap means "no retrieval state", which a bare 0.00000 hides
+    zero = {3: "0 (no retrieval state at this temperature, at any load)",
+            4: "0 (no retrieval state at this alpha and T)"}
     print(f"replica-symmetric theory (Amit-Gutfreund-Sompolinsky), alpha = {alpha:g}")
-    for label, value, missing in rows:
-        shown = f"{float(value):.5f}" if np.isfinite(value) else missing
+    for row, (label, value, missing) in enumerate(rows):
+        value = float(value)
+        if not np.isfinite(value):
+            shown = missing
+        elif value == 0 and row in zero:
+            shown = zero[row]
+        else:  # small values (alpha_c just below T = 1) in significant digits
+            shown = f"{value:.5f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
         print(f"{label:<40}{shown}")
     return EXIT_OK
 
@@ -300,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("store", help="store path")
     plot.add_argument("-o", "--output", help="output file (default <store>.png)")
     plot.add_argument("--kind", choices=["phase", "overlap", "convergence"], default="phase")
+    plot.add_argument("--N", type=int, help="system size drawn (default the largest; "
+                      "--kind overlap draws every N unless given)")
     plot.set_defaults(func=cmd_plot)
 
     shard = sub.add_parser("shard", help="compute one slice of a sweep, no scheduler")
@@ -319,4 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``hopsweep``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `hopsweep status STORE | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+        return EXIT_BROKEN_PIPE

@@ -28,6 +28,8 @@ THEORY_POINTS = 60
 MAX_OVERLAP_PANELS = 4
 #: Panel size, inches.
 PANEL_SIZE = (4.8, 3.8)
+#: Most panels in a row of a new phase diagram (more algorithms wrap onto balanced rows).
+MAX_COLUMNS = 5
 
 KINDS = ("phase", "overlap", "convergence")
 
@@ -67,9 +69,30 @@ def _axes(ax, n: int, rows: int = 1) -> tuple[Figure, np.ndarray]:
     return axes.flat[0].figure, axes.reshape(rows, n)
 
 
+#: Half-width of the cell of an axis with one value, relative to that value.
+SINGLE_CELL_HALF_WIDTH = 0.1
+
+
+def cell_edges(values) -> np.ndarray:
+    """Edges of the colour-map cells centred on sorted grid ``values`` (n + 1 of them).
+
+    Inner edges are midpoints; the outer cells are as wide as their neighbours.
+    An axis with a single value (one T, one alpha) gets a cell of +-10 % of it,
+    not the zero-width cell ``pcolormesh(shading="nearest")`` would draw.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 1:
+        half = SINGLE_CELL_HALF_WIDTH * abs(values[0]) or SINGLE_CELL_HALF_WIDTH
+        return np.array([values[0] - half, values[0] + half])
+    mid = (values[1:] + values[:-1]) / 2
+    return np.concatenate(
+        [[values[0] - (mid[0] - values[0])], mid, [values[-1] + (values[-1] - mid[-1])]]
+    )
+
+
 def _theory_alpha(ds: xr.Dataset) -> np.ndarray:
-    alpha = ds["alpha"].values
-    return np.linspace(0.0, float(alpha.max()) * 1.05, THEORY_POINTS)
+    top = max(float(ds["alpha"].max()) * 1.05, cell_edges(ds["alpha"].values)[-1])
+    return np.linspace(0.0, top, THEORY_POINTS)
 
 
 #: White outline that keeps theory lines visible on any colour map.
@@ -120,21 +143,29 @@ def phase_diagram(
     """
     N = _pick_N(ds, N)
     algorithms = _names(ds, "algorithm")
-    fig, axes = _axes(ax, len(algorithms))
+    if ax is None:  # wrap many algorithms onto rows of at most MAX_COLUMNS panels
+        rows = -(-len(algorithms) // MAX_COLUMNS)
+        fig, grid = _axes(None, -(-len(algorithms) // rows), rows=rows)
+        for spare in grid.flat[len(algorithms) :]:
+            spare.remove()
+        axes = grid.flat[: len(algorithms)]
+    else:
+        fig, axes = _axes(ax, len(algorithms))
     data = analysis.phase_diagram(
         ds.sel(N=[N]), threshold=threshold, n_boot=n_boot, rng=rng
     ).compute()
     lines = analysis.theory_lines(_theory_alpha(ds))
+    alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
     # Up to the grid's top or the RS T_g line, whichever is higher.
-    top = max(float(ds["T"].max()), float(lines["T_g"].max())) * 1.02
-    for panel, algorithm in zip(axes.flat, algorithms, strict=True):
+    top = max(T_edges[-1], float(lines["T_g"].max()) * 1.02)
+    for panel, algorithm in zip(np.ravel(axes), algorithms, strict=True):
         sel = data.sel(algorithm=algorithm, N=N)
         _mark_empty(panel, "no converged seed")
         mesh = panel.pcolormesh(
-            sel["alpha"],
-            sel["T"],
-            sel["m"].transpose("T", "alpha"),
-            shading="nearest",
+            alpha_edges,
+            T_edges,
+            sel["m"].transpose("T", "alpha").values,
+            shading="flat",
             vmin=0.0,
             vmax=1.0,
             cmap="viridis",
@@ -252,6 +283,7 @@ def convergence_map(
     iterations = at["iterations"].where(ran).mean("seed").compute()
     converged = analysis.usable(at).mean("seed").compute()
     lines = analysis.theory_lines(_theory_alpha(ds))
+    alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
     for column, algorithm in enumerate(algorithms):
         for row, (values, label, cmap) in enumerate(
             (
@@ -264,7 +296,7 @@ def convergence_map(
             limits = {"vmin": 0.0, "vmax": 1.0} if row == 1 else {}
             _mark_empty(panel, "not run (pending or failed)")
             mesh = panel.pcolormesh(
-                at["alpha"], at["T"], field, shading="nearest", cmap=cmap, **limits
+                alpha_edges, T_edges, field.values, shading="flat", cmap=cmap, **limits
             )
             fig.colorbar(mesh, ax=panel, label=label)
             panel.plot(
@@ -275,7 +307,7 @@ def convergence_map(
                 ylabel=T_LABEL,
                 title=f"{algorithm}, N = {N}",
                 xlim=(lines["alpha"][0], lines["alpha"][-1]),
-                ylim=(0.0, float(ds["T"].max())),
+                ylim=(0.0, T_edges[-1]),
             )
             panel.legend(loc="upper right", fontsize="small", framealpha=0.8)
     return fig

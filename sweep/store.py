@@ -98,6 +98,24 @@ class StoreMismatch(ValueError):
     """The store exists but holds another spec (or is no hopsweep store)."""
 
 
+class StoreLocationError(ValueError):
+    """The store cannot be created where asked (no such directory, not writable)."""
+
+
+def _location_error(path: Path, err: OSError) -> StoreLocationError:
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if above.exists() and not above.is_dir():
+        reason = f"{above} is a file, not a directory"
+    else:
+        reason = f"{err.strerror or type(err).__name__} in {path.parent}"
+    return StoreLocationError(
+        f"--store {path}: cannot create a store there ({reason}) "
+        "(choose a --store in a writable directory)"
+    )
+
+
 def _root_attrs(spec: Spec, plan: Plan) -> dict[str, Any]:
     return {
         "title": f"hopsweep campaign {spec.name}",
@@ -224,19 +242,25 @@ def create(path: str | os.PathLike, spec: Spec, plan: Plan) -> bool:
     ------
     StoreMismatch
         The existing store holds another spec.
+    StoreLocationError
+        The store cannot be made at ``path`` (its parent is a file, is not
+        writable, ...); nothing is left behind.
     """
     path = Path(path)
     if path.exists():
         verify(path, spec)
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _location_error(path, err) from err
     tmp = _temporary_sibling(path, "new")
     try:
         _build(tmp, spec, plan)
         os.rename(tmp, path)
-    except OSError:
+    except OSError as err:
         if not path.exists():
-            raise
+            raise _location_error(path, err) from err
         verify(path, spec)
         return False
     finally:

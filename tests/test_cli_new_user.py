@@ -1,0 +1,187 @@
+"""What a new user meets first, through the real ``hopsweep`` command in subprocesses:
+configs that are not the repository's (one temperature, one load, many algorithms,
+several sizes) and the mistakes people type (store under a file, figure names
+without a known suffix, infinite values, a bad option value, output piped into
+``head``). Every mistake exits 2 with a message naming the argument, writes
+nothing and prints no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from cluster_helpers import env, hopsweep, write_config
+from matplotlib.collections import QuadMesh
+
+import sweep
+from sweep import plots
+
+#: One temperature and one load, six algorithms, two sizes: about a second.
+ONE_POINT_SWEEP = """
+name = "one_point"
+root_seed = 11
+
+[grid]
+algorithm = ["tap", "nmf", "bp_relaxed", "bp_retrieval", "mc", "exact"]
+N = [12, 16]
+alpha = [0.25]
+T = 0.5
+seed = [0, 3]
+
+[cluster]
+workers = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def one_point_store(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("one_point")
+    config = write_config(directory, ONE_POINT_SWEEP)
+    store = directory / "one_point.zarr"
+    done = hopsweep("run", str(config), "--store", str(store), cwd=directory)
+    assert done.returncode == 0, done.stderr
+    return store
+
+
+def _cells(fig) -> list[np.ndarray]:
+    """Corner coordinates (rows+1, cols+1, 2) of the colour maps of a figure's panels."""
+    panels = [a for a in fig.axes if a.get_title()]  # not the colour bars
+    return [c.get_coordinates() for a in panels for c in a.collections if isinstance(c, QuadMesh)]
+
+
+def test_cell_edges_by_hand():
+    np.testing.assert_allclose(plots.cell_edges([0.1, 0.2, 0.4]), [0.05, 0.15, 0.3, 0.5])
+    np.testing.assert_allclose(plots.cell_edges([0.3]), [0.27, 0.33])
+
+
+@pytest.mark.parametrize("draw", [plots.phase_diagram, plots.convergence_map])
+def test_one_temperature_and_one_load_are_drawn_as_cells(one_point_store, draw):
+    """pcolormesh(shading="nearest") gives a lone T or alpha a zero-size, invisible cell."""
+    fig = draw(sweep.open_results(one_point_store))
+    meshes = _cells(fig)
+    assert len(meshes) == len([a for a in fig.axes if a.get_title()]) > 0
+    for corners in meshes:
+        (alpha_lo, T_lo), (alpha_hi, T_hi) = corners[0, 0], corners[-1, -1]
+        assert alpha_lo < 0.25 < alpha_hi and T_lo < 0.5 < T_hi, corners
+    T_top = fig.axes[0].get_ylim()[1]
+    assert T_top > 0.5 * 1.05  # the whole cell is inside the axes
+
+
+def test_many_algorithms_wrap_onto_rows(one_point_store):
+    fig = plots.phase_diagram(sweep.open_results(one_point_store))
+    panels = [a for a in fig.axes if a.get_title()]
+    assert [a.get_title() for a in panels] == [
+        f"{name}, N = 16" for name in ("tap", "nmf", "bp_relaxed", "bp_retrieval", "mc", "exact")
+    ]
+    rows = {round(a.get_position().y0, 3) for a in panels}
+    assert len(rows) == 2  # 6 panels: 2 rows of 3, not one row 6 panels wide
+
+
+def test_plot_chooses_N_and_says_which_it_drew(one_point_store, tmp_path):
+    default = hopsweep("plot", str(one_point_store), "-o", str(tmp_path / "d.png"), cwd=tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert "drawing N = 16; the store also has N = 12 (choose with --N)" in default.stderr
+    small = hopsweep(
+        "plot", str(one_point_store), "--N", "12", "-o", str(tmp_path / "s.pdf"), cwd=tmp_path
+    )
+    assert small.returncode == 0, small.stderr
+    assert (tmp_path / "s.pdf").read_bytes()[:5] == b"%PDF-"
+    missing = hopsweep(
+        "plot", str(one_point_store), "--N", "13", "-o", str(tmp_path / "m.png"), cwd=tmp_path
+    )
+    assert missing.returncode == 2
+    assert "--N: 13 is not in the store, which has N = 12, 16" in missing.stderr
+    assert not (tmp_path / "m.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("phase.xyz", "-o {}: suffix '.xyz'; the format is taken from the suffix"),
+        ("phase", "-o {}: no suffix; the format is taken from the suffix"),
+        ("nodir/phase.png", "-o {}: no directory"),
+    ],
+)
+def test_plot_output_that_cannot_be_written_exits_2(one_point_store, tmp_path, output, expected):
+    target = tmp_path / output
+    done = hopsweep("plot", str(one_point_store), "-o", str(target), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert expected.format(target) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("inside", ["a_file/s.zarr", "a_file/deeper/s.zarr"])
+def test_store_under_a_file_exits_2_and_writes_nothing(tmp_path, inside):
+    config = write_config(tmp_path, ONE_POINT_SWEEP)
+    (tmp_path / "a_file").write_text("not a directory")
+    for command in ("run", "shard"):
+        extra = ["--index", "0", "--count", "1"] if command == "shard" else []
+        done = hopsweep(
+            command, str(config), *extra, "--store", str(tmp_path / inside), cwd=tmp_path
+        )
+        assert done.returncode == 2, done.stderr
+        assert f"--store {tmp_path / inside}: cannot create a store there" in done.stderr
+        assert "a_file is a file, not a directory" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "sweep.toml"]
+
+
+def test_bad_option_values_name_the_option(tmp_path):
+    config = write_config(tmp_path, ONE_POINT_SWEEP)
+    workers = hopsweep("run", str(config), "--workers", "0", cwd=tmp_path)
+    assert workers.returncode == 2
+    assert "`--workers` (sets cluster.workers): must be an integer >= 1, got 0" in workers.stderr
+    address = hopsweep("run", str(config), "--scheduler", "localhost", cwd=tmp_path)
+    assert address.returncode == 2
+    assert "`--scheduler` (sets cluster.address): must be a scheduler address" in address.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.toml"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--alpha", "inf"], "--alpha: must be a finite number > 0, got inf"),
+        (["--alpha", "0.05", "--T", "inf"], "--T: must be a finite number >= 0, got inf"),
+    ],
+)
+def test_theory_refuses_infinite_values(tmp_path, args, expected):
+    done = hopsweep("theory", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+def test_theory_says_when_a_zero_means_no_retrieval(tmp_path):
+    """m = 0 above alpha_c is 'no retrieval state', and a tiny alpha_c is not shown as 0."""
+    above = hopsweep("theory", "--alpha", "0.2", "--T", "0.5", cwd=tmp_path)
+    assert above.returncode == 0, above.stderr
+    assert "0 (no retrieval state at this alpha and T)" in above.stdout
+    near_one = hopsweep("theory", "--alpha", "1e-9", "--T", "0.999", cwd=tmp_path)
+    shown = {line[:40].split()[0]: line[40:] for line in near_one.stdout.splitlines()[1:]}
+    # T_M(alpha) ~ 1 - 1.95 sqrt(alpha) (physics.md) => alpha_c(0.999) ~ (0.001 / 1.95)^2
+    assert float(shown["alpha_c(T"]) == pytest.approx((0.001 / 1.95) ** 2, rel=0.05)
+    assert float(shown["m(alpha,"]) > 0
+
+
+def test_status_into_a_closed_pipe_prints_no_traceback(one_point_store, tmp_path):
+    """`hopsweep status STORE | head -1`: the reader leaves early."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sweep", "status", str(one_point_store)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+            cwd=tmp_path,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr
