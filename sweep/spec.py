@@ -523,8 +523,10 @@ def _axis(key: str, value: Any, rule: Rule, problems: list[str]) -> tuple | None
                 )
             )
             return None
-        values = [float(x) for x in np.linspace(start, stop, num)] if num > 1 else [float(start)]
-        return tuple(values)
+        # 12 significant digits: 0.07, not linspace's 0.06999999999999999, so that
+        # ds.sel(alpha=0.07) finds the coordinate a user typed as a range step
+        values = np.linspace(start, stop, num) if num > 1 else [start]
+        return tuple(float(f"{x:.12g}") for x in values)
     items = value if isinstance(value, list) else [value]
     if not items:
         problems.append(problem(key, "must not be empty", value, rule.fix))

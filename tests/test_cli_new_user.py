@@ -185,3 +185,20 @@ def test_status_into_a_closed_pipe_prints_no_traceback(one_point_store, tmp_path
         os.close(write)
     assert done.returncode == 141, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_range_coordinates_are_the_values_a_user_types(tmp_path):
+    """np.linspace(0.02, 0.14, 7)[5] is 0.12000000000000001: ds.sel(alpha=0.12) must work."""
+    config = write_config(
+        tmp_path,
+        'name = "ranges"\n[grid]\nalgorithm = ["tap"]\nN = [60]\n'
+        "alpha = { start = 0.02, stop = 0.14, num = 7 }\n"
+        "T = { start = 0.05, stop = 1.2, num = 24 }\nseed = 1\n",
+    )
+    store = tmp_path / "ranges.zarr"
+    done = hopsweep("run", str(config), "--store", str(store), "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ds = sweep.open_results(store)
+    assert ds["alpha"].values.tolist() == [0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14]
+    point = ds.sel(algorithm="tap", N=60, alpha=0.12, seed=0, T=[0.4, 0.45, 0.5, 1.05, 1.1])
+    assert (point["status"].values > 0).all()  # computed, found by the typed values

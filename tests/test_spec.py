@@ -249,7 +249,8 @@ def test_defaults_and_ranges_are_resolved_once(tmp_path):
     assert spec.cluster.kind == "local" and spec.cluster.in_flight == 0
     assert spec.cluster.max_in_flight >= 4
     linspace = load_spec(path, {"grid.T": {"start": 0.05, "stop": 1.2, "num": 24}}).T
-    np.testing.assert_array_equal(linspace, np.linspace(0.05, 1.2, 24))
+    np.testing.assert_allclose(linspace, np.linspace(0.05, 1.2, 24), rtol=1e-12, atol=0)
+    assert linspace[7:11] == (0.4, 0.45, 0.5, 0.55)  # not linspace's 0.39999999999999997
     with pytest.raises(AttributeError):
         spec.name = "other"  # frozen
 
