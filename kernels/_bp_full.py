@@ -148,6 +148,12 @@ def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
     """Exact messages u_{mu->i} (N,) of one hidden unit from cavity m (N,)."""
     N = xi_row.shape[0]
     g_lo, g_hi = _support(xi_row, beta, lam, log_weight, m_cav, D, E, S)
+    if g_hi <= g_lo:
+        # no node carries the integrand: the cavity magnetizations are not finite
+        # (0/0 once t and tanh(beta u) both round to +-1, T -> 0 at tiny N); non-finite
+        # messages make full_sweep return False, so the solver reports DIVERGED
+        u_new[:] = np.nan
+        return
     F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
     weight = np.exp(F - np.max(F))
     for i in range(N):
@@ -216,6 +222,9 @@ def _log_partition(xi, beta, lam, log_weight, m_cav):
     out = np.empty(P)
     for mu in range(P):
         g_lo, g_hi = _support(xi[mu], beta, lam, log_weight, m_cav[mu], D, E, S)
+        if g_hi <= g_lo:  # non-finite cavity magnetizations (see _row_messages)
+            out[mu] = np.nan
+            continue
         F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
         F_max = np.max(F)
         out[mu] = F_max + math.log(np.sum(np.exp(F - F_max)))

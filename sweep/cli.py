@@ -259,7 +259,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     store = Path(args.store)
     if not (store / "zarr.json").exists():
         return _fail(f"STORE {store}: no hopsweep store there (run `hopsweep run CONFIG`)")
-    output = Path(args.output) if args.output else store.with_suffix(".png")
+    named = store if store.name not in ("", "..") else store.resolve()  # `plot .` in the store
+    output = Path(args.output) if args.output else named.with_suffix(".png")
     problem = _check_output(output)
     if problem:
         return _fail(problem)

@@ -202,3 +202,29 @@ def test_range_coordinates_are_the_values_a_user_types(tmp_path):
     assert ds["alpha"].values.tolist() == [0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14]
     point = ds.sel(algorithm="tap", N=60, alpha=0.12, seed=0, T=[0.4, 0.45, 0.5, 1.05, 1.1])
     assert (point["status"].values > 0).all()  # computed, found by the typed values
+
+
+def test_full_bp_at_tiny_N_and_low_T_is_a_status_not_a_failure(tmp_path):
+    """N = 2, T = 0.01: tanh saturates to +-1 and the cavity magnetization is 0/0; full BP
+    must report that as DIVERGED, not raise (it raised a Numba 'zero-size array' error)."""
+    config = write_config(
+        tmp_path,
+        'name = "tiny"\n[grid]\nalgorithm = ["bp"]\nN = [2, 8]\nalpha = [0.5]\n'
+        "T = [0.01, 0.02, 1.0]\nseed = 2\n",
+    )
+    store = tmp_path / "tiny.zarr"
+    done = hopsweep("run", str(config), "--store", str(store), "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ds = sweep.open_results(store).load()
+    assert (ds["error"] == "").all(), ds["error"].values
+    assert set(np.unique(ds["status"])) <= {1, 2, 3}
+    assert (ds["status"].sel(T=1.0) == 1).all()  # high T: the paramagnet, converged
+    np.testing.assert_allclose(ds["m"].sel(T=1.0), 0.0, atol=1e-6)
+
+
+def test_plot_dot_inside_the_store_writes_the_png_beside_it(one_point_store):
+    done = hopsweep("plot", ".", cwd=one_point_store)
+    assert done.returncode == 0, done.stderr
+    png = one_point_store.parent / "one_point.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png.unlink()
