@@ -570,7 +570,7 @@ def _check_patterns(
         keys = [k for k in (*params, *PATTERN_KEYS) if k in str(err)]
         where = f"patterns.{keys[0]}" if keys else "patterns.kind"
         value = params.get(keys[0]) if keys else kind
-        fix = "see physics.md section e for the pattern model's keys"
+        fix = f"the keys of kind '{kind}' are in the docstrings of kernels/patterns.py"
         problems.append(problem(where, f"rejected by kernels.patterns.make ({err})", value, fix))
         return
     if "layered" in algorithm and not built.is_feature_mixture:

@@ -228,3 +228,18 @@ def test_plot_dot_inside_the_store_writes_the_png_beside_it(one_point_store):
     png = one_point_store.parent / "one_point.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     png.unlink()
+
+
+def test_a_misspelled_pattern_key_points_at_a_file_the_user_has(tmp_path):
+    """The fix named physics.md, which is not in the repository."""
+    config = write_config(
+        tmp_path,
+        'name = "typo"\n[grid]\nalgorithm = ["tap"]\nN = [100]\nalpha = [0.05]\nT = [0.3]\n'
+        'seed = 1\n[patterns]\nkind = "features"\nalpha_d = 0.1\n',
+    )
+    done = hopsweep("run", str(config), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "`patterns.alpha_d`: rejected by kernels.patterns.make" in done.stderr
+    assert "(allowed: alpha_D, density, depth)" in done.stderr
+    assert "kernels/patterns.py" in done.stderr and "physics.md" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.toml"]
