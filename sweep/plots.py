@@ -10,12 +10,13 @@ dimensionless.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
-from matplotlib import patheffects
+from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -28,6 +29,14 @@ THEORY_POINTS = 60
 MAX_OVERLAP_PANELS = 4
 #: Panel size, inches.
 PANEL_SIZE = (4.8, 3.8)
+#: Markers of the system sizes in overlap curves (colours are the algorithms).
+N_MARKERS = "osD^vP*X"
+#: Legend entries an overlap panel holds inside; more go beside it.
+MAX_LEGEND_INSIDE = 8
+#: Rows of a legend beside an overlap panel (x-small entries in PANEL_SIZE's height).
+MAX_LEGEND_ROWS = 16
+#: Figure width factor of save_figure(kind="overlap") when legends go beside panels.
+LEGEND_BESIDE_WIDTH = 1.5
 #: Most panels in a row of a new phase diagram (more algorithms wrap onto balanced rows).
 MAX_COLUMNS = 5
 
@@ -194,6 +203,17 @@ def phase_diagram(
     return fig
 
 
+def _overlap_legend_entries(ds: xr.Dataset) -> int:
+    """Legend entries of an overlap panel: one per curve, or per colour and per marker.
+
+    Two entries more for the RS curve and its T_M line.
+    """
+    algorithms, sizes = ds.sizes["algorithm"], ds.sizes["N"]
+    if algorithms * sizes <= MAX_LEGEND_INSIDE - 2 or min(algorithms, sizes) == 1:
+        return algorithms * sizes + 2
+    return algorithms + sizes + 2
+
+
 def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figure:
     """Overlap m(T) at fixed alpha for every algorithm and N, against the RS curve.
 
@@ -215,18 +235,32 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
     at = ds.sel(alpha=alpha, method="nearest")
     alpha_used = float(at["alpha"])
     means = analysis.seed_mean(at, "m").compute()
-    for algorithm in _names(ds, "algorithm"):
-        for N in ds["N"].values:
+    algorithms = _names(ds, "algorithm")
+    sizes = [int(N) for N in ds["N"].values]
+    colors = colormaps["tab10" if len(algorithms) <= 10 else "tab20"].colors
+    markers = dict(zip(sizes, itertools.cycle(N_MARKERS), strict=False))
+    # one colour per algorithm, one marker per N: no two curves look alike; with
+    # many curves the legend lists the colours and the markers, not every pair
+    each_curve = _overlap_legend_entries(ds) == len(algorithms) * len(sizes) + 2
+    for index, algorithm in enumerate(algorithms):
+        color = colors[index % len(colors)]
+        for N in sizes:
             sel = means.sel(algorithm=algorithm, N=N)
             panel.errorbar(
                 sel["T"],
                 sel["m"],
                 yerr=sel["m_err"],
-                fmt="o-",
+                fmt=f"{markers[N]}-",
+                color=color,
                 ms=4,
                 capsize=2,
-                label=f"{algorithm}, N = {int(N)}",
+                label=f"{algorithm}, N = {N}" if each_curve else "_nolegend_",
             )
+        if not each_curve:
+            panel.plot([], [], "-", color=color, label=algorithm)
+    if not each_curve:
+        for N in sizes:
+            panel.plot([], [], markers[N], color="0.35", ls="none", label=f"N = {N}")
     T_fine = np.linspace(0.0, float(ds["T"].max()), 4 * THEORY_POINTS)
     panel.plot(
         T_fine,
@@ -247,7 +281,14 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
         title=rf"$\alpha = {alpha_used:g}$",
         ylim=(-0.05, 1.05),
     )
-    panel.legend(fontsize="small")
+    entries = len(panel.get_legend_handles_labels()[1])
+    if entries > MAX_LEGEND_INSIDE:  # beside the panel (save_figure widens the figure)
+        columns = -(-entries // MAX_LEGEND_ROWS)
+        panel.legend(
+            fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), ncols=columns
+        )
+    else:
+        panel.legend(fontsize="small")
     return fig
 
 
@@ -347,6 +388,9 @@ def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase", **
             alphas = grid[picks.astype(int)]
         alphas = np.atleast_1d(alphas)
         fig, axes = _axes(None, alphas.size)
+        if _overlap_legend_entries(ds) > MAX_LEGEND_INSIDE:  # room for legends beside panels
+            width, height = fig.get_size_inches()
+            fig.set_size_inches(width * LEGEND_BESIDE_WIDTH, height)
         for panel, alpha in zip(axes.flat, alphas, strict=True):
             overlap_curves(ds, float(alpha), ax=panel, **kwargs)
     fig.savefig(path, dpi=120)

@@ -243,3 +243,23 @@ def test_a_misspelled_pattern_key_points_at_a_file_the_user_has(tmp_path):
     assert "(allowed: alpha_D, density, depth)" in done.stderr
     assert "kernels/patterns.py" in done.stderr and "physics.md" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.toml"]
+
+
+def test_overlap_curves_of_many_algorithms_and_sizes_are_told_apart(one_point_store, tmp_path):
+    """12 curves: the colour cycle has 10 colours and every curve had the same marker."""
+    fig = plots.save_figure(sweep.open_results(one_point_store), tmp_path / "o.png", "overlap")
+    panel = fig.axes[0]
+    curves = [container.lines[0] for container in panel.containers]  # errorbar data lines
+    styles = {(tuple(line.get_color()), line.get_marker()) for line in curves}
+    assert len(curves) == 12 and len(styles) == 12
+    labels = panel.get_legend().get_texts()
+    assert [t.get_text() for t in labels][:8] == [
+        "tap",
+        "nmf",
+        "bp_relaxed",
+        "bp_retrieval",
+        "mc",
+        "exact",
+        "N = 12",
+        "N = 16",
+    ]
