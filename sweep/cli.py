@@ -68,15 +68,19 @@ def _config_error(config: str, err, overrides: dict[str, object]) -> int:
 
 
 def _dry_run(spec, plan, store: Path) -> int:
-    from .store import StoreMismatch, verify
+    from .store import StoreMismatch, location_problem, stored_hash
 
-    state = "new"
     if store.exists():
         try:
-            verify(store, spec)
-            state = "exists, same spec: would resume"
+            same = stored_hash(store) == spec.hash
         except StoreMismatch:
-            state = "exists with another spec: would refuse without --overwrite"
+            state = "exists but is not a hopsweep store: would refuse, even with --overwrite"
+        else:
+            state = ("exists, same spec: would resume" if same else
+                     "exists with another spec: would refuse without --overwrite")
+    else:
+        problem = location_problem(store)
+        state = "new" if problem is None else f"cannot be created: {problem}"
     print(f"spec      {spec.name} (hash {spec.hash[:12]})")
     print(f"points    {spec.n_points} = algorithm {spec.shape[0]} x N {spec.shape[1]} x alpha "
           f"{spec.shape[2]} x seed {spec.shape[3]} x T {spec.shape[4]}")

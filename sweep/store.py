@@ -102,14 +102,20 @@ class StoreLocationError(ValueError):
     """The store cannot be created where asked (no such directory, not writable)."""
 
 
-def _location_error(path: Path, err: OSError) -> StoreLocationError:
-    above = path.parent
+def location_problem(path: str | os.PathLike) -> str | None:
+    """Why no store can be created at ``path`` (as far as can be seen), or None."""
+    above = Path(path).parent
     while not above.exists() and above != above.parent:
         above = above.parent
-    if above.exists() and not above.is_dir():
-        reason = f"{above} is a file, not a directory"
-    else:
-        reason = f"{err.strerror or type(err).__name__} in {path.parent}"
+    if not above.is_dir():
+        return f"{above} is a file, not a directory"
+    if not os.access(above, os.W_OK | os.X_OK):
+        return f"{above} is not writable"
+    return None
+
+
+def _location_error(path: Path, err: OSError) -> StoreLocationError:
+    reason = location_problem(path) or f"{err.strerror or type(err).__name__} in {path.parent}"
     return StoreLocationError(
         f"--store {path}: cannot create a store there ({reason}) "
         "(choose a --store in a writable directory)"

@@ -263,3 +263,21 @@ def test_overlap_curves_of_many_algorithms_and_sizes_are_told_apart(one_point_st
         "N = 12",
         "N = 16",
     ]
+
+
+def test_dry_run_tells_what_a_run_would_do_with_the_store(tmp_path, one_point_store):
+    config = write_config(tmp_path, ONE_POINT_SWEEP)
+    (tmp_path / "a_file").write_text("not a store")
+    (tmp_path / "a_dir").mkdir()
+    expected = {
+        str(tmp_path / "a_file"): "exists but is not a hopsweep store: would refuse, even with",
+        str(tmp_path / "a_dir"): "exists but is not a hopsweep store: would refuse, even with",
+        str(tmp_path / "a_file" / "s.zarr"): f"cannot be created: {tmp_path / 'a_file'} is a file",
+        str(one_point_store): "exists, same spec: would resume",
+        str(tmp_path / "new.zarr"): "(new)",
+    }
+    for store, state in expected.items():
+        done = hopsweep("run", str(config), "--store", store, "--dry-run", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert state in done.stdout, done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir", "a_file", "sweep.toml"]
