@@ -26,10 +26,16 @@ WORKER_ENVIRONMENT = {
 #: Dask settings of a local cluster: no statistical profiler in the workers (it
 #: samples the computing thread every 10 ms) and a 1 s event-loop tick (20 ms by
 #: default) in every process. On 2 cores these background callbacks cost the
-#: driver and workers about 1.5 CPU-s per 10 s of sweep (bench/engine.py).
+#: driver and workers about 1.5 CPU-s per 10 s of sweep (bench/engine.py). And no
+#: MALLOC_TRIM_THRESHOLD_ in the workers' environment (the nanny sets 65536 by
+#: default, None unsets it): with it glibc gives every freed large array back to
+#: the OS at once, and the TAP kernel's temporaries then page-fault 4x as often
+#: (82,000 -> 349,000 minor faults, 1.6-7 % more CPU on the bench/engine.py
+#: tasks). Worker memory here is a few pattern matrices, so there is nothing to trim.
 LOCAL_DASK_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 
 class ClusterUnavailable(RuntimeError):

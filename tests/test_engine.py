@@ -247,6 +247,21 @@ def swept(tmp_path_factory, small_sweep):
     return spec, path, summary, sites_path, max(peak)
 
 
+def _worker_environment() -> dict[str, str | None]:
+    names = ("MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+             "OMP_NUM_THREADS")
+    return {name: os.environ.get(name) for name in names}
+
+
+def test_local_workers_run_one_thread_without_malloc_trimming():
+    # Dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536 by default, which makes the
+    # kernels' large temporaries page-fault ~4x as often; the local cluster unsets it
+    with connect(ClusterSpec(workers=1)) as client:
+        (environment,) = client.run(_worker_environment).values()
+    assert environment == {"MALLOC_TRIM_THRESHOLD_": None, "NUMBA_NUM_THREADS": "1",
+                           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
 def test_in_process_run_completes_and_matches_the_cli_run(swept, small_sweep,
                                                          assert_identical):
     spec, path, summary, _, peak = swept
