@@ -11,6 +11,7 @@ dimensionless.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Sequence
 
@@ -115,6 +116,22 @@ def _draw_theory(ax: Axes, lines: xr.Dataset, names: Sequence[str] = ("T_g", "T_
         ax.plot(lines["alpha"], lines[name], lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE[name])
 
 
+def _correlated_kind(ds: xr.Dataset) -> str | None:
+    """The pattern model of a store's spec when it is not i.i.d. (the RS theory's), else None."""
+    try:
+        kind = json.loads(ds.attrs["spec"])["patterns"]["kind"]
+    except (KeyError, TypeError, ValueError):  # a Dataset made by hand: nothing to say
+        return None
+    return None if kind == "iid" else kind
+
+
+def _note_iid_theory(ax: Axes, ds: xr.Dataset) -> None:
+    """A legend line saying the RS theory is that of i.i.d. patterns, when these are not."""
+    kind = _correlated_kind(ds)
+    if kind is not None:
+        ax.plot([], [], " ", label=f"RS lines: i.i.d. patterns (these: {kind})")
+
+
 def _mark_empty(ax: Axes, label: str) -> None:
     """Grey background, with a legend entry, for cells without data (NaN)."""
     ax.set_facecolor(EMPTY_COLOR)
@@ -181,6 +198,7 @@ def phase_diagram(
         )
         fig.colorbar(mesh, ax=panel, label=r"seed-mean overlap $m$")
         _draw_theory(panel, lines)
+        _note_iid_theory(panel, ds)
         panel.errorbar(
             sel["alpha"],
             sel["T_M"],
@@ -206,12 +224,13 @@ def phase_diagram(
 def _overlap_legend_entries(ds: xr.Dataset) -> int:
     """Legend entries of an overlap panel: one per curve, or per colour and per marker.
 
-    Two entries more for the RS curve and its T_M line.
+    Two entries more for the RS curve and its T_M line (three with correlated patterns).
     """
     algorithms, sizes = ds.sizes["algorithm"], ds.sizes["N"]
-    if algorithms * sizes <= MAX_LEGEND_INSIDE - 2 or min(algorithms, sizes) == 1:
-        return algorithms * sizes + 2
-    return algorithms + sizes + 2
+    theory = 2 if _correlated_kind(ds) is None else 3
+    if algorithms * sizes <= MAX_LEGEND_INSIDE - theory or min(algorithms, sizes) == 1:
+        return algorithms * sizes + theory
+    return algorithms + sizes + theory
 
 
 def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figure:
@@ -241,7 +260,8 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
     markers = dict(zip(sizes, itertools.cycle(N_MARKERS), strict=False))
     # one colour per algorithm, one marker per N: no two curves look alike; with
     # many curves the legend lists the colours and the markers, not every pair
-    each_curve = _overlap_legend_entries(ds) == len(algorithms) * len(sizes) + 2
+    theory = 2 if _correlated_kind(ds) is None else 3
+    each_curve = _overlap_legend_entries(ds) == len(algorithms) * len(sizes) + theory
     for index, algorithm in enumerate(algorithms):
         color = colors[index % len(colors)]
         for N in sizes:
@@ -275,6 +295,7 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
     else:
         # above alpha_c (and its small RS re-entrance) no retrieval state exists at any T
         panel.plot([], [], " ", label=r"RS: no retrieval at this $\alpha$")
+    _note_iid_theory(panel, ds)
     panel.set(
         xlabel=T_LABEL,
         ylabel=r"overlap $m$ (seed mean, converged)",

@@ -281,3 +281,21 @@ def test_dry_run_tells_what_a_run_would_do_with_the_store(tmp_path, one_point_st
         assert done.returncode == 0, done.stderr
         assert state in done.stdout, done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir", "a_file", "sweep.toml"]
+
+
+def test_rs_lines_over_correlated_patterns_say_they_are_for_iid_ones(tmp_path, one_point_store):
+    config = write_config(
+        tmp_path,
+        'name = "corr"\n[grid]\nalgorithm = ["tap"]\nN = [100]\nalpha = [0.02, 0.05]\n'
+        'T = [0.2, 0.5]\nseed = 1\n[patterns]\nkind = "features_sign"\nalpha_D = 0.2\n'
+        '[solver]\nreaction = "spectral"\n',
+    )
+    store = tmp_path / "corr.zarr"
+    done = hopsweep("run", str(config), "--store", str(store), "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    note = "RS lines: i.i.d. patterns (these: features_sign)"
+    for kind in ("phase", "overlap"):
+        fig = plots.save_figure(sweep.open_results(store), tmp_path / f"{kind}.png", kind)
+        assert note in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        iid = plots.save_figure(sweep.open_results(one_point_store), tmp_path / "i.png", kind)
+        assert not any("i.i.d." in t.get_text() for t in iid.axes[0].get_legend().get_texts())
