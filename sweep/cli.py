@@ -39,6 +39,13 @@ def _human_bytes(size: float) -> str:
     return f"{size:.1f} TiB"
 
 
+def _human_seconds(seconds: float) -> str:
+    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"about {seconds / size:.1f} {unit}"
+    return f"about {seconds:.0f} s"
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     overrides: dict[str, object] = {}
     if args.workers is not None:
@@ -87,7 +94,10 @@ def _dry_run(spec, plan, store: Path) -> int:
     print(f"tasks     {plan.n_tasks} ({plan.seed_block} seeds per task)")
     print(f"chunks    {plan.n_chunks} per variable, chunk sizes {plan.chunks}")
     print(f"store     {store} ({state}), at most {_human_bytes(plan.estimated_bytes())}")
-    print(f"estimate  {plan.estimated_seconds():.0f} core-seconds of compute (cost model)")
+    seconds = plan.estimated_seconds()
+    print(f"estimate  {seconds:.0f} core-seconds of compute ({_human_seconds(seconds)} on one "
+          f"core, {_human_seconds(seconds / spec.cluster.workers)} on {spec.cluster.workers}; "
+          "cost model)")
     print(f"cluster   {spec.cluster.kind}, {spec.cluster.workers} workers, "
           f"{spec.cluster.max_in_flight} tasks in flight")
     if spec.cluster.kind in ("slurm", "pbs"):

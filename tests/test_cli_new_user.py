@@ -9,6 +9,7 @@ nothing and prints no traceback.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -280,6 +281,9 @@ def test_dry_run_tells_what_a_run_would_do_with_the_store(tmp_path, one_point_st
         done = hopsweep("run", str(config), "--store", store, "--dry-run", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert state in done.stdout, done.stdout
+        assert re.search(
+            r"^estimate .* \(about [0-9.]+ s on one core, about [0-9.]+ s on 1; ", done.stdout, re.M
+        ), done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir", "a_file", "sweep.toml"]
 
 
