@@ -80,12 +80,16 @@ LOCALHOST = "127.0.0.1"
 SCHEDULER_PLACEHOLDER = "tcp://SCHEDULER_ADDRESS"
 
 #: Exported by every worker job before the worker starts: one Numba and one BLAS
-#: thread per task (one task per worker thread), see PERFORMANCE.md on oversubscription.
+#: thread per task (one task per worker thread), see PERFORMANCE.md on
+#: oversubscription; and, as for local clusters (sweep.cluster.LOCAL_DASK_CONFIG),
+#: no MALLOC_TRIM_THRESHOLD_ from the nanny (a dict literal in Dask's environment
+#: configuration: variable names are lower-cased, so the key cannot be set alone).
 WORKER_ENVIRONMENT = (
     "export NUMBA_NUM_THREADS=1",
     "export OPENBLAS_NUM_THREADS=1",
     "export OMP_NUM_THREADS=1",
     "export MKL_NUM_THREADS=1",
+    "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=\"{'MALLOC_TRIM_THRESHOLD_': None}\"",
 )
 
 _WALLTIME = re.compile(

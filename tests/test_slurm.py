@@ -8,6 +8,7 @@ skip with the reason, and under ``CI=true`` they fail.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -77,6 +78,18 @@ def test_slurm_job_script_carries_every_key():
     assert "--local-directory /scratch/hopsweep" in worker_line
     assert "--interface lo" in worker_line
     assert "--nthreads 2" in worker_line
+
+
+def test_worker_jobs_unset_the_nanny_malloc_trim_threshold():
+    # the export line of the job script, run by bash, reaches the nanny's configuration
+    script = jobqueue.job_script(spec("slurm"))
+    (export,) = [line for line in script.splitlines() if "PRE_SPAWN_ENVIRON" in line]
+    probe = ("from distributed.nanny import _get_env_variables; "
+             "print(*sorted(_get_env_variables('distributed.nanny.pre-spawn-environ')))")
+    done = subprocess.run(["bash", "-c", f"{export}; {sys.executable} -c \"{probe}\""],
+                          capture_output=True, text=True, check=True,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("DASK_")})
+    assert done.stdout.split() == ["MKL_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"]
 
 
 def test_pbs_job_script_carries_every_key():
