@@ -221,7 +221,7 @@ CONSTRAINTS: dict[str, Rule] = {
     ),
     "grid.seed": Rule(
         Axis(Interval(int, 0), integer=True, count_ok=True),
-        1,
+        (0,),  # one disorder sample, as the normalised axis (seed = 1 in a config)
         "give a number of samples >= 1 or a list of indices >= 0",
     ),
     "patterns.kind": Rule(Options(PATTERN_KINDS), "iid", "pick a pattern model"),

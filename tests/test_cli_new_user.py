@@ -303,3 +303,18 @@ def test_rs_lines_over_correlated_patterns_say_they_are_for_iid_ones(tmp_path, o
         assert note in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         iid = plots.save_figure(sweep.open_results(one_point_store), tmp_path / "i.png", kind)
         assert not any("i.i.d." in t.get_text() for t in iid.axes[0].get_legend().get_texts())
+
+
+def test_a_config_without_seed_runs_one_disorder_sample(tmp_path):
+    """`seed` is optional (default one sample); its default reached the planner as the int 1."""
+    config = write_config(
+        tmp_path,
+        '[grid]\nalgorithm = "tap"\nN = 50\nalpha = 0.1\nT = [0.2, 0.4]\n',
+        name="bare.toml",
+    )
+    store = tmp_path / "bare.zarr"
+    done = hopsweep("run", str(config), "--store", str(store), "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ds = sweep.open_results(store)
+    assert ds["seed"].values.tolist() == [0] and ds.attrs["title"] == "hopsweep campaign bare"
+    assert (ds["status"].values > 0).all()
