@@ -199,17 +199,32 @@ def phase_diagram(
         fig.colorbar(mesh, ax=panel, label=r"seed-mean overlap $m$")
         _draw_theory(panel, lines)
         _note_iid_theory(panel, ds)
+        # T_M clipped to the grid's top (retrieval up to the hottest T) is a lower bound
+        T_M = sel["T_M"].values
+        clipped = np.isclose(T_M, float(ds["T"].max()))
         panel.errorbar(
-            sel["alpha"],
-            sel["T_M"],
-            yerr=sel["T_M_err"],
+            sel["alpha"].values[~clipped],
+            T_M[~clipped],
+            yerr=sel["T_M_err"].values[~clipped],
             fmt="o",
             ms=5,
             color="tab:pink",
             mec="k",
             capsize=3,
-            label=rf"measured $T_M$ ($m > {threshold:g}$)",
+            label=rf"measured $T_M$ ($m > {threshold:g}$)"
+            if (np.isfinite(T_M) & ~clipped).any() or not clipped.any()
+            else "_nolegend_",
         )
+        if clipped.any():
+            panel.plot(
+                sel["alpha"].values[clipped],
+                T_M[clipped],
+                "^",
+                ms=6,
+                color="tab:pink",
+                mec="k",
+                label=r"$T_M$ above the hottest $T$ of the grid",
+            )
         panel.set(
             xlabel=ALPHA_LABEL,
             ylabel=T_LABEL,

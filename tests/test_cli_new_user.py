@@ -318,3 +318,17 @@ def test_a_config_without_seed_runs_one_disorder_sample(tmp_path):
     ds = sweep.open_results(store)
     assert ds["seed"].values.tolist() == [0] and ds.attrs["title"] == "hopsweep campaign bare"
     assert (ds["status"].values > 0).all()
+
+
+def test_T_M_at_the_top_of_the_grid_is_drawn_as_a_lower_bound(one_point_store):
+    """Retrieval up to the hottest (here the only) T: T_M is clipped there, not measured."""
+    ds = sweep.open_results(one_point_store)
+    T_M = ds.hopfield.retrieval_temperature().sel(N=16)["T_M"]
+    assert (T_M == 0.5).any()  # some algorithm retrieves at T = 0.5
+    fig = plots.phase_diagram(ds)
+    panels = [a for a in fig.axes if a.get_title()]  # not the colour bars
+    for panel, algorithm in zip(panels, ds["algorithm"].values, strict=True):
+        labels = [t.get_text() for t in panel.get_legend().get_texts()]
+        clipped = bool(T_M.sel(algorithm=algorithm) == 0.5)
+        assert (r"$T_M$ above the hottest $T$ of the grid" in labels) == clipped, labels
+        assert (r"measured $T_M$ ($m > 0.5$)" in labels) != clipped, labels
