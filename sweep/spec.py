@@ -614,7 +614,7 @@ def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
                 "grid.alpha",
                 f"alpha * N rounds to P = {P} patterns for N = {N[0]}",
                 alpha[0],
-                "raise alpha or N so alpha * N >= 0.5",
+                "raise alpha or N so alpha * N >= 1",
             )
         )
     kind = values["cluster.kind"]

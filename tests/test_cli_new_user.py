@@ -332,3 +332,12 @@ def test_T_M_at_the_top_of_the_grid_is_drawn_as_a_lower_bound(one_point_store):
         clipped = bool(T_M.sel(algorithm=algorithm) == 0.5)
         assert (r"$T_M$ above the hottest $T$ of the grid" in labels) == clipped, labels
         assert (r"measured $T_M$ ($m > 0.5$)" in labels) != clipped, labels
+
+
+def test_the_fix_for_zero_patterns_is_a_load_that_gives_one(tmp_path):
+    """alpha N = 0.5 rounds to P = 0 (half to even): the fix said 'alpha * N >= 0.5'."""
+    config = write_config(tmp_path, 'name = "h"\n[grid]\nN = [10]\nalpha = [0.05]\nT = [0.3]\n')
+    done = hopsweep("run", str(config), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "alpha * N rounds to P = 0 patterns for N = 10" in done.stderr
+    assert "(raise alpha or N so alpha * N >= 1)" in done.stderr
