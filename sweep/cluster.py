@@ -24,9 +24,12 @@ WORKER_ENVIRONMENT = {
     "MKL_NUM_THREADS": "1",
 }
 #: Dask settings of a local cluster: no statistical profiler in the workers (it
-#: samples the computing thread every 10 ms) and a 1 s event-loop tick (20 ms by
-#: default) in every process. On 2 cores these background callbacks cost the
-#: driver and workers about 1.5 CPU-s per 10 s of sweep (bench/engine.py). And no
+#: samples the computing thread every 10 ms), a 1 s event-loop tick (20 ms by
+#: default) in every process, the nannies' memory check every 1 s (100 ms) and
+#: the system monitor every 2 s (500 ms). On 2 cores these background callbacks
+#: cost the driver and workers about 1.5 CPU-s per 10 s of sweep with Dask's
+#: defaults (bench/engine.py); the last two halve what is left of it at idle
+#: (driver 1.5 -> 0.8 %, each worker 0.7 -> 0.3 % of a core). And no
 #: MALLOC_TRIM_THRESHOLD_ in the workers' environment (the nanny sets 65536 by
 #: default, None unsets it): with it glibc gives every freed large array back to
 #: the OS at once, and the TAP kernel's temporaries then page-fault 4x as often
@@ -35,6 +38,8 @@ WORKER_ENVIRONMENT = {
 LOCAL_DASK_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 
