@@ -75,7 +75,7 @@ def _config_error(config: str, err, overrides: dict[str, object]) -> int:
 
 
 def _dry_run(spec, plan, store: Path) -> int:
-    from .store import StoreMismatch, location_problem, stored_hash
+    from .store import StoreMismatch, location_problem, stored_hash, stored_plan
 
     if store.exists():
         try:
@@ -85,6 +85,7 @@ def _dry_run(spec, plan, store: Path) -> int:
         else:
             state = ("exists, same spec: would resume" if same else
                      "exists with another spec: would refuse without --overwrite")
+            plan = stored_plan(store, plan) if same else plan
     else:
         problem = location_problem(store)
         state = "new" if problem is None else f"cannot be created: {problem}"
@@ -139,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .lock import StoreBusy
     from .plan import make_plan
     from .spec import SpecError, load_spec
-    from .store import StoreLocationError, StoreMismatch
+    from .store import StoreLocationError, StoreMismatch, stored_plan
 
     overrides = _overrides(args)
     try:
@@ -154,6 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         lock, created = _prepare_store(spec, plan, store, args.overwrite)
     except (StoreMismatch, StoreLocationError, StoreBusy) as err:
         return _fail(str(err))
+    plan = stored_plan(store, plan)  # a store made by another hopsweep version keeps its chunks
     resume = f"hopsweep run {args.config} --store {store}"
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

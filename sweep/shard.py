@@ -24,7 +24,7 @@ from .lock import StoreLock
 from .plan import make_plan
 from .runner import error_text
 from .spec import Spec
-from .store import FAILED, Writer, create
+from .store import FAILED, Writer, create, stored_plan
 from .tasks import run_task
 
 #: Exit codes (DESIGN.md, "The CLI"): every point has a result / some points failed.
@@ -76,6 +76,7 @@ def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | Non
     path = Path(spec.store if store is None else store)
     plan = make_plan(spec)
     create(path, spec, plan)
+    plan = stored_plan(path, plan)  # the store's chunks, whichever version made it
     label = f"shard {index}/{count}"
     failed = done = 0
     with StoreLock(path, shared=True):

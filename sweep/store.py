@@ -274,6 +274,21 @@ def create(path: str | os.PathLike, spec: Spec, plan: Plan) -> bool:
     return True
 
 
+def stored_plan(path: str | os.PathLike, plan: Plan) -> Plan:
+    """``plan`` with the seed block of the store at ``path`` (its chunks along ``seed``).
+
+    The seed block comes from a cost model, which may change between hopsweep
+    versions; a store keeps the block it was made with, so that resuming it
+    with a newer hopsweep still runs one task per chunk (one writer per chunk).
+    """
+    import zarr
+
+    from .plan import Plan
+
+    block = int(zarr.open_group(str(path), mode="r")["status"].chunks[3])
+    return plan if block == plan.seed_block else Plan(plan.spec, block)
+
+
 def replace(path: str | os.PathLike, spec: Spec, plan: Plan) -> None:
     """Replace whatever is at ``path`` by a fresh template (``--overwrite``).
 

@@ -341,3 +341,28 @@ def test_the_fix_for_zero_patterns_is_a_load_that_gives_one(tmp_path):
     assert done.returncode == 2
     assert "alpha * N rounds to P = 0 patterns for N = 10" in done.stderr
     assert "(raise alpha or N so alpha * N >= 1)" in done.stderr
+
+
+def test_a_store_keeps_its_seed_block_when_the_cost_model_changes(tmp_path):
+    """A store made by a hopsweep whose cost model chose another seed block (1 seed per
+    chunk here, where this version groups 3) is resumed one task per chunk."""
+    from sweep.plan import Plan, make_plan
+    from sweep.spec import load_spec
+    from sweep.store import create
+
+    config = write_config(
+        tmp_path, 'name = "blocks"\n[grid]\nN = [40]\nalpha = [0.1, 0.2]\nT = [0.3]\nseed = 3\n'
+    )
+    spec = load_spec(config)
+    assert make_plan(spec).seed_block == 3
+    old, fresh = tmp_path / "old.zarr", tmp_path / "fresh.zarr"
+    create(old, spec, Plan(spec, 1))  # what the other version made before it stopped
+    for command, extra in (("shard", ["--index", "1", "--count", "2"]), ("run", [])):
+        done = hopsweep(command, str(config), *extra, "--store", str(old), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert "(6 tasks, 6 points)" in done.stderr  # run: 1 seed per task, as the chunks
+    assert hopsweep("run", str(config), "--store", str(fresh), cwd=tmp_path).returncode == 0
+    a, b = sweep.open_results(old).load(), sweep.open_results(fresh).load()
+    assert sweep.open_results(old)["status"].encoding["chunks"][3] == 1
+    for name in ("m", "q", "iterations", "status"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
