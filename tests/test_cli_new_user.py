@@ -366,3 +366,26 @@ def test_a_store_keeps_its_seed_block_when_the_cost_model_changes(tmp_path):
     assert sweep.open_results(old)["status"].encoding["chunks"][3] == 1
     for name in ("m", "q", "iterations", "status"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_dry_run_estimate_of_full_bp_is_the_right_order_of_magnitude(tmp_path):
+    """The cost model put full BP at 50 TAP iterations per iteration; it costs ~3000."""
+    from sweep.plan import make_plan
+    from sweep.spec import load_spec
+
+    config = write_config(
+        tmp_path,
+        'name = "fullbp"\n[grid]\nalgorithm = ["bp"]\nN = [120]\nalpha = [0.1]\n'
+        "T = [0.4, 1.5]\nseed = 2\n",
+    )
+    store = tmp_path / "fullbp.zarr"
+    for _ in range(2):  # the first run may include Numba's compilation in its wall times
+        done = hopsweep(
+            "run", str(config), "--store", str(store), "--workers", "1", "--overwrite", cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+    ds = sweep.open_results(store).load()
+    spent = float(ds["wall_time"].sum())
+    estimate = make_plan(load_spec(config)).estimated_seconds()
+    # iterations and the machine's load vary: the same order of magnitude is the contract
+    assert spent / 10 < estimate < spent * 10, (estimate, spent, ds["iterations"].values)
