@@ -848,10 +848,17 @@ def load_spec(path: str | os.PathLike, overrides: Mapping[str, Any] | None = Non
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        # TOML is UTF-8 whatever the locale; utf-8-sig drops the BOM some editors write
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as err:
         raise _config_file_error(
             path, f"cannot read ({err.strerror})", "give the path of a TOML config file"
+        ) from err
+    except UnicodeDecodeError as err:
+        raise _config_file_error(
+            path,
+            f"is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start})",
+            "save it as UTF-8, as TOML requires",
         ) from err
     try:
         raw = tomllib.loads(text)

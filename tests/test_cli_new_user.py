@@ -389,3 +389,18 @@ def test_dry_run_estimate_of_full_bp_is_the_right_order_of_magnitude(tmp_path):
     estimate = make_plan(load_spec(config)).estimated_seconds()
     # iterations and the machine's load vary: the same order of magnitude is the contract
     assert spent / 10 < estimate < spent * 10, (estimate, spent, ds["iterations"].values)
+
+
+def test_config_encodings_a_user_meets(tmp_path):
+    """A latin-1 comment gave a UnicodeDecodeError traceback; a BOM was 'Invalid statement'."""
+    body = '\nname = "enc"\n[grid]\nN = [50]\nalpha = [0.1]\nT = [0.3]\n'
+    (tmp_path / "latin1.toml").write_bytes(("# M\xe9zard 2017" + body).encode("latin-1"))
+    done = hopsweep("run", "latin1.toml", "--dry-run", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "`CONFIG`: is not UTF-8 text (byte 0xe9 at offset 3)" in done.stderr
+    (tmp_path / "windows.toml").write_bytes(
+        b"\xef\xbb\xbf" + ("# M\xe9zard 2017" + body).replace("\n", "\r\n").encode()
+    )
+    done = hopsweep("run", "windows.toml", "--dry-run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "spec      enc" in done.stdout
