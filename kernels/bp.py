@@ -36,8 +36,12 @@ constant), ln Z_{i mu} = ln cosh(beta H_i) - ln cosh(beta (H_i - u_{mu->i})) and
 the hidden-node term ln Z_mu = ln int dlambda p0(lambda) prod_i chi_{i->mu}(lambda),
 p0 = N(0, 1/beta). Relaxed: ln Z_mu = -ln(1 - beta V_mu) / 2 + beta A_mu^2 /
 (2 (1 - beta V_mu)); full: by quadrature. The bracket [M^2 / 2] and the sums
-without the condensed pattern apply with ``retrieved``. At m = 0 this is the RS
-paramagnet exactly; at common fixed points it matches f_TAP (physics.md c).
+without the condensed pattern apply with ``retrieved``, and then the condensed
+unit's Gaussian fluctuation around its saddle point adds -ln(1 - beta V_c) / 2 to
+the ln Z terms, V_c = (1/N) sum_i (xi^c_i)^2 (1 - m_i^2) (the O(1/N) term that
+makes f equal f_TAP exactly at m = 0; NaN if 1 - beta V_c <= 0). At m = 0 this
+is the RS paramagnet exactly; at common fixed points it matches f_TAP
+(physics.md c) to O(1/N).
 """
 
 from __future__ import annotations
@@ -548,6 +552,11 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
         elif iteration - best_at >= STAGNATION_WINDOW:
             break
     log_z = np.sum(np.logaddexp(beta * H, -beta * H)) + messages.bethe_terms(H)
+    # Gaussian fluctuation of the condensed hidden unit around its saddle point
+    # (0 for the symmetric BP, where xi_c = 0); NaN if that unit is unstable.
+    V_c = float(np.sum(xi_c * xi_c * (1.0 - m * m))) / N
+    with np.errstate(invalid="ignore"):
+        log_z -= 0.5 * np.log(1.0 - beta * V_c)
     return m, c0 + 0.5 * M * M - log_z / (beta * N), iteration, residual, status
 
 
