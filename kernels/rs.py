@@ -62,6 +62,8 @@ NEWTON_MAX_ITER = 100
 ROOT_XTOL = 1e-12
 #: Iteration cap of those roots (Illinois converges in ~10-20 steps).
 ROOT_MAX_ITER = 200
+#: Smallest load of the bracket in :func:`stability_line` (retrieval wins below it for T < 1).
+STABILITY_LOAD_FLOOR = 1e-6
 
 #: Largest noise-to-signal ratio k scanned for the maximum of alpha(T, k); the
 #: maximum lies at k ~ 0.45 for every T < 1.
@@ -717,6 +719,37 @@ def stability_temperature(alpha):
         T_M = retrieval_temperature(ae)
         T_c[exists] = _root(lambda x, i: _free_energy_gap(ae[i], x), np.zeros_like(ae), T_M)
     return _shaped(T_c, a.shape)
+
+
+def stability_line(T):
+    """The RS T_c line parametrised by temperature: the load alpha at which the
+    retrieval and spin-glass free energies are equal at T.
+
+    Unlike T_c(alpha) (:func:`stability_temperature`) this follows the line
+    through its re-entrant part: from alpha = 0 at T = 1 it reaches its largest
+    load, about 0.0535, near T = 0.085 and comes back to ``stability_load()``
+    (0.05185) at T = 0, so loads just above ``stability_load()`` have retrieval
+    as the global minimum only in a window of temperatures.
+
+    Parameters
+    ----------
+    T : float or array_like
+        Temperature in units of J, >= 0.
+
+    Returns
+    -------
+    float or ndarray
+        alpha, dimensionless; NaN for T >= 1 (no retrieval state).
+    """
+    t = _as_array("T", T).ravel()
+    alpha = np.full_like(t, np.nan)
+    inside = t < 1.0
+    ti = t[inside]
+    # retrieval wins at vanishing load, and does not exist beyond alpha_c(T)
+    lo = np.full_like(ti, STABILITY_LOAD_FLOOR)
+    hi = critical_load(ti)
+    alpha[inside] = _root(lambda x, i: _free_energy_gap(x, ti[i]), lo, hi)
+    return _shaped(alpha, np.shape(T))
 
 
 def _free_energy_gap(alpha: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from kernels import rs
+
 from . import analysis
 
 #: Points of the alpha and T grids on which the RS lines are drawn.
@@ -113,7 +115,13 @@ EMPTY_COLOR = "0.85"
 
 def _draw_theory(ax: Axes, lines: xr.Dataset, names: Sequence[str] = ("T_g", "T_M", "T_c")) -> None:
     for name in names:
-        ax.plot(lines["alpha"], lines[name], lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE[name])
+        alpha, T = lines["alpha"].values, lines[name].values
+        if name == "T_c":
+            # parametrised by T: T_c(alpha) is double-valued near alpha = 0.052 (the
+            # RS line is re-entrant there), and drops to 0 steeper than any alpha grid
+            T = np.linspace(0.0, 1.0, 2 * THEORY_POINTS)
+            alpha = rs.stability_line(T)
+        ax.plot(alpha, T, lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE[name])
 
 
 def _correlated_kind(ds: xr.Dataset) -> str | None:

@@ -220,6 +220,21 @@ def test_stability_temperature_vanishes_near_alpha_0_052():
     assert abs(f_ret - rs.free_energy(alpha_0, 0.0, branch="spin_glass")) < 1e-9
 
 
+def test_stability_line_follows_the_re_entrant_t_c_line():
+    T = np.array([0.0, 0.085, 0.216, 0.591, 0.722, 1.0])
+    alpha = rs.stability_line(T)
+    # T = 0: the ground-state crossing; T_c table values (alpha = 0.05, 0.02, 0.01)
+    assert abs(alpha[0] - rs.stability_load()) < 1e-9
+    np.testing.assert_allclose(alpha[2:5], [0.05, 0.02, 0.01], atol=3e-4)
+    assert np.isnan(alpha[5])  # no retrieval state at T >= 1
+    # Re-entrance: at alpha = 0.053 > stability_load() retrieval is the lower free
+    # energy at T = 0.085 only, not at T = 0 nor at T = 0.2; the line passes beyond it.
+    assert alpha[1] > 0.053 > alpha[0]
+    for T_probe, sign in ((0.0, 1.0), (0.085, -1.0), (0.2, 1.0)):
+        gap = rs.free_energy(0.053, T_probe) - rs.free_energy(0.053, T_probe, branch="spin_glass")
+        assert np.sign(gap) == sign, T_probe
+
+
 # --- free energy ----------------------------------------------------------------
 
 
