@@ -349,8 +349,8 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
     and g = 1 / (1 + eps) summed as 1 + sum_{k=1..7} (-beta / (N D))^k w^k
     (Horner in w, truncation error eps^8 <= 1e-16) when
     eps <= RECIPROCAL_SERIES_EPS for every edge; else one division per edge.
-    The per-pattern sums and constants are formed in float64 and rounded once
-    to the iteration dtype.
+    The row sums A_mu, V_mu are accumulated in the iteration dtype; the
+    per-pattern constants are formed from them in float64 and rounded once to it.
     """
     P, N = xi.shape
     real = t.dtype.type
