@@ -57,7 +57,7 @@ import numpy as np
 from ._checks import check_beta, check_field, check_iteration, check_start
 from .patterns import mixture
 from .reaction import SpectralReaction
-from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
+from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution, status_code
 
 
 @dataclass(frozen=True)
@@ -270,9 +270,7 @@ def _iterate(chain, xi, beta, m_start, field, damping, tol, max_iter):
             m_out[rows] = s.m[done]
             iterations[rows] = it
             residual[rows] = np.where(diverged[done], np.nan, res[done])
-            status[rows] = np.where(
-                diverged[done], DIVERGED, np.where(converged[done], CONVERGED, NOT_CONVERGED)
-            )
+            status[rows] = status_code(diverged[done], converged[done])
             if done.all():
                 break
             s.keep(~done)

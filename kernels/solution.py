@@ -13,6 +13,22 @@ NOT_CONVERGED = 2
 DIVERGED = 3
 
 
+def status_code(diverged: np.ndarray, converged: np.ndarray) -> np.ndarray:
+    """Status of finished temperatures: DIVERGED over CONVERGED over NOT_CONVERGED.
+
+    Parameters
+    ----------
+    diverged, converged : ndarray of bool, same shape
+
+    Returns
+    -------
+    ndarray of int8, that shape
+    """
+    return np.where(diverged, DIVERGED, np.where(converged, CONVERGED, NOT_CONVERGED)).astype(
+        np.int8
+    )
+
+
 @dataclass(frozen=True)
 class Solution:
     """Fixed point (or last iterate) of a mean-field solver, one row per temperature.

@@ -45,7 +45,7 @@ import numpy as np
 from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
 from .initial import initial_state
 from .reaction import IIDReaction, SiteSpectralReaction, make_reaction
-from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
+from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution, status_code
 
 #: Supported floating types of the iteration (xi is cast once to this type).
 DTYPES = ("float32", "float64")
@@ -370,9 +370,7 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
             m_out[rows] = m[:, done].T
             iterations[rows] = t
             residual[rows] = res_k[done]
-            status[rows] = np.where(
-                diverged[done], DIVERGED, np.where(converged[done], CONVERGED, NOT_CONVERGED)
-            )
+            status[rows] = status_code(diverged[done], converged[done])
             if done.all():
                 break
             act.keep(~done)
