@@ -13,6 +13,8 @@ Importing this module registers the ``ds.hopfield`` accessor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 
@@ -390,33 +392,38 @@ def stability_temperature(
 # --------------------------------------------------------------------------- #
 
 
-def theory_lines(alpha) -> xr.Dataset:
+#: The RS transition lines of :func:`theory_lines`: what each is, and how it is computed.
+THEORY_LINES = {
+    "T_g": ("spin-glass temperature 1 + sqrt(alpha) (RS)", rs.spin_glass_temperature),
+    "T_M": ("retrieval temperature T_M (RS)", rs.retrieval_temperature),
+    "T_c": ("retrieval stability temperature T_c (RS)", rs.stability_temperature),
+}
+
+
+def theory_lines(alpha, names: Sequence[str] = tuple(THEORY_LINES)) -> xr.Dataset:
     """Replica-symmetric transition lines T_g, T_M, T_c (kernels.rs) over ``alpha``.
 
     Parameters
     ----------
     alpha : array_like of shape (A,)
         Loads.
+    names : sequence of {"T_g", "T_M", "T_c"}, default=all three
+        The lines to compute (T_c, a root search per load, is the costly one).
 
     Returns
     -------
     xarray.Dataset
-        ``T_g``, ``T_M``, ``T_c`` (units of J; T_c is NaN above alpha ~ 0.052)
-        with coordinate ``alpha``.
+        ``T_g``, ``T_M``, ``T_c`` (units of J; T_c is NaN above alpha ~ 0.052),
+        those of ``names``, with coordinate ``alpha``.
     """
     alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
-    coords = {"alpha": alpha}
-    lines = {
-        "T_g": (rs.spin_glass_temperature(alpha), "spin-glass temperature 1 + sqrt(alpha) (RS)"),
-        "T_M": (rs.retrieval_temperature(alpha), "retrieval temperature T_M (RS)"),
-        "T_c": (rs.stability_temperature(alpha), "retrieval stability temperature T_c (RS)"),
-    }
     return xr.Dataset(
         {
-            name: ("alpha", values, {"long_name": text, "units": "J"})
-            for name, (values, text) in lines.items()
+            name: ("alpha", THEORY_LINES[name][1](alpha),
+                   {"long_name": THEORY_LINES[name][0], "units": "J"})
+            for name in names
         },
-        coords=coords,
+        coords={"alpha": alpha},
     )
 
 
@@ -450,7 +457,7 @@ def finite_size(
     means = seed_mean(ds, "m")
     m_theory = theory_overlap(ds["alpha"].values, ds["T"].values)
     T_M = retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)
-    T_M_theory = theory_lines(ds["alpha"].values)["T_M"]
+    T_M_theory = theory_lines(ds["alpha"].values, names=("T_M",))["T_M"]
     out = xr.merge([means, T_M])
     out["m_theory"] = m_theory
     out["m_deviation"] = (out["m"] - m_theory).assign_attrs(

@@ -113,15 +113,14 @@ _OUTLINE = [patheffects.withStroke(linewidth=3.5, foreground="w")]
 EMPTY_COLOR = "0.85"
 
 
-def _draw_theory(ax: Axes, lines: xr.Dataset, names: Sequence[str] = ("T_g", "T_M", "T_c")) -> None:
-    for name in names:
-        alpha, T = lines["alpha"].values, lines[name].values
-        if name == "T_c":
-            # parametrised by T: T_c(alpha) is double-valued near alpha = 0.052 (the
-            # RS line is re-entrant there), and drops to 0 steeper than any alpha grid
-            T = np.linspace(0.0, 1.0, 2 * THEORY_POINTS)
-            alpha = rs.stability_line(T)
-        ax.plot(alpha, T, lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE[name])
+def _draw_theory(ax: Axes, lines: xr.Dataset) -> None:
+    """The RS lines T_g and T_M of ``lines`` (over alpha) and the T_c line."""
+    for name in ("T_g", "T_M"):
+        ax.plot(lines["alpha"], lines[name], lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE[name])
+    # T_c parametrised by T: T_c(alpha) is double-valued near alpha = 0.052 (the RS
+    # line is re-entrant there), and drops to 0 steeper than any alpha grid
+    T = np.linspace(0.0, 1.0, 2 * THEORY_POINTS)
+    ax.plot(rs.stability_line(T), T, lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE["T_c"])
 
 
 def _correlated_kind(ds: xr.Dataset) -> str | None:
@@ -188,7 +187,7 @@ def phase_diagram(
     data = analysis.phase_diagram(
         ds.sel(N=[N]), threshold=threshold, n_boot=n_boot, rng=rng
     ).compute()
-    lines = analysis.theory_lines(_theory_alpha(ds))
+    lines = analysis.theory_lines(_theory_alpha(ds), names=("T_g", "T_M"))
     alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
     # Up to the grid's top or the RS T_g line, whichever is higher.
     top = max(T_edges[-1], float(lines["T_g"].max()) * 1.02)
@@ -312,7 +311,7 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
         lw=1.5,
         label="RS theory $m(T)$",
     )
-    T_M = analysis.theory_lines(alpha_used)["T_M"].values[0]
+    T_M = analysis.theory_lines(alpha_used, names=("T_M",))["T_M"].values[0]
     if np.isfinite(T_M):
         panel.axvline(T_M, color="k", ls="--", lw=1, label=rf"RS $T_M = {T_M:.3f}$")
     else:
@@ -367,7 +366,7 @@ def convergence_map(
     ran = (at["status"] != PENDING) & (at["status"] != FAILED)
     iterations = at["iterations"].where(ran).mean("seed").compute()
     converged = analysis.usable(at).mean("seed").compute()
-    lines = analysis.theory_lines(_theory_alpha(ds))
+    lines = analysis.theory_lines(_theory_alpha(ds), names=("T_M",))
     alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
     for column, algorithm in enumerate(algorithms):
         for row, (values, label, cmap) in enumerate(
