@@ -15,14 +15,18 @@ from .spec import ClusterSpec
 if TYPE_CHECKING:
     import distributed
 
-#: Environment of local worker processes: one task per core, one thread each
-#: (PERFORMANCE.md: oversubscription on 2 cores is catastrophic).
+#: Environment of worker processes, local or in batch jobs: one task per core, one
+#: thread each (PERFORMANCE.md: oversubscription on 2 cores is catastrophic).
 WORKER_ENVIRONMENT = {
     "NUMBA_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
+#: Overrides of the variables a Dask nanny exports before it spawns its worker
+#: (``distributed.nanny.pre-spawn-environ``; None unsets one), local or in batch
+#: jobs: no MALLOC_TRIM_THRESHOLD_ (see LOCAL_DASK_CONFIG).
+NANNY_PRE_SPAWN_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": None}
 #: Dask settings of a local cluster: no statistical profiler in the workers (it
 #: samples the computing thread every 10 ms), a 1 s event-loop tick (20 ms by
 #: default) in every process, the nannies' memory check every 1 s (100 ms) and
@@ -40,7 +44,8 @@ LOCAL_DASK_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    **{f"distributed.nanny.pre-spawn-environ.{name}": value
+       for name, value in NANNY_PRE_SPAWN_ENVIRON.items()},
 }
 
 class ClusterUnavailable(RuntimeError):

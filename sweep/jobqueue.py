@@ -29,6 +29,8 @@ import dask.config
 import dask_jobqueue  # also registers dask-jobqueue's config: the site defaults
 from dask.utils import parse_timedelta
 
+from . import cluster
+
 if TYPE_CHECKING:
     from dask_jobqueue.core import JobQueueCluster
 
@@ -79,17 +81,14 @@ LOCALHOST = "127.0.0.1"
 #: Placeholder scheduler address in a job script printed without a running scheduler.
 SCHEDULER_PLACEHOLDER = "tcp://SCHEDULER_ADDRESS"
 
-#: Exported by every worker job before the worker starts: one Numba and one BLAS
-#: thread per task (one task per worker thread), see PERFORMANCE.md on
-#: oversubscription; and, as for local clusters (sweep.cluster.LOCAL_DASK_CONFIG),
-#: no MALLOC_TRIM_THRESHOLD_ from the nanny (a dict literal in Dask's environment
-#: configuration: variable names are lower-cased, so the key cannot be set alone).
+#: Exported by every worker job before the worker starts: the local workers'
+#: environment (sweep.cluster.WORKER_ENVIRONMENT: one Numba and one BLAS thread
+#: per task) and the nanny's pre-spawn overrides (NANNY_PRE_SPAWN_ENVIRON, as a
+#: dict literal in Dask's environment configuration: variable names are
+#: lower-cased, so a key such as MALLOC_TRIM_THRESHOLD_ cannot be set alone).
 WORKER_ENVIRONMENT = (
-    "export NUMBA_NUM_THREADS=1",
-    "export OPENBLAS_NUM_THREADS=1",
-    "export OMP_NUM_THREADS=1",
-    "export MKL_NUM_THREADS=1",
-    "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=\"{'MALLOC_TRIM_THRESHOLD_': None}\"",
+    *(f"export {name}={value}" for name, value in cluster.WORKER_ENVIRONMENT.items()),
+    f'export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{cluster.NANNY_PRE_SPAWN_ENVIRON!r}"',
 )
 
 _WALLTIME = re.compile(
