@@ -31,14 +31,13 @@ from pathlib import Path
 
 import pytest
 
+from sweep.cluster import WORKER_ENVIRONMENT
+
 #: Environment of every process a test starts: one BLAS and one Numba thread
 #: (2 shared cores), and a short lost-worker timeout so adaptive clusters replace
 #: a killed worker job within seconds (default 15 s).
 PROCESS_ENV = {
-    "NUMBA_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
+    **WORKER_ENVIRONMENT,
     "DASK_DISTRIBUTED__DEPLOY__LOST_WORKER_TIMEOUT": "1s",
 }
 
