@@ -761,5 +761,4 @@ def _free_energy_gap(alpha: np.ndarray, T: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def stability_load() -> float:
     """Load at which T_c reaches 0: retrieval and spin-glass ground states have equal energy."""
-    lo, hi = np.array([0.01]), np.array([0.1])
-    return float(_root(lambda x, i: _free_energy_gap(x, np.zeros_like(x)), lo, hi)[0])
+    return float(stability_line(0.0))
