@@ -119,56 +119,34 @@ def tanh_small(x: float) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _cavity_row(xi_row, beta, t, s, u_row, m_cav, w_cav):
-    """Cavity magnetizations m_{i->mu} = tanh(beta H_i - beta u_{mu->i}) of one hidden unit.
+def _cavity_row_libm(xi_row, beta, t, u_row, m_cav):
+    """Cavity magnetizations m_{i->mu} = tanh(beta H_i - beta u_{mu->i}) of one hidden
+    unit with libm tanh: the rare rows with some |beta u_{mu->i}| > TANH_RATIONAL_MAX.
 
     Parameters
     ----------
     xi_row, u_row : ndarray of shape (N,)
         Pattern mu and its messages u_{mu->i}.
     beta : float
-    t, s : ndarray of shape (N,)
-        tanh(beta H_i) and 1 - tanh(beta H_i)^2.
-    m_cav, w_cav : ndarray of shape (N,)
-        Filled with m_{i->mu} and (xi^mu_i)^2 (1 - m_{i->mu}^2).
+    t : ndarray of shape (N,)
+        tanh(beta H_i).
+    m_cav : ndarray of shape (N,)
+        Filled with m_{i->mu}.
 
     Returns
     -------
-    (float, float, int)
-        sum_i xi^mu_i m_{i->mu}, sum_i w_i and the number of edges with
-        |beta u_{mu->i}| > TANH_RATIONAL_MAX (then m_cav and w_cav come from
-        libm tanh).
+    (float, float)
+        sum_i xi^mu_i m_{i->mu} and sum_i (xi^mu_i)^2 (1 - m_{i->mu}^2).
     """
-    N = xi_row.shape[0]
-    # Fast path: rational tanh of beta u, exact while |beta u| <= TANH_RATIONAL_MAX.
-    # tanh(beta u) = n / d; m_cav = (t d - n) / (d - t n) and
-    # 1 - m_cav^2 = (1 - t^2)(d^2 - n^2) / (d - t n)^2: one division per edge.
     A = 0.0
     V = 0.0
-    n_outside = 0
-    for i in range(N):
-        y = beta * u_row[i]
-        n_outside += abs(y) > TANH_RATIONAL_MAX
-        n, d = _tanh_fraction(y)
-        r = 1.0 / (d - t[i] * n)
-        mc = (t[i] * d - n) * r
-        w = xi_row[i] * xi_row[i] * s[i] * ((d - n) * r) * ((d + n) * r)
+    for i in range(xi_row.shape[0]):
+        tau = np.tanh(beta * u_row[i])
+        mc = (t[i] - tau) / (1.0 - t[i] * tau)
         m_cav[i] = mc
-        w_cav[i] = w
         A += xi_row[i] * mc
-        V += w
-    if n_outside > 0:  # rare (large |beta u|): redo the row with libm tanh
-        A = 0.0
-        V = 0.0
-        for i in range(N):
-            tau = np.tanh(beta * u_row[i])
-            mc = (t[i] - tau) / (1.0 - t[i] * tau)
-            w = xi_row[i] * xi_row[i] * (1.0 - mc * mc)
-            m_cav[i] = mc
-            w_cav[i] = w
-            A += xi_row[i] * mc
-            V += w
-    return A, V, n_outside
+        V += xi_row[i] * xi_row[i] * (1.0 - mc * mc)
+    return A, V
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -179,7 +157,7 @@ def _log_cosh(x):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _relaxed_bethe_terms(xi, beta, H, u, m_cav, w_cav):
+def _relaxed_bethe_terms(xi, beta, H, u, m_cav):
     """sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} of the relaxed messages.
 
     ln Z_mu = -ln(1 - beta V_mu) / 2 + beta A_mu^2 / (2 (1 - beta V_mu)) and
@@ -190,7 +168,7 @@ def _relaxed_bethe_terms(xi, beta, H, u, m_cav, w_cav):
     BETHE_PRODUCT_BLOCK (no under/overflow) and one log is taken per block. A row
     with a larger |y| is redone with libm tanh, and those edges use
     ln cosh(beta H_i) - ln cosh(beta H_i - y). ``u`` may be float32 (the sums are
-    float64); ``m_cav`` and ``w_cav`` are float64 work rows of that fallback.
+    float64); ``m_cav`` is a float64 work row of that fallback.
     """
     P, N = xi.shape
     t = np.tanh(beta * H)
@@ -218,7 +196,7 @@ def _relaxed_bethe_terms(xi, beta, H, u, m_cav, w_cav):
                 product *= ratio
             log_edges += math.log(product)
         if n_outside > 0:  # rare: libm cavity magnetizations and ln cosh edges
-            A, V, _ = _cavity_row(xi[mu], beta, t, s, u[mu], m_cav, w_cav)
+            A, V = _cavity_row_libm(xi[mu], beta, t, u[mu], m_cav)
             log_edges = 0.0
             product = 1.0
             for i in range(N):
@@ -266,8 +244,8 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     Fast path, exact while |beta u| <= TANH_RATIONAL_MAX: tanh(beta u) = n / d
     (Cephes, n = y (d + z P(z)), d = Q(z), z = y^2) and by the addition formula
     m_{i->mu} = (t d - n) / (d - t n), one division per edge. The range test is
-    done on z, which the rational form needs anyway. About 20 flops per edge
-    against 27 for :func:`_cavity_row`. w = xi^2 - x^2 is exact to rounding in
+    done on z, which the rational form needs anyway. About 20 flops per edge.
+    w = xi^2 - x^2 is exact to rounding in
     absolute terms (error ~1e-16 xi^2), which is all V_mu and eps_i need.
     """
     N = xi_row.shape[0]
@@ -442,7 +420,7 @@ class _Messages:
             return 0.0
         if self.relaxed:
             N = self.xi.shape[1]
-            return _relaxed_bethe_terms(self.xi, self.beta, H, self.u, np.empty(N), np.empty(N))
+            return _relaxed_bethe_terms(self.xi, self.beta, H, self.u, np.empty(N))
         cavity_field = self.beta * (H[None, :] - self.u)
         log_z = _bp_full.log_partition(self.xi, self.beta, *self.grid, np.tanh(cavity_field))
         log_cosh_total = np.logaddexp(self.beta * H, -self.beta * H) - np.log(2.0)
