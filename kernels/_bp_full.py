@@ -149,9 +149,9 @@ def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
     N = xi_row.shape[0]
     g_lo, g_hi = _support(xi_row, beta, lam, log_weight, m_cav, D, E, S)
     if g_hi <= g_lo:
-        # no node carries the integrand: the cavity magnetizations are not finite
-        # (0/0 once t and tanh(beta u) both round to +-1, T -> 0 at tiny N); non-finite
-        # messages make full_sweep return False, so the solver reports DIVERGED
+        # no node carries the integrand: the cavity magnetizations are not finite;
+        # non-finite messages make full_sweep return False, so the solver reports
+        # DIVERGED
         u_new[:] = np.nan
         return
     F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
@@ -172,7 +172,7 @@ def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _sweep(xi, beta, lam, log_weight, t, u, damping, H_new):
+def _sweep(xi, beta, lam, log_weight, beta_H, u, damping, H_new):
     P, N = xi.shape
     D, E, S = _support_work(lam.shape[0], N)
     m_cav = np.empty(N)
@@ -180,15 +180,14 @@ def _sweep(xi, beta, lam, log_weight, t, u, damping, H_new):
     H_new[:] = 0.0
     for mu in range(P):
         for i in range(N):
-            tau = math.tanh(beta * u[mu, i])
-            m_cav[i] = (t[i] - tau) / (1.0 - t[i] * tau)
+            m_cav[i] = math.tanh(beta_H[i] - beta * u[mu, i])
         _row_messages(xi[mu], beta, lam, log_weight, m_cav, D, E, S, u_new)
         for i in range(N):
             u[mu, i] = (1.0 - damping) * u_new[i] + damping * u[mu, i]
             H_new[i] += u[mu, i]
 
 
-def full_sweep(xi, beta, lam, log_weight, t, u, damping, H_new) -> bool:
+def full_sweep(xi, beta, lam, log_weight, beta_H, u, damping, H_new) -> bool:
     """One parallel update of all exact hidden -> spin messages, in place.
 
     Parameters
@@ -197,9 +196,10 @@ def full_sweep(xi, beta, lam, log_weight, t, u, damping, H_new) -> bool:
     beta : float
     lam, log_weight : ndarray of shape (G,)
         From :func:`lambda_grid`.
-    t : ndarray of shape (N,)
-        tanh(beta H_i) of the previous total fields; cavity magnetizations are
-        tanh(beta H_i - beta u_{mu->i}).
+    beta_H : ndarray of shape (N,)
+        beta H_i of the previous total fields (may be ±inf); cavity
+        magnetizations are tanh(beta H_i - beta u_{mu->i}), from the fields, so
+        they stay defined when tanh(beta H_i) and tanh(beta u) both round to ±1.
     u : ndarray of shape (P, N)
         Messages, overwritten by (1 - damping) u_new + damping u.
     damping : float
@@ -211,7 +211,7 @@ def full_sweep(xi, beta, lam, log_weight, t, u, damping, H_new) -> bool:
     bool
         False if a message is not finite.
     """
-    _sweep(xi, beta, lam, log_weight, t, u, damping, H_new)
+    _sweep(xi, beta, lam, log_weight, beta_H, u, damping, H_new)
     return bool(np.all(np.isfinite(H_new)))
 
 

@@ -119,33 +119,40 @@ def tanh_small(x: float) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _cavity_row_libm(xi_row, beta, t, u_row, m_cav):
-    """Cavity magnetizations m_{i->mu} = tanh(beta H_i - beta u_{mu->i}) of one hidden
-    unit with libm tanh: the rare rows with some |beta u_{mu->i}| > TANH_RATIONAL_MAX.
+def _cavity_row_libm(xi_row, beta, beta_H, u_row, xm_cav, w_cav):
+    """Cavity quantities of one hidden unit with libm tanh, for the rare rows with
+    some |beta u_{mu->i}| > TANH_RATIONAL_MAX.
+
+    The cavity magnetization is taken from the fields, m_{i->mu} =
+    tanh(beta H_i - beta u_{mu->i}), not from t_i = tanh(beta H_i) by the
+    addition formula: once t_i and tanh(beta u_{mu->i}) both round to ±1
+    (T -> 0, tiny N) that formula is 0/0.
 
     Parameters
     ----------
     xi_row, u_row : ndarray of shape (N,)
         Pattern mu and its messages u_{mu->i}.
     beta : float
-    t : ndarray of shape (N,)
-        tanh(beta H_i).
-    m_cav : ndarray of shape (N,)
-        Filled with m_{i->mu}.
+    beta_H : ndarray of shape (N,), float64
+        beta H_i.
+    xm_cav, w_cav : ndarray of shape (N,)
+        Filled with xi^mu_i m_{i->mu} and (xi^mu_i)^2 (1 - m_{i->mu}^2), in their
+        own dtype.
 
     Returns
     -------
     (float, float)
-        sum_i xi^mu_i m_{i->mu} and sum_i (xi^mu_i)^2 (1 - m_{i->mu}^2).
+        Their sums, in float64.
     """
     A = 0.0
     V = 0.0
     for i in range(xi_row.shape[0]):
-        tau = np.tanh(beta * u_row[i])
-        mc = (t[i] - tau) / (1.0 - t[i] * tau)
-        m_cav[i] = mc
-        A += xi_row[i] * mc
-        V += xi_row[i] * xi_row[i] * (1.0 - mc * mc)
+        xm = xi_row[i] * math.tanh(beta_H[i] - beta * u_row[i])
+        w = xi_row[i] * xi_row[i] - xm * xm
+        xm_cav[i] = xm
+        w_cav[i] = w
+        A += xm
+        V += w
     return A, V
 
 
@@ -157,7 +164,7 @@ def _log_cosh(x):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _relaxed_bethe_terms(xi, beta, H, u, m_cav):
+def _relaxed_bethe_terms(xi, beta, H, u, xm_cav, w_cav):
     """sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} of the relaxed messages.
 
     ln Z_mu = -ln(1 - beta V_mu) / 2 + beta A_mu^2 / (2 (1 - beta V_mu)) and
@@ -166,12 +173,13 @@ def _relaxed_bethe_terms(xi, beta, H, u, m_cav):
     r = (1 + m tau)^2 / (1 - tau^2) = (1 - tau^2) / (1 - t tau)^2 halved
     (t = tanh(beta H_i)), r in [0.19, 3.6]: ratios are multiplied in blocks of
     BETHE_PRODUCT_BLOCK (no under/overflow) and one log is taken per block. A row
-    with a larger |y| is redone with libm tanh, and those edges use
+    with a larger |y| is redone with libm (:func:`_cavity_row_libm`), its edges as
     ln cosh(beta H_i) - ln cosh(beta H_i - y). ``u`` may be float32 (the sums are
-    float64); ``m_cav`` is a float64 work row of that fallback.
+    float64); ``xm_cav``, ``w_cav`` are float64 work rows of that fallback.
     """
     P, N = xi.shape
-    t = np.tanh(beta * H)
+    beta_H = beta * H
+    t = np.tanh(beta_H)
     s = (1.0 - t) * (1.0 + t)
     total = 0.0
     for mu in range(P):
@@ -196,20 +204,11 @@ def _relaxed_bethe_terms(xi, beta, H, u, m_cav):
                 product *= ratio
             log_edges += math.log(product)
         if n_outside > 0:  # rare: libm cavity magnetizations and ln cosh edges
-            A, V = _cavity_row_libm(xi[mu], beta, t, u[mu], m_cav)
+            A, V = _cavity_row_libm(xi[mu], beta, beta_H, u[mu], xm_cav, w_cav)
             log_edges = 0.0
-            product = 1.0
             for i in range(N):
                 y = beta * u[mu, i]
-                if abs(y) <= TANH_RATIONAL_MAX:
-                    tau = tanh_small(y)
-                    product *= (1.0 + m_cav[i] * tau) ** 2 / ((1.0 - tau) * (1.0 + tau))
-                else:
-                    log_edges += 2.0 * (_log_cosh(beta * H[i]) - _log_cosh(beta * H[i] - y))
-                if (i + 1) % BETHE_PRODUCT_BLOCK == 0:
-                    log_edges += math.log(product)
-                    product = 1.0
-            log_edges += math.log(product)
+                log_edges += 2.0 * (_log_cosh(beta_H[i]) - _log_cosh(beta_H[i] - y))
         A /= math.sqrt(N)
         V /= N
         denominator = 1.0 - beta * V
@@ -236,12 +235,14 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
 
     Returns
     -------
-    (float, float)
-        sum_i xi^mu_i m_{i->mu} and sum_i w_i.
+    (float, float, bool)
+        sum_i xi^mu_i m_{i->mu}, sum_i w_i, and whether some |beta u| exceeds
+        TANH_RATIONAL_MAX: the row is then invalid and is redone by
+        :func:`_cavity_row_libm`.
 
     Notes
     -----
-    Fast path, exact while |beta u| <= TANH_RATIONAL_MAX: tanh(beta u) = n / d
+    Exact while |beta u| <= TANH_RATIONAL_MAX: tanh(beta u) = n / d
     (Cephes, n = y (d + z P(z)), d = Q(z), z = y^2) and by the addition formula
     m_{i->mu} = (t d - n) / (d - t n), one division per edge. The range test is
     done on z, which the rational form needs anyway. About 20 flops per edge.
@@ -273,22 +274,11 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
         w_cav[i] = w
         A += xm
         V += w
-    if n_outside > zero:  # rare (large |beta u|): redo the row with libm tanh
-        A = zero
-        V = zero
-        for i in range(N):
-            tau = np.tanh(beta * u_row[i])
-            xm = xi_row[i] * ((t[i] - tau) / (one - t[i] * tau))
-            w = xi_row[i] * xi_row[i] - xm * xm
-            xm_cav[i] = xm
-            w_cav[i] = w
-            A += xm
-            V += w
-    return A, V
+    return A, V, n_outside > zero
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
+def _relaxed_sweep(xi, xi_sq_max, beta, t, beta_H, u, damping, H_new, xm_cav, w_cav):
     """One parallel update of all relaxed hidden -> spin messages, in place.
 
     Parameters
@@ -303,6 +293,8 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
         m_{i->mu} = tanh(beta H_i - beta u_{mu->i}), by the addition formula).
         Its dtype, float64 or float32, is the iteration dtype: ``xi``, ``u``,
         ``H_new`` and the work rows share it.
+    beta_H : ndarray of shape (N,), float64
+        beta H_i, for the rows outside the fast path (:func:`_cavity_row_libm`).
     u : ndarray of shape (P, N)
         Messages u_{mu->i}, overwritten by (1 - damping) u_new + damping u.
     damping : float
@@ -339,7 +331,9 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, u, damping, H_new, xm_cav, w_cav):
     H_new[:] = 0.0
     beta_v_max = 0.0
     for mu in range(P):
-        A, V = _sweep_row(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
+        A, V, outside = _sweep_row(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
+        if outside:  # rare (large |beta u|): redo the row with libm tanh
+            A, V = _cavity_row_libm(xi[mu], beta, beta_H, u[mu], xm_cav, w_cav)
         A = float(A) * inv_sqrt_n
         V = float(V) * inv_n
         beta_v = beta * V
@@ -397,22 +391,32 @@ class _Messages:
         elif P > 0:
             self.grid = _bp_full.lambda_grid(xi_rest, beta)
 
-    def sweep(self, t: np.ndarray, damping: float, H_new: np.ndarray) -> bool:
-        """Update u from t = tanh(beta H); H_new <- sum_mu u. False if diverged."""
+    def sweep(self, t: np.ndarray, beta_H: np.ndarray, damping: float, H_new: np.ndarray) -> bool:
+        """Update u from t = tanh(beta H) and beta H; H_new <- sum_mu u. False if diverged."""
         if self.xi.shape[0] == 0:
             H_new[:] = 0.0
             return True
-        if self.relaxed:
-            t_iter, H_iter = (t, H_new) if self.t is None else (self.t, self.H_new)
-            if self.t is not None:
-                t_iter[:] = t
-            beta_v = _relaxed_sweep(
-                self.xi_iter, self.xi_sq_max, self.beta, t_iter, self.u, damping, H_iter, *self.work
+        if not self.relaxed:
+            return _bp_full.full_sweep(
+                self.xi, self.beta, *self.grid, beta_H, self.u, damping, H_new
             )
-            if self.H_new is not None:
-                H_new[:] = H_iter
-            return bool(beta_v < 1.0)
-        return _bp_full.full_sweep(self.xi, self.beta, *self.grid, t, self.u, damping, H_new)
+        t_iter, H_iter = (t, H_new) if self.t is None else (self.t, self.H_new)
+        if self.t is not None:
+            t_iter[:] = t
+        beta_v = _relaxed_sweep(
+            self.xi_iter,
+            self.xi_sq_max,
+            self.beta,
+            t_iter,
+            beta_H,
+            self.u,
+            damping,
+            H_iter,
+            *self.work,
+        )
+        if self.H_new is not None:
+            H_new[:] = H_iter
+        return bool(beta_v < 1.0)
 
     def bethe_terms(self, H: np.ndarray) -> float:
         """sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} at total fields H (N,)."""
@@ -420,7 +424,7 @@ class _Messages:
             return 0.0
         if self.relaxed:
             N = self.xi.shape[1]
-            return _relaxed_bethe_terms(self.xi, self.beta, H, self.u, np.empty(N))
+            return _relaxed_bethe_terms(self.xi, self.beta, H, self.u, np.empty(N), np.empty(N))
         cavity_field = self.beta * (H[None, :] - self.u)
         log_z = _bp_full.log_partition(self.xi, self.beta, *self.grid, np.tanh(cavity_field))
         log_cosh_total = np.logaddexp(self.beta * H, -self.beta * H) - np.log(2.0)
@@ -463,13 +467,13 @@ def _split_patterns(xi: np.ndarray, retrieved: int | None) -> tuple[np.ndarray, 
 # The two helpers of the outer iteration below replace a chain of numpy calls and
 # round exactly as those did: no fastmath (no contraction into FMAs).
 @numba.njit(cache=True, error_model="numpy")
-def _fields(xi_c, M, field, H_new, beta, H, work):
-    """H <- (xi^c M + field) + H_new and work <- beta H, in place."""
+def _fields(xi_c, M, field, H_new, beta, H, beta_H):
+    """H <- (xi^c M + field) + H_new and beta_H <- beta H, in place."""
     for i in range(H.shape[0]):
         h = xi_c[i] * M + field[i]
         h = h + H_new[i]
         H[i] = h
-        work[i] = h * beta
+        beta_H[i] = h * beta
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -499,13 +503,16 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
     work = np.empty(N)
 
     def update_fields(M):
-        """H <- field + xi^c M + sum_mu u, and work <- tanh(beta H), in place."""
-        _fields(xi_c, M, field, H_new, beta, H, work)
-        np.tanh(work, out=work)
+        """H <- field + xi^c M + sum_mu u, beta_H <- beta H and work <- tanh(beta H)."""
+        _fields(xi_c, M, field, H_new, beta, H, beta_H)
+        np.tanh(beta_H, out=work)
 
-    # Consistent start: undamped first updates from m_{i->mu} = m0_i and M(m0).
+    # Consistent start: undamped first updates from m_{i->mu} = m0_i and M(m0);
+    # the start's fields are beta H = artanh(m0) (infinite where |m0_i| = 1).
     M = xi_c @ m0 / N
-    if not messages.sweep(m0, 0.0, H_new):
+    with np.errstate(divide="ignore"):
+        beta_H = np.arctanh(m0)
+    if not messages.sweep(m0, beta_H, 0.0, H_new):
         return m0.copy(), np.nan, 0, np.nan, DIVERGED
     update_fields(M)
     m = work.copy()
@@ -514,7 +521,7 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
     status = NOT_CONVERGED
     iteration = 0
     for iteration in range(1, int(max_iter) + 1):
-        if not messages.sweep(m, damping, H_new):
+        if not messages.sweep(m, beta_H, damping, H_new):
             return m, np.nan, iteration, residual, DIVERGED
         M = (1.0 - damping) * (xi_c @ m / N) + damping * M
         update_fields(M)

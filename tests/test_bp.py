@@ -46,45 +46,65 @@ def _relaxed_update_numpy(xi, beta, H, u, damping):
     return (1 - damping) * u_new + damping * u
 
 
-@pytest.mark.parametrize(
-    ("N", "beta", "u_scale"),
-    [(2000, 2.0, 0.02), (40, 3.0, 0.5), (30, 0.4, 0.2)],
-    ids=["rational-series", "libm-division", "rational-division"],
-)
-def test_relaxed_sweep_matches_the_equations_written_out(N, beta, u_scale):
-    # The vectorised sweep (rational tanh, addition formula, series for the
-    # cavity denominator, libm fallback for |beta u| > TANH_RATIONAL_MAX) against
-    # a plain numpy transcription of the relaxed messages, on random messages
-    # and fields that exercise each path. Both are float64 evaluations of the same
-    # formula: agreement to 1e-13 relative to the largest message.
-    rng = np.random.default_rng(N)
+def _random_messages(N: int, beta: float, u_scale: float, saturated: bool, seed: int):
+    """Patterns (7, N), messages u and total fields H for the sweep tests.
+
+    Polarised fields keep beta V < 1. ``saturated``: beta H_i ~ 30, so that
+    tanh(beta H_i) rounds to ±1, and pattern 0's messages carry almost all of it,
+    u_{0->i} = H_i - c_i with c_i in [1.5, 3]: its cavity magnetizations
+    tanh(beta c_i) are far from ±1 although t_i and tanh(beta u_{0->i}) both
+    round to ±1 (the addition formula gives 0/0 there).
+    """
+    rng = np.random.default_rng(seed)
     P = 7
     xi = rng.choice([-1.0, 1.0], size=(P, N))
     u = u_scale * rng.standard_normal((P, N))
-    H = u.sum(axis=0) + 1.5 * rng.standard_normal(N)  # polarised: beta V < 1
+    if saturated:
+        H = rng.choice([-30.0, 30.0], size=N) / beta
+        u[0] = H - np.sign(H) * rng.uniform(1.5, 3.0, size=N) / beta
+    else:
+        H = u.sum(axis=0) + 1.5 * rng.standard_normal(N)
+    return xi, u, H
+
+
+@pytest.mark.parametrize(
+    ("N", "beta", "u_scale", "saturated"),
+    [(2000, 2.0, 0.02, False), (40, 3.0, 0.5, False), (30, 0.4, 0.2, False), (40, 1.0, 0.1, True)],
+    ids=["rational-series", "libm-division", "rational-division", "saturated-fields"],
+)
+def test_relaxed_sweep_matches_the_equations_written_out(N, beta, u_scale, saturated):
+    # The vectorised sweep (rational tanh, addition formula, series for the
+    # cavity denominator, libm fallback from the fields for |beta u| >
+    # TANH_RATIONAL_MAX) against a plain numpy transcription of the relaxed
+    # messages, on random messages and fields that exercise each path. Both are
+    # float64 evaluations of the same formula: agreement to 1e-13 relative to
+    # the largest message.
+    xi, u, H = _random_messages(N, beta, u_scale, saturated, seed=N)
     expected = _relaxed_update_numpy(xi, beta, H, u, 0.3)
     H_new = np.empty(N)
     beta_v = bp._relaxed_sweep(
-        xi, 1.0, beta, np.tanh(beta * H), u, 0.3, H_new, np.empty(N), np.empty(N)
+        xi, 1.0, beta, np.tanh(beta * H), beta * H, u, 0.3, H_new, np.empty(N), np.empty(N)
     )
     assert beta_v < 1.0
     scale = np.max(np.abs(expected))
     assert np.max(np.abs(u - expected)) <= 1e-13 * scale
-    np.testing.assert_allclose(H_new, expected.sum(axis=0), rtol=0, atol=1e-12 * P * scale)
+    np.testing.assert_allclose(
+        H_new, expected.sum(axis=0), rtol=0, atol=1e-12 * xi.shape[0] * scale
+    )
 
 
-@pytest.mark.parametrize(("N", "u_scale"), [(500, 0.02), (40, 0.5)], ids=["rational", "libm"])
-def test_relaxed_bethe_terms_match_the_formula_written_out(N, u_scale):
+@pytest.mark.parametrize(
+    ("N", "u_scale", "saturated"),
+    [(500, 0.02, False), (40, 0.5, False), (40, 0.1, True)],
+    ids=["rational", "libm", "saturated-fields"],
+)
+def test_relaxed_bethe_terms_match_the_formula_written_out(N, u_scale, saturated):
     # sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} (module docstring of kernels.bp) in
     # plain numpy against the Numba kernel (block products of edge ratios, libm
     # form for |beta u| > TANH_RATIONAL_MAX): same formula, float64, so agreement
     # to 1e-12 relative to the sum of the magnitudes of the terms.
     beta = 2.0
-    rng = np.random.default_rng(N + 1)
-    P = 5
-    xi = rng.choice([-1.0, 1.0], size=(P, N))
-    u = u_scale * rng.standard_normal((P, N))
-    H = u.sum(axis=0) + 1.5 * rng.standard_normal(N)
+    xi, u, H = _random_messages(N, beta, u_scale, saturated, seed=N + 1)
     m_cav = np.tanh(beta * (H - u))
     A = np.sum(xi * m_cav, axis=1) / np.sqrt(N)
     V = np.sum(1 - m_cav**2, axis=1) / N
@@ -95,7 +115,7 @@ def test_relaxed_bethe_terms_match_the_formula_written_out(N, u_scale):
 
     log_z_edges = log_cosh(beta * H)[None, :] - log_cosh(beta * (H - u))
     expected = np.sum(log_z) - np.sum(log_z_edges)
-    got = bp._relaxed_bethe_terms(xi, beta, H, u, np.empty(N))
+    got = bp._relaxed_bethe_terms(xi, beta, H, u, np.empty(N), np.empty(N))
     assert abs(got - expected) <= 1e-12 * (np.sum(np.abs(log_z)) + np.sum(np.abs(log_z_edges)))
 
 
@@ -163,11 +183,36 @@ def test_full_message_matches_brute_force_quadrature(beta, polarisation):
     grid = _bp_full.lambda_grid(xi, beta)
     u = np.zeros((1, N))
     H_new = np.empty(N)
-    # From zero messages the cavity magnetizations are t = m_cav; damping 0.
-    _bp_full.full_sweep(xi, beta, *grid, m_cav, u, 0.0, H_new)
+    # From zero messages the cavity magnetizations are tanh(beta H) = m_cav; damping 0.
+    with np.errstate(divide="ignore"):  # beta H = ±inf for saturated spins
+        beta_H = np.arctanh(m_cav)
+    _bp_full.full_sweep(xi, beta, *grid, beta_H, u, 0.0, H_new)
     log_z = _bp_full.log_partition(xi, beta, *grid, m_cav[None, :])
     assert np.max(np.abs(u[0] - u_reference)) < 1e-11
     assert abs(log_z[0] - log_z_reference) < 1e-11 * max(1.0, abs(log_z_reference))
+
+
+@pytest.mark.parametrize("relaxed", [True, False], ids=["relaxed", "full"])
+@pytest.mark.parametrize("retrieved", [None, 0], ids=["symmetric", "retrieval"])
+def test_bp_reaches_the_frozen_retrieval_state_as_temperature_goes_to_zero(relaxed, retrieved):
+    # Tiny dense instance (N = 16, P = 3) at T = 0.005-0.02 with a field 0.1 along
+    # pattern 0: exact enumeration gives a state frozen within 3e-5 of a
+    # configuration. There beta H_i and beta u_{mu->i} are ~10^2-10^3 and
+    # tanh(beta H_i), tanh(beta u) round to ±1, so cavity magnetizations must come
+    # from the fields (the addition formula is 0/0 and used to end as DIVERGED).
+    # Every BP variant must converge onto the exact magnetizations to 1e-6, and
+    # the retrieval BP's free energy, whose condensed unit is its exact saddle
+    # point here, must match the exact one to 1e-6.
+    N, P = 16, 3
+    xi = np.random.default_rng(5).choice([-1.0, 1.0], size=(P, N))
+    field = 0.1 * xi[0]
+    beta = 1.0 / np.array([0.005, 0.01, 0.02])
+    reference = exact.solve(xi, beta, field)
+    got = bp.solve(xi, beta, retrieved=retrieved, relaxed=relaxed, field=field)
+    assert np.all(got.status == CONVERGED)
+    assert np.max(np.abs(got.m - reference.m)) < 1e-6
+    if retrieved is not None:
+        np.testing.assert_allclose(got.free_energy, reference.free_energy, rtol=0, atol=1e-6)
 
 
 def test_full_bp_is_accurate_on_a_dense_instance_at_high_temperature():

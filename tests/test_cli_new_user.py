@@ -206,8 +206,9 @@ def test_range_coordinates_are_the_values_a_user_types(tmp_path):
 
 
 def test_full_bp_at_tiny_N_and_low_T_is_a_status_not_a_failure(tmp_path):
-    """N = 2, T = 0.01: tanh saturates to +-1 and the cavity magnetization is 0/0; full BP
-    must report that as DIVERGED, not raise (it raised a Numba 'zero-size array' error)."""
+    """N = 2, T = 0.01: tanh saturates to +-1, where the cavity magnetization used to
+    be 0/0 and full BP raised a Numba 'zero-size array' error. Whatever the iteration
+    does there, it is a status, not a failed task."""
     config = write_config(
         tmp_path,
         'name = "tiny"\n[grid]\nalgorithm = ["bp"]\nN = [2, 8]\nalpha = [0.5]\n'
