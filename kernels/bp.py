@@ -23,7 +23,11 @@ previous total fields, damped as u <- (1 - d) u_new + d u_old and
 M <- (1 - d) M_new + d M_old (relaxed messages in float64, or float32 with
 ``dtype="float32"``). The start is consistent: the first hidden update is
 undamped, computed from cavity magnetizations m_{i->mu} = m0_i, and so is the
-first condensed overlap M = (1/N) xi^c . m0 (physics.md section d).
+first condensed overlap M = (1/N) xi^c . m0 (physics.md section d). Cavity
+magnetizations come from t_i = tanh(beta H_i) by the addition formula where
+|beta u_{mu->i}| is small (the vectorised relaxed sweep), and from the fields,
+tanh(beta H_i - beta u_{mu->i}), elsewhere and in full BP: near T = 0 both
+tanh round to ±1 and the addition formula is 0/0.
 
 Bethe free energy per neuron (derived for these messages, with message
 normalisation psi_{mu->i}(s) = exp(beta u_{mu->i} s)):
