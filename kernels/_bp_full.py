@@ -42,6 +42,10 @@ COARSE_STRIDE = 8
 #: The trapezoidal error for a Gaussian of width sigma is ~exp(-2 pi^2 sigma^2 / h^2),
 #: about 1e-34 here.
 QUAD_SPACING = 0.5
+#: Rows with some e = exp(-2 |b|) below this (|b| > 345: a condensed pattern at
+#: T < ~0.003) take their messages in log space, where the ratios 2 e / D and
+#: 2 / D (D = (1 + sigma m) + (1 - sigma m) e) would underflow or overflow.
+D_TINY = 1e-300
 
 _FASTMATH = {"reassoc", "contract"}
 
@@ -79,8 +83,15 @@ def _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, stride, D, E, S):
     With b = scale lambda xi_j, sigma = sign(b), e = exp(-2 |b|):
     chi_j = e^{|b|} D / 2, D = (1 + sigma m) + (1 - sigma m) e. For xi_j = ±1 the
     exponential is shared by the whole node, for xi_j = 0 it is 1.
+
+    Returns the number of entries with e < D_TINY (|b| > 345, T -> 0), where the
+    messages' ratios 2 e / D and 2 / D may underflow or overflow (see
+    :func:`_row_messages_log`). D < D_TINY only there and only if sigma m = -1
+    exactly (a saturated cavity magnetization against the sign of b): D = 2 e,
+    and ln chi_j = -|b| exactly is summed instead of ln 0.
     """
     N = xi_row.shape[0]
+    n_tiny = 0
     for g in range(g_lo, g_hi, stride):
         a = scale * lam[g]
         e_unit = math.exp(-2.0 * abs(a))
@@ -98,8 +109,14 @@ def _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, stride, D, E, S):
             d = (1.0 + sm) + (1.0 - sm) * e
             D[g, j] = d
             E[g, j] = e
-            total += abs(b) + math.log(0.5 * d)
+            if e < D_TINY:
+                n_tiny += 1
+            if d >= D_TINY:
+                total += abs(b) + math.log(0.5 * d)
+            else:  # sigma m = -1 (so d = 2 e): chi_j = cosh b - sinh |b| = e^{-|b|}
+                total -= abs(b)
         S[g] = total
+    return n_tiny
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -116,6 +133,8 @@ def _support(xi_row, beta, lam, log_weight, m_cav, D, E, S):
     -------
     g_lo, g_hi : int
         The window range(g_lo, g_hi) of fine nodes, filled in D, E and S.
+    n_tiny : int
+        Entries of that window with e < D_TINY (see :func:`_log_chi_terms`).
     """
     G = lam.shape[0]
     N = xi_row.shape[0]
@@ -133,8 +152,8 @@ def _support(xi_row, beta, lam, log_weight, m_cav, D, E, S):
         if max(log_weight[g] + S[g], log_weight[right] + S[right]) >= threshold:
             g_lo = min(g_lo, g)
             g_hi = max(g_hi, right + 1)
-    _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, 1, D, E, S)
-    return g_lo, g_hi
+    n_tiny = _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, 1, D, E, S)
+    return g_lo, g_hi, n_tiny
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -147,12 +166,15 @@ def _support_work(G, N):
 def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
     """Exact messages u_{mu->i} (N,) of one hidden unit from cavity m (N,)."""
     N = xi_row.shape[0]
-    g_lo, g_hi = _support(xi_row, beta, lam, log_weight, m_cav, D, E, S)
+    g_lo, g_hi, n_tiny = _support(xi_row, beta, lam, log_weight, m_cav, D, E, S)
     if g_hi <= g_lo:
         # no node carries the integrand: the cavity magnetizations are not finite;
         # non-finite messages make full_sweep return False, so the solver reports
         # DIVERGED
         u_new[:] = np.nan
+        return
+    if n_tiny > 0:  # rare (T -> 0): the ratios below would under- or overflow
+        _row_messages_log(xi_row, beta, lam, log_weight, m_cav, S, g_lo, g_hi, u_new)
         return
     F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
     weight = np.exp(F - np.max(F))
@@ -169,6 +191,42 @@ def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
                 psi_minus += aligned
                 psi_plus += aligned * E[g, i]
         u_new[i] = (math.log(psi_plus) - math.log(psi_minus)) / (2.0 * beta)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _row_messages_log(xi_row, beta, lam, log_weight, m_cav, S, g_lo, g_hi, u_new):
+    """:func:`_row_messages` in log space, on the window range(g_lo, g_hi).
+
+    ln psi_{mu->i}(s) = logsumexp_g [ln w_g + S_g - ln chi_i(lambda_g) + b_i s],
+    b_i = beta lambda_g xi_i / sqrt(N), with ln chi_i = |b| + ln(D / 2), or -|b|
+    where D < D_TINY: finite wherever the cavity integrand is, at one exp per
+    (node, edge).
+    """
+    N = xi_row.shape[0]
+    scale = beta / math.sqrt(N)
+    n_nodes = g_hi - g_lo
+    log_plus = np.empty(n_nodes)
+    log_minus = np.empty(n_nodes)
+    for i in range(N):
+        top_plus = -np.inf
+        top_minus = -np.inf
+        for k in range(n_nodes):
+            g = g_lo + k
+            b = scale * lam[g] * xi_row[i]
+            sm = m_cav[i] if b >= 0.0 else -m_cav[i]
+            d = (1.0 + sm) + (1.0 - sm) * math.exp(-2.0 * abs(b))
+            log_chi = abs(b) + math.log(0.5 * d) if d >= D_TINY else -abs(b)
+            cavity = log_weight[g] + S[g] - log_chi
+            log_plus[k] = cavity + b
+            log_minus[k] = cavity - b
+            top_plus = max(top_plus, log_plus[k])
+            top_minus = max(top_minus, log_minus[k])
+        sum_plus = 0.0
+        sum_minus = 0.0
+        for k in range(n_nodes):
+            sum_plus += math.exp(log_plus[k] - top_plus)
+            sum_minus += math.exp(log_minus[k] - top_minus)
+        u_new[i] = (top_plus - top_minus + math.log(sum_plus) - math.log(sum_minus)) / (2.0 * beta)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -221,7 +279,7 @@ def _log_partition(xi, beta, lam, log_weight, m_cav):
     D, E, S = _support_work(lam.shape[0], N)
     out = np.empty(P)
     for mu in range(P):
-        g_lo, g_hi = _support(xi[mu], beta, lam, log_weight, m_cav[mu], D, E, S)
+        g_lo, g_hi, _ = _support(xi[mu], beta, lam, log_weight, m_cav[mu], D, E, S)
         if g_hi <= g_lo:  # non-finite cavity magnetizations (see _row_messages)
             out[mu] = np.nan
             continue

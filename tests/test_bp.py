@@ -215,6 +215,48 @@ def test_bp_reaches_the_frozen_retrieval_state_as_temperature_goes_to_zero(relax
         np.testing.assert_allclose(got.free_energy, reference.free_energy, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("retrieved", [None, 0], ids=["symmetric", "retrieval"])
+def test_full_bp_below_T_0_003_reaches_the_frozen_state(retrieved):
+    # Full BP at T = 2e-3, 1e-3, 1e-4: on a condensed pattern |b| = beta |lambda| /
+    # sqrt(N) ~ beta exceeds 345, where exp(-2 |b|) underflows and a saturated
+    # cavity magnetization against the sign of b gave ln chi = ln 0. Full BP then
+    # stopped as DIVERGED at iteration 0 with a NaN free energy. Against exact
+    # enumeration: the dense N = 16 instance of the test above, started on pattern
+    # 0, must converge onto the exact magnetizations (1e-9), and so must a tree
+    # (BP exact there) from a zero start, with the exact free energy (1e-9); on the
+    # dense instance the retrieval BP's free energy is exact at T -> 0 as well.
+    T = np.array([2e-3, 1e-3, 1e-4])
+    dense = np.random.default_rng(5).choice([-1.0, 1.0], size=(3, 16))
+    tree = _tree_of_patterns(N_block=6, P=3, seed=2)
+    for xi, m0, check_f in [(dense, None, retrieved is not None), (tree, np.zeros(16), True)]:
+        field = 0.1 * xi[0]
+        reference = exact.solve(xi, 1 / T, field)
+        got = bp.solve(xi, 1 / T, m0, retrieved=retrieved, relaxed=False, field=field)
+        assert np.all(got.status == CONVERGED), got.status
+        assert np.max(np.abs(got.m - reference.m)) < 1e-9
+        if check_f and (retrieved is None or xi is dense):
+            np.testing.assert_allclose(got.free_energy, reference.free_energy, rtol=0, atol=1e-9)
+
+
+def test_full_bp_rows_in_log_space_match_the_direct_sums():
+    # The log-space messages used when exp(-2 |b|) underflows must equal the direct
+    # sums wherever both are finite (rational, ±1 and 0 patterns, saturated and
+    # soft cavity magnetizations).
+    rng = np.random.default_rng(1)
+    for beta in (0.7, 5.0, 60.0, 300.0):
+        xi_row = rng.choice([-1.0, 1.0, 0.5, 0.0], size=30)
+        m_cav = np.tanh(rng.normal(0.0, 3.0, size=30))
+        m_cav[:5] = np.sign(xi_row[:5] + 0.1)
+        lam, log_weight = _bp_full.lambda_grid(xi_row[None, :], beta)
+        D, E, S = _bp_full._support_work(lam.size, 30)
+        direct, in_logs = np.empty(30), np.empty(30)
+        _bp_full._row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, direct)
+        g_lo, g_hi, n_tiny = _bp_full._support(xi_row, beta, lam, log_weight, m_cav, D, E, S)
+        assert n_tiny == 0
+        _bp_full._row_messages_log(xi_row, beta, lam, log_weight, m_cav, S, g_lo, g_hi, in_logs)
+        np.testing.assert_allclose(in_logs, direct, rtol=1e-12, atol=1e-14)
+
+
 def test_full_bp_is_accurate_on_a_dense_instance_at_high_temperature():
     # Dense Hopfield graph (N = 16, P = 2, loops everywhere) with a field 0.3 along
     # pattern 0. BP misses only loop corrections, of relative order beta^2 / N, so
