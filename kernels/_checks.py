@@ -123,5 +123,5 @@ def check_iteration(
     if not (tol >= 0.0 if allow_zero_tol else tol > 0.0):
         bound = ">= 0" if allow_zero_tol else "> 0"
         raise ValueError(f"tol must be {bound}, got {tol}")
-    if int(max_iter) != max_iter or max_iter < 1:
+    if not (np.isfinite(max_iter) and int(max_iter) == max_iter and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")

@@ -56,7 +56,7 @@ import numba
 import numpy as np
 
 from . import _bp_full
-from ._checks import check_field, check_iteration, check_patterns, check_start
+from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
 
 __all__ = ["solve", "tanh_small"]
@@ -441,9 +441,7 @@ def _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter):
     """Check the inputs of :func:`solve`; return xi, beta (K,), m0 (K, N), field (N,)."""
     xi = np.ascontiguousarray(check_patterns(xi, min_spins=2))
     P, N = xi.shape
-    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
-    if beta.ndim != 1 or not np.all(np.isfinite(beta)) or np.any(beta <= 0):
-        raise ValueError(f"beta must be a scalar or shape (K,) of finite values > 0, got {beta}")
+    beta = check_beta(beta)
     K = beta.shape[0]
     if retrieved is not None and not (
         isinstance(retrieved, int | np.integer)

@@ -563,6 +563,7 @@ def test_spent_budget_is_not_converged_and_keeps_the_last_iterate():
     [
         (dict(xi=np.ones(5)), "xi"),
         (dict(beta=-1.0), "beta"),
+        (dict(beta=np.array([])), "beta"),
         (dict(m0=np.ones(3)), "m0"),
         (dict(m0=2 * np.ones(8)), "m0"),
         (dict(retrieved=4), "retrieved"),
@@ -571,6 +572,7 @@ def test_spent_budget_is_not_converged_and_keeps_the_last_iterate():
         (dict(damping=1.0), "damping"),
         (dict(tol=-1.0), "tol"),
         (dict(max_iter=0), "max_iter"),
+        (dict(max_iter=float("inf")), "max_iter"),
     ],
 )
 def test_bad_input_raises_value_error_naming_the_argument(kwargs, name):
