@@ -77,18 +77,46 @@ def lambda_grid(xi: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, stride, D, E, S):
+def _log_cosh(x):
+    """ln cosh(x) without overflow; +inf for x = ±inf."""
+    a = abs(x)
+    return a + math.log1p(math.exp(-2.0 * a)) - math.log(2.0)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _log_chi(b, h):
+    """ln chi_j = ln(cosh b + tanh(h) sinh b) = ln cosh(b + h) - ln cosh(h), for any
+    size of b and of the cavity field h (±inf: a frozen spin, ln chi = b sign(h))."""
+    if math.isinf(h):
+        return b if h > 0.0 else -b
+    return _log_cosh(b + h) - _log_cosh(h)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _saturation(h_cav, e_h, inv_norm):
+    """Per spin of a row: e_h = exp(-2 |h_j|) and inv_norm = 2 / (1 + e_h), from
+    which (1 ± |m_j|) = inv_norm (1 or e_h) exactly, however close |m_j| is to 1."""
+    for j in range(h_cav.shape[0]):
+        e_h[j] = math.exp(-2.0 * abs(h_cav[j]))
+        inv_norm[j] = 2.0 / (1.0 + e_h[j])
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, g_lo, g_hi, stride, D, E, S):
     """Fill D[g], E[g] (N,) and S[g] = sum_j ln chi_j(lambda_g) for g in range(g_lo, g_hi, stride).
 
-    With b = scale lambda xi_j, sigma = sign(b), e = exp(-2 |b|):
-    chi_j = e^{|b|} D / 2, D = (1 + sigma m) + (1 - sigma m) e. For xi_j = ±1 the
-    exponential is shared by the whole node, for xi_j = 0 it is 1.
+    With b = scale lambda xi_j, sigma = sign(b), e = exp(-2 |b|) and the cavity
+    magnetization m_j = tanh(h_j): chi_j = e^{|b|} D / 2, D = (1 + sigma m) +
+    (1 - sigma m) e. For xi_j = ±1 the exponential is shared by the whole node,
+    for xi_j = 0 it is 1. D is formed from h_j, not from m_j: with e_h = exp(-2 |h_j|),
+    D = (2 / (1 + e_h)) (1 + e_h e) where sigma agrees with the sign of h_j and
+    (2 / (1 + e_h)) (e_h + e) where it does not, exact to rounding even where m_j
+    rounds to ±1 (T -> 0), where 1 - sigma m would lose all its digits.
 
     Returns the number of entries with e < D_TINY (|b| > 345, T -> 0), where the
-    messages' ratios 2 e / D and 2 / D may underflow or overflow (see
-    :func:`_row_messages_log`). D < D_TINY only there and only if sigma m = -1
-    exactly (a saturated cavity magnetization against the sign of b): D = 2 e,
-    and ln chi_j = -|b| exactly is summed instead of ln 0.
+    messages' ratios 2 e / D and 2 / D may under- or overflow (see
+    :func:`_row_messages_log`). Where D < D_TINY as well (|h_j| > 345 too, against
+    the sign of b) ln chi_j is summed by :func:`_log_chi` instead of ln D.
     """
     N = xi_row.shape[0]
     n_tiny = 0
@@ -105,23 +133,28 @@ def _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, stride, D, E, S):
                 e = 1.0
             else:
                 e = math.exp(-2.0 * abs(b))
-            sm = m_cav[j] if b >= 0.0 else -m_cav[j]
-            d = (1.0 + sm) + (1.0 - sm) * e
+            if (b >= 0.0) == (h_cav[j] >= 0.0):
+                d = inv_norm[j] * (1.0 + e_h[j] * e)
+            else:
+                d = inv_norm[j] * (e_h[j] + e)
             D[g, j] = d
             E[g, j] = e
             if e < D_TINY:
                 n_tiny += 1
             if d >= D_TINY:
                 total += abs(b) + math.log(0.5 * d)
-            else:  # sigma m = -1 (so d = 2 e): chi_j = cosh b - sinh |b| = e^{-|b|}
-                total -= abs(b)
+            else:  # only where e < D_TINY as well (D >= e)
+                total += _log_chi(b, h_cav[j])
         S[g] = total
     return n_tiny
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _support(xi_row, beta, lam, log_weight, m_cav, D, E, S):
-    """Fill D, E, S on the window of nodes that carries the integrand.
+def _support(xi_row, beta, lam, log_weight, h_cav, work):
+    """Fill the work arrays D, E, S on the window of nodes that carries the integrand.
+
+    ``h_cav`` (N,) are the cavity fields beta (H_j - u_{mu->j}) of the row's spins
+    (±inf allowed) and ``work`` the tuple of :func:`_support_work`.
 
     A coarse pass (every COARSE_STRIDE-th node) brackets the support: between two
     coarse nodes ln(integrand) F exceeds the larger end value by at most
@@ -136,10 +169,12 @@ def _support(xi_row, beta, lam, log_weight, m_cav, D, E, S):
     n_tiny : int
         Entries of that window with e < D_TINY (see :func:`_log_chi_terms`).
     """
+    D, E, S, e_h, inv_norm = work
     G = lam.shape[0]
     N = xi_row.shape[0]
     scale = beta / math.sqrt(N)
-    _log_chi_terms(xi_row, scale, lam, m_cav, 0, G, COARSE_STRIDE, D, E, S)
+    _saturation(h_cav, e_h, inv_norm)
+    _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, 0, G, COARSE_STRIDE, D, E, S)
     F_max = -np.inf
     for g in range(0, G, COARSE_STRIDE):
         F_max = max(F_max, log_weight[g] + S[g])
@@ -152,21 +187,23 @@ def _support(xi_row, beta, lam, log_weight, m_cav, D, E, S):
         if max(log_weight[g] + S[g], log_weight[right] + S[right]) >= threshold:
             g_lo = min(g_lo, g)
             g_hi = max(g_hi, right + 1)
-    n_tiny = _log_chi_terms(xi_row, scale, lam, m_cav, g_lo, g_hi, 1, D, E, S)
+    n_tiny = _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, g_lo, g_hi, 1, D, E, S)
     return g_lo, g_hi, n_tiny
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _support_work(G, N):
-    """Work arrays D, E of shape (G, N) and S of shape (G,) filled by :func:`_support`."""
-    return np.empty((G, N)), np.empty((G, N)), np.empty(G)
+    """Work arrays of :func:`_support`: D, E of shape (G, N), S of shape (G,), and
+    e_h, inv_norm of shape (N,)."""
+    return np.empty((G, N)), np.empty((G, N)), np.empty(G), np.empty(N), np.empty(N)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
-    """Exact messages u_{mu->i} (N,) of one hidden unit from cavity m (N,)."""
+def _row_messages(xi_row, beta, lam, log_weight, h_cav, work, u_new):
+    """Exact messages u_{mu->i} (N,) of one hidden unit from cavity fields (N,)."""
     N = xi_row.shape[0]
-    g_lo, g_hi, n_tiny = _support(xi_row, beta, lam, log_weight, m_cav, D, E, S)
+    g_lo, g_hi, n_tiny = _support(xi_row, beta, lam, log_weight, h_cav, work)
+    D, E, S = work[0], work[1], work[2]
     if g_hi <= g_lo:
         # no node carries the integrand: the cavity magnetizations are not finite;
         # non-finite messages make full_sweep return False, so the solver reports
@@ -174,7 +211,7 @@ def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
         u_new[:] = np.nan
         return
     if n_tiny > 0:  # rare (T -> 0): the ratios below would under- or overflow
-        _row_messages_log(xi_row, beta, lam, log_weight, m_cav, S, g_lo, g_hi, u_new)
+        _row_messages_log(xi_row, beta, lam, log_weight, h_cav, S, g_lo, g_hi, u_new)
         return
     F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
     weight = np.exp(F - np.max(F))
@@ -194,13 +231,12 @@ def _row_messages(xi_row, beta, lam, log_weight, m_cav, D, E, S, u_new):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _row_messages_log(xi_row, beta, lam, log_weight, m_cav, S, g_lo, g_hi, u_new):
+def _row_messages_log(xi_row, beta, lam, log_weight, h_cav, S, g_lo, g_hi, u_new):
     """:func:`_row_messages` in log space, on the window range(g_lo, g_hi).
 
     ln psi_{mu->i}(s) = logsumexp_g [ln w_g + S_g - ln chi_i(lambda_g) + b_i s],
-    b_i = beta lambda_g xi_i / sqrt(N), with ln chi_i = |b| + ln(D / 2), or -|b|
-    where D < D_TINY: finite wherever the cavity integrand is, at one exp per
-    (node, edge).
+    b_i = beta lambda_g xi_i / sqrt(N), with ln chi_i from :func:`_log_chi`:
+    finite wherever the cavity integrand is, at a few exp per (node, edge).
     """
     N = xi_row.shape[0]
     scale = beta / math.sqrt(N)
@@ -213,10 +249,7 @@ def _row_messages_log(xi_row, beta, lam, log_weight, m_cav, S, g_lo, g_hi, u_new
         for k in range(n_nodes):
             g = g_lo + k
             b = scale * lam[g] * xi_row[i]
-            sm = m_cav[i] if b >= 0.0 else -m_cav[i]
-            d = (1.0 + sm) + (1.0 - sm) * math.exp(-2.0 * abs(b))
-            log_chi = abs(b) + math.log(0.5 * d) if d >= D_TINY else -abs(b)
-            cavity = log_weight[g] + S[g] - log_chi
+            cavity = log_weight[g] + S[g] - _log_chi(b, h_cav[i])
             log_plus[k] = cavity + b
             log_minus[k] = cavity - b
             top_plus = max(top_plus, log_plus[k])
@@ -232,14 +265,14 @@ def _row_messages_log(xi_row, beta, lam, log_weight, m_cav, S, g_lo, g_hi, u_new
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _sweep(xi, beta, lam, log_weight, beta_H, u, damping, H_new):
     P, N = xi.shape
-    D, E, S = _support_work(lam.shape[0], N)
-    m_cav = np.empty(N)
+    work = _support_work(lam.shape[0], N)
+    h_cav = np.empty(N)
     u_new = np.empty(N)
     H_new[:] = 0.0
     for mu in range(P):
         for i in range(N):
-            m_cav[i] = math.tanh(beta_H[i] - beta * u[mu, i])
-        _row_messages(xi[mu], beta, lam, log_weight, m_cav, D, E, S, u_new)
+            h_cav[i] = beta_H[i] - beta * u[mu, i]
+        _row_messages(xi[mu], beta, lam, log_weight, h_cav, work, u_new)
         for i in range(N):
             u[mu, i] = (1.0 - damping) * u_new[i] + damping * u[mu, i]
             H_new[i] += u[mu, i]
@@ -255,9 +288,9 @@ def full_sweep(xi, beta, lam, log_weight, beta_H, u, damping, H_new) -> bool:
     lam, log_weight : ndarray of shape (G,)
         From :func:`lambda_grid`.
     beta_H : ndarray of shape (N,)
-        beta H_i of the previous total fields (may be ±inf); cavity
-        magnetizations are tanh(beta H_i - beta u_{mu->i}), from the fields, so
-        they stay defined when tanh(beta H_i) and tanh(beta u) both round to ±1.
+        beta H_i of the previous total fields (may be ±inf). The messages are
+        computed from the cavity fields beta (H_i - u_{mu->i}), not from the
+        cavity magnetizations, which round to ±1 near T = 0.
     u : ndarray of shape (P, N)
         Messages, overwritten by (1 - damping) u_new + damping u.
     damping : float
@@ -274,13 +307,14 @@ def full_sweep(xi, beta, lam, log_weight, beta_H, u, damping, H_new) -> bool:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _log_partition(xi, beta, lam, log_weight, m_cav):
+def _log_partition(xi, beta, lam, log_weight, h_cav):
     P, N = xi.shape
-    D, E, S = _support_work(lam.shape[0], N)
+    work = _support_work(lam.shape[0], N)
+    S = work[2]
     out = np.empty(P)
     for mu in range(P):
-        g_lo, g_hi, _ = _support(xi[mu], beta, lam, log_weight, m_cav[mu], D, E, S)
-        if g_hi <= g_lo:  # non-finite cavity magnetizations (see _row_messages)
+        g_lo, g_hi, _ = _support(xi[mu], beta, lam, log_weight, h_cav[mu], work)
+        if g_hi <= g_lo:  # non-finite cavity fields (see _row_messages)
             out[mu] = np.nan
             continue
         F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
@@ -289,7 +323,7 @@ def _log_partition(xi, beta, lam, log_weight, m_cav):
     return out
 
 
-def log_partition(xi, beta, lam, log_weight, m_cav) -> np.ndarray:
+def log_partition(xi, beta, lam, log_weight, h_cav) -> np.ndarray:
     """ln Z_mu = ln int dlambda p0(lambda) prod_i chi_{i->mu}(lambda), shape (P,).
 
     Parameters
@@ -298,7 +332,8 @@ def log_partition(xi, beta, lam, log_weight, m_cav) -> np.ndarray:
     beta : float
     lam, log_weight : ndarray of shape (G,)
         From :func:`lambda_grid`.
-    m_cav : ndarray of shape (P, N)
-        Cavity magnetizations m_{i->mu}.
+    h_cav : ndarray of shape (P, N)
+        Cavity fields beta (H_i - u_{mu->i}) (±inf allowed), whose tanh are the
+        cavity magnetizations m_{i->mu}.
     """
-    return _log_partition(xi, beta, lam, log_weight, np.ascontiguousarray(m_cav))
+    return _log_partition(xi, beta, lam, log_weight, np.ascontiguousarray(h_cav))

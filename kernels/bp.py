@@ -430,7 +430,7 @@ class _Messages:
             N = self.xi.shape[1]
             return _relaxed_bethe_terms(self.xi, self.beta, H, self.u, np.empty(N), np.empty(N))
         cavity_field = self.beta * (H[None, :] - self.u)
-        log_z = _bp_full.log_partition(self.xi, self.beta, *self.grid, np.tanh(cavity_field))
+        log_z = _bp_full.log_partition(self.xi, self.beta, *self.grid, cavity_field)
         log_cosh_total = np.logaddexp(self.beta * H, -self.beta * H) - np.log(2.0)
         log_cosh_cavity = np.logaddexp(cavity_field, -cavity_field) - np.log(2.0)
         log_z_edges = self.xi.shape[0] * np.sum(log_cosh_total) - np.sum(log_cosh_cavity)
