@@ -22,8 +22,13 @@ since -d^2/dlambda^2 of its log is at most beta).
 Cost per sweep O(P N G'), G' = G / COARSE_STRIDE + the fine nodes where the
 hidden marginal lives (tens, out of G = 2 L sqrt(beta) / QUAD_SPACING, a few
 hundred): one log per (node, edge), no exponential for ±1 and 0 patterns.
-About 3 ns per (node, edge) on one core (N = 1000, P = 50, beta = 2: 0.05 s per
-sweep). Meant for small and moderate N.
+Memory O(G + N): the per-edge terms are recomputed in the message loop rather
+than stored as (G, N) arrays (G grows like sqrt(beta)). On one core, N = 1000,
+P = 50, beta = 2: 0.085 s per sweep. Meant for small and moderate N.
+
+Every term is formed from the cavity fields h_j = beta (H_j - u_{mu->j}), not
+from m_{j->mu} = tanh(h_j): near T = 0 the latter round to ±1, and chi_j needs
+1 - |m_j| to full relative precision where b_j opposes h_j.
 """
 
 from __future__ import annotations
@@ -102,16 +107,33 @@ def _saturation(h_cav, e_h, inv_norm):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, g_lo, g_hi, stride, D, E, S):
-    """Fill D[g], E[g] (N,) and S[g] = sum_j ln chi_j(lambda_g) for g in range(g_lo, g_hi, stride).
+def _edge(a, e_unit, x, h, e_h, inv_norm):
+    """(b, e, D) of one edge at one node: chi_j = e^{|b|} D / 2.
 
-    With b = scale lambda xi_j, sigma = sign(b), e = exp(-2 |b|) and the cavity
-    magnetization m_j = tanh(h_j): chi_j = e^{|b|} D / 2, D = (1 + sigma m) +
-    (1 - sigma m) e. For xi_j = ±1 the exponential is shared by the whole node,
-    for xi_j = 0 it is 1. D is formed from h_j, not from m_j: with e_h = exp(-2 |h_j|),
-    D = (2 / (1 + e_h)) (1 + e_h e) where sigma agrees with the sign of h_j and
-    (2 / (1 + e_h)) (e_h + e) where it does not, exact to rounding even where m_j
-    rounds to ±1 (T -> 0), where 1 - sigma m would lose all its digits.
+    With b = a xi_j, sigma = sign(b), e = exp(-2 |b|) (``e_unit`` = exp(-2 |a|) for
+    xi_j = ±1, 1 for xi_j = 0) and the cavity magnetization m_j = tanh(h_j),
+    D = (1 + sigma m) + (1 - sigma m) e. D is formed from h_j, not from m_j: with
+    e_h = exp(-2 |h_j|) and inv_norm = 2 / (1 + e_h), D = inv_norm (1 + e_h e)
+    where sigma agrees with the sign of h_j and inv_norm (e_h + e) where it does
+    not, exact to rounding even where m_j rounds to ±1 (T -> 0) and 1 - sigma m
+    would lose all its digits.
+    """
+    b = a * x
+    if x == 1.0 or x == -1.0:
+        e = e_unit
+    elif x == 0.0:
+        e = 1.0
+    else:
+        e = math.exp(-2.0 * abs(b))
+    if (b >= 0.0) == (h >= 0.0):
+        return b, e, inv_norm * (1.0 + e_h * e)
+    return b, e, inv_norm * (e_h + e)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, g_lo, g_hi, stride, e_unit, S):
+    """Fill e_unit[g] = exp(-2 scale |lambda_g|) and S[g] = sum_j ln chi_j(lambda_g)
+    for g in range(g_lo, g_hi, stride) (see :func:`_edge`).
 
     Returns the number of entries with e < D_TINY (|b| > 345, T -> 0), where the
     messages' ratios 2 e / D and 2 / D may under- or overflow (see
@@ -122,23 +144,10 @@ def _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, g_lo, g_hi, stride,
     n_tiny = 0
     for g in range(g_lo, g_hi, stride):
         a = scale * lam[g]
-        e_unit = math.exp(-2.0 * abs(a))
+        e_unit[g] = math.exp(-2.0 * abs(a))
         total = 0.0
         for j in range(N):
-            x = xi_row[j]
-            b = a * x
-            if x == 1.0 or x == -1.0:
-                e = e_unit
-            elif x == 0.0:
-                e = 1.0
-            else:
-                e = math.exp(-2.0 * abs(b))
-            if (b >= 0.0) == (h_cav[j] >= 0.0):
-                d = inv_norm[j] * (1.0 + e_h[j] * e)
-            else:
-                d = inv_norm[j] * (e_h[j] + e)
-            D[g, j] = d
-            E[g, j] = e
+            b, e, d = _edge(a, e_unit[g], xi_row[j], h_cav[j], e_h[j], inv_norm[j])
             if e < D_TINY:
                 n_tiny += 1
             if d >= D_TINY:
@@ -151,7 +160,7 @@ def _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, g_lo, g_hi, stride,
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _support(xi_row, beta, lam, log_weight, h_cav, work):
-    """Fill the work arrays D, E, S on the window of nodes that carries the integrand.
+    """Fill the work arrays on the window of nodes that carries the integrand.
 
     ``h_cav`` (N,) are the cavity fields beta (H_j - u_{mu->j}) of the row's spins
     (±inf allowed) and ``work`` the tuple of :func:`_support_work`.
@@ -165,16 +174,16 @@ def _support(xi_row, beta, lam, log_weight, h_cav, work):
     Returns
     -------
     g_lo, g_hi : int
-        The window range(g_lo, g_hi) of fine nodes, filled in D, E and S.
+        The window range(g_lo, g_hi) of fine nodes, filled in e_unit and S.
     n_tiny : int
         Entries of that window with e < D_TINY (see :func:`_log_chi_terms`).
     """
-    D, E, S, e_h, inv_norm = work
+    e_unit, S, e_h, inv_norm = work
     G = lam.shape[0]
     N = xi_row.shape[0]
     scale = beta / math.sqrt(N)
     _saturation(h_cav, e_h, inv_norm)
-    _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, 0, G, COARSE_STRIDE, D, E, S)
+    _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, 0, G, COARSE_STRIDE, e_unit, S)
     F_max = -np.inf
     for g in range(0, G, COARSE_STRIDE):
         F_max = max(F_max, log_weight[g] + S[g])
@@ -187,15 +196,15 @@ def _support(xi_row, beta, lam, log_weight, h_cav, work):
         if max(log_weight[g] + S[g], log_weight[right] + S[right]) >= threshold:
             g_lo = min(g_lo, g)
             g_hi = max(g_hi, right + 1)
-    n_tiny = _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, g_lo, g_hi, 1, D, E, S)
+    n_tiny = _log_chi_terms(xi_row, scale, lam, h_cav, e_h, inv_norm, g_lo, g_hi, 1, e_unit, S)
     return g_lo, g_hi, n_tiny
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _support_work(G, N):
-    """Work arrays of :func:`_support`: D, E of shape (G, N), S of shape (G,), and
-    e_h, inv_norm of shape (N,)."""
-    return np.empty((G, N)), np.empty((G, N)), np.empty(G), np.empty(N), np.empty(N)
+    """Work arrays of :func:`_support`: e_unit and S of shape (G,), e_h and
+    inv_norm of shape (N,). Nothing of shape (G, N): G grows like sqrt(beta)."""
+    return np.empty(G), np.empty(G), np.empty(N), np.empty(N)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -203,7 +212,7 @@ def _row_messages(xi_row, beta, lam, log_weight, h_cav, work, u_new):
     """Exact messages u_{mu->i} (N,) of one hidden unit from cavity fields (N,)."""
     N = xi_row.shape[0]
     g_lo, g_hi, n_tiny = _support(xi_row, beta, lam, log_weight, h_cav, work)
-    D, E, S = work[0], work[1], work[2]
+    e_unit, S, e_h, inv_norm = work
     if g_hi <= g_lo:
         # no node carries the integrand: the cavity magnetizations are not finite;
         # non-finite messages make full_sweep return False, so the solver reports
@@ -213,20 +222,22 @@ def _row_messages(xi_row, beta, lam, log_weight, h_cav, work, u_new):
     if n_tiny > 0:  # rare (T -> 0): the ratios below would under- or overflow
         _row_messages_log(xi_row, beta, lam, log_weight, h_cav, S, g_lo, g_hi, u_new)
         return
+    scale = beta / math.sqrt(N)
     F = log_weight[g_lo:g_hi] + S[g_lo:g_hi]
     weight = np.exp(F - np.max(F))
     for i in range(N):
         psi_plus = 0.0
         psi_minus = 0.0
         for g in range(g_lo, g_hi):
+            b, e, d = _edge(scale * lam[g], e_unit[g], xi_row[i], h_cav[i], e_h[i], inv_norm[i])
             # exp(+-b - ln chi_i) = 2 / D (sign of b) or 2 e / D (opposite sign)
-            aligned = 2.0 * weight[g - g_lo] / D[g, i]
-            if lam[g] * xi_row[i] >= 0.0:
+            aligned = 2.0 * weight[g - g_lo] / d
+            if b >= 0.0:
                 psi_plus += aligned
-                psi_minus += aligned * E[g, i]
+                psi_minus += aligned * e
             else:
                 psi_minus += aligned
-                psi_plus += aligned * E[g, i]
+                psi_plus += aligned * e
         u_new[i] = (math.log(psi_plus) - math.log(psi_minus)) / (2.0 * beta)
 
 
@@ -310,7 +321,7 @@ def full_sweep(xi, beta, lam, log_weight, beta_H, u, damping, H_new) -> bool:
 def _log_partition(xi, beta, lam, log_weight, h_cav):
     P, N = xi.shape
     work = _support_work(lam.shape[0], N)
-    S = work[2]
+    S = work[1]
     out = np.empty(P)
     for mu in range(P):
         g_lo, g_hi, _ = _support(xi[mu], beta, lam, log_weight, h_cav[mu], work)
