@@ -518,6 +518,8 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
         return m0.copy(), np.nan, 0, np.nan, DIVERGED
     update_fields(M)
     m = work.copy()
+    H_old = np.empty(N)
+    field_tol = math.sqrt(tol)
     residual = np.inf
     best, best_at = np.inf, 0
     status = NOT_CONVERGED
@@ -526,16 +528,20 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
         if not messages.sweep(m, beta_H, damping, H_new):
             return m, np.nan, iteration, residual, DIVERGED
         M = (1.0 - damping) * (xi_c @ m / N) + damping * M
+        H_old[:] = H
         update_fields(M)
         residual = _max_change(work, m)
-        if not math.isfinite(residual):
+        field_change = _max_change(H, H_old)
+        if not (math.isfinite(residual) and math.isfinite(field_change)):
             return m, np.nan, iteration, residual, DIVERGED
         m[:] = work
-        if residual <= tol:
+        if residual <= tol and field_change <= field_tol:
             status = CONVERGED
             break
-        if residual < STAGNATION_FACTOR * best:
-            best, best_at = residual, iteration
+        # distance to convergence, in units of tol for both criteria
+        progress = max(residual, field_change * field_tol)
+        if progress < STAGNATION_FACTOR * best:
+            best, best_at = progress, iteration
         elif iteration - best_at >= STAGNATION_WINDOW:
             break
     log_z = np.sum(np.logaddexp(beta * H, -beta * H)) + messages.bethe_terms(H)
@@ -583,7 +589,10 @@ def solve(
     damping : float in [0, 1), default=0.5
         Weight of the old messages (and old condensed overlap).
     tol : float, default=1e-8
-        Convergence threshold on max_i |m_i^{t+1} - m_i^t|.
+        Convergence threshold on max_i |m_i^{t+1} - m_i^t| (the reported
+        ``residual``). The total fields must settle too, max_i |H_i^{t+1} - H_i^t|
+        <= sqrt(tol) (units of J): near T = 0 saturated magnetizations can stay
+        put for an iteration while the messages still move, and move later.
     max_iter : int, default=1000
         Sweep budget per temperature.
     dtype : {"float64", "float32"}, default="float64"
