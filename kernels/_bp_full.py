@@ -82,7 +82,7 @@ def lambda_grid(xi: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _log_cosh(x):
+def log_cosh(x):
     """ln cosh(x) without overflow; +inf for x = ±inf."""
     a = abs(x)
     return a + math.log1p(math.exp(-2.0 * a)) - math.log(2.0)
@@ -94,7 +94,7 @@ def _log_chi(b, h):
     size of b and of the cavity field h (±inf: a frozen spin, ln chi = b sign(h))."""
     if math.isinf(h):
         return b if h > 0.0 else -b
-    return _log_cosh(b + h) - _log_cosh(h)
+    return log_cosh(b + h) - log_cosh(h)
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)

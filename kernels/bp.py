@@ -56,6 +56,7 @@ import numba
 import numpy as np
 
 from . import _bp_full
+from ._bp_full import log_cosh
 from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
 
@@ -161,13 +162,6 @@ def _cavity_row_libm(xi_row, beta, beta_H, u_row, xm_cav, w_cav):
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
-def _log_cosh(x):
-    """ln cosh(x) without overflow."""
-    a = abs(x)
-    return a + math.log1p(math.exp(-2.0 * a)) - math.log(2.0)
-
-
-@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _relaxed_bethe_terms(xi, beta, H, u, xm_cav, w_cav):
     """sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} of the relaxed messages.
 
@@ -212,7 +206,7 @@ def _relaxed_bethe_terms(xi, beta, H, u, xm_cav, w_cav):
             log_edges = 0.0
             for i in range(N):
                 y = beta * u[mu, i]
-                log_edges += 2.0 * (_log_cosh(beta_H[i]) - _log_cosh(beta_H[i] - y))
+                log_edges += 2.0 * (log_cosh(beta_H[i]) - log_cosh(beta_H[i] - y))
         A /= math.sqrt(N)
         V /= N
         denominator = 1.0 - beta * V
