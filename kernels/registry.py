@@ -12,8 +12,8 @@ entry here; the sweep engine needs no change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -75,6 +75,9 @@ class Algorithm:
         ``run(patterns, beta, m0, options, rng) -> Solution``.
     summary : str
         One line for ``--help`` and dataset attributes.
+    reads : frozenset of str
+        The :class:`SolverOptions` fields ``run`` uses; the others have no effect
+        on it (see :func:`unused_options`).
     max_N : int or None
         Largest N it can handle (exact enumeration), None if unbounded.
     has_free_energy : bool
@@ -84,6 +87,7 @@ class Algorithm:
     name: str
     run: Runner
     summary: str
+    reads: frozenset[str]
     max_N: int | None = None
     has_free_energy: bool = True
 
@@ -151,23 +155,55 @@ def _exact(patterns, beta, m0, options, rng):
 #: Largest N exact enumeration accepts (2^N states streamed).
 EXACT_MAX_N = 24
 
+# SolverOptions fields read by the runners above.
+_ITERATIVE = frozenset({"damping", "tol", "max_iter", "field"})
+_TYPED = _ITERATIVE | {"dtype"}
+
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in [
-        Algorithm("tap", _tap, "TAP / AMP equations with the Onsager reaction term"),
-        Algorithm("nmf", _nmf, "naive mean field (TAP without the reaction term)"),
+        Algorithm("tap", _tap, "TAP / AMP equations with the Onsager reaction term",
+                  _TYPED | {"reaction"}),
+        Algorithm("nmf", _nmf, "naive mean field (TAP without the reaction term)", _TYPED),
         Algorithm("bp", _bp(relaxed=False, retrieved=None),
-                  "full belief propagation (exact hidden-to-neuron messages)"),
+                  "full belief propagation (exact hidden-to-neuron messages)", _ITERATIVE),
         Algorithm("bp_relaxed", _bp(relaxed=True, retrieved=None),
-                  "relaxed BP with Gaussian messages, symmetric in the patterns"),
+                  "relaxed BP with Gaussian messages, symmetric in the patterns", _TYPED),
         Algorithm("bp_retrieval", _bp(relaxed=True, retrieved=0),
-                  "relaxed BP conditioned on pattern 0 being retrieved"),
+                  "relaxed BP conditioned on pattern 0 being retrieved", _TYPED),
         Algorithm("bp_retrieval_wrong", _bp(relaxed=True, retrieved=1),
                   "relaxed BP conditioned on pattern 1 while the state starts on pattern 0 "
-                  "(shows that BP must be told which pattern is retrieved)"),
-        Algorithm("layered", _layered, "multi-layer AMP for feature-built patterns"),
-        Algorithm("mc", _mc, "Glauber Monte Carlo (reference)", has_free_energy=False),
+                  "(shows that BP must be told which pattern is retrieved)", _TYPED),
+        Algorithm("layered", _layered, "multi-layer AMP for feature-built patterns", _ITERATIVE),
+        Algorithm("mc", _mc, "Glauber Monte Carlo (reference)",
+                  frozenset({"mc_sweeps", "mc_chains", "field"}), has_free_energy=False),
         Algorithm("exact", _exact, "exact enumeration of all 2^N states (reference)",
-                  max_N=EXACT_MAX_N),
+                  frozenset({"field"}), max_N=EXACT_MAX_N),
     ]
 }
+
+
+def unused_options(algorithms: Sequence[str], options: SolverOptions) -> dict[str, list[str]]:
+    """Options set away from their defaults that none of ``algorithms`` reads.
+
+    Parameters
+    ----------
+    algorithms : sequence of str
+        Names in :data:`ALGORITHMS`.
+    options : SolverOptions
+
+    Returns
+    -------
+    dict
+        Option name -> the algorithms that would read it (empty if none does),
+        for each option whose value differs from the default and has no effect
+        on any of ``algorithms``.
+    """
+    defaults = SolverOptions()
+    used = frozenset().union(*(ALGORITHMS[name].reads for name in algorithms))
+    return {
+        option.name: [a.name for a in ALGORITHMS.values() if option.name in a.reads]
+        for option in fields(SolverOptions)
+        if option.name not in used
+        and getattr(options, option.name) != getattr(defaults, option.name)
+    }

@@ -101,6 +101,8 @@ def _dry_run(spec, plan, store: Path) -> int:
           "cost model)")
     print(f"cluster   {spec.cluster.kind}, {spec.cluster.workers} workers, "
           f"{spec.cluster.max_in_flight} tasks in flight")
+    for note in _unused_option_notes(spec):
+        print(f"note      {note}")
     if spec.cluster.kind in ("slurm", "pbs"):
         from .jobqueue import job_script
 
@@ -133,6 +135,18 @@ def _prepare_store(spec, plan, store: Path, overwrite: bool):
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _unused_option_notes(spec) -> list[str]:
+    """One line per ``[solver]`` option set away from its default that no selected
+    algorithm reads (it is accepted, and part of the spec hash, but has no effect)."""
+    from kernels.registry import unused_options
+
+    return [
+        f"[solver] {name} = {getattr(spec.options, name)!r} has no effect: it is read "
+        f"by {', '.join(readers)} only, and grid.algorithm selects none of them"
+        for name, readers in unused_options(spec.algorithm, spec.options).items()
+    ]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -180,6 +194,8 @@ def _run_locked(spec, plan, store: Path, args: argparse.Namespace, resume: str) 
 
     print(f"hopsweep: {spec.name} -> {store} ({plan.n_tasks} tasks, {spec.n_points} points)",
           file=sys.stderr, flush=True)
+    for note in _unused_option_notes(spec):
+        print(f"hopsweep: note: {note}", file=sys.stderr)
     summary = None
     todo = int(plan.todo(st.Writer(store).status(), args.retry_failed).sum()) * len(spec.T)
     if todo:

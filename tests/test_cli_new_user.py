@@ -405,3 +405,29 @@ def test_config_encodings_a_user_meets(tmp_path):
     done = hopsweep("run", "windows.toml", "--dry-run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "spec      enc" in done.stdout
+
+
+def test_a_solver_option_no_selected_algorithm_reads_is_noted(tmp_path):
+    """`mc_sweeps` with only TAP and full BP selected: accepted (and hashed), but the
+    user is told it has no effect, by --dry-run and by run; with `mc` selected, not."""
+    grid = '[grid]\nN = [40]\nalpha = [0.05]\nT = [0.5]\nseed = 1\n'
+    unused = write_config(
+        tmp_path, f'name = "unused"\n{grid}algorithm = ["tap", "bp"]\n'
+        "[solver]\nmc_sweeps = 5000\n",
+        name="unused.toml",
+    )
+    note = "[solver] mc_sweeps = 5000 has no effect: it is read by mc only"
+    dry = hopsweep("run", str(unused), "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert f"note      {note}" in dry.stdout
+    done = hopsweep("run", str(unused), "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"hopsweep: note: {note}" in done.stderr
+    used = write_config(
+        tmp_path, f'name = "used"\n{grid}algorithm = ["tap", "mc"]\n'
+        "[solver]\nmc_sweeps = 200\n",
+        name="used.toml",
+    )
+    dry = hopsweep("run", str(used), "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "note" not in dry.stdout
