@@ -87,9 +87,10 @@ BETHE_PRODUCT_BLOCK = 64
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
 _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
 
-#: Stagnation stop: a temperature whose residual has not improved on its best
-#: by the factor STAGNATION_FACTOR within STAGNATION_WINDOW iterations stops as
-#: NOT_CONVERGED (an oscillating or chaotic iteration).
+#: Stagnation stop: a temperature whose distance to convergence (the larger of
+#: residual / tol and field change / sqrt(tol), see ``solve``) has not improved on
+#: its best by the factor STAGNATION_FACTOR within STAGNATION_WINDOW iterations
+#: stops as NOT_CONVERGED (an oscillating or chaotic iteration).
 STAGNATION_WINDOW = 200
 STAGNATION_FACTOR = 0.9
 
