@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from cluster_helpers import env, hopsweep, write_config
+from cluster_helpers import env, hopsweep, run_args, write_config
 from matplotlib.collections import QuadMesh
 
 import sweep
@@ -36,6 +36,16 @@ seed = [0, 3]
 [cluster]
 workers = 1
 """
+
+
+def _run_with_one_worker(directory, sweep_text: str, store_name: str, name: str = "sweep.toml"):
+    """Write ``sweep_text`` as a config, ``hopsweep run`` it with one worker into
+    ``directory / store_name`` (checking the exit code) and return the store."""
+    config = write_config(directory, sweep_text, name=name)
+    store = directory / store_name
+    done = hopsweep(*run_args(config, store, "--workers", "1"), cwd=directory)
+    assert done.returncode == 0, done.stderr
+    return store
 
 
 @pytest.fixture(scope="module")
@@ -190,15 +200,13 @@ def test_status_into_a_closed_pipe_prints_no_traceback(one_point_store, tmp_path
 
 def test_range_coordinates_are_the_values_a_user_types(tmp_path):
     """np.linspace(0.02, 0.14, 7)[5] is 0.12000000000000001: ds.sel(alpha=0.12) must work."""
-    config = write_config(
+    store = _run_with_one_worker(
         tmp_path,
         'name = "ranges"\n[grid]\nalgorithm = ["tap"]\nN = [60]\n'
         "alpha = { start = 0.02, stop = 0.14, num = 7 }\n"
         "T = { start = 0.05, stop = 1.2, num = 24 }\nseed = 1\n",
+        store_name="ranges.zarr",
     )
-    store = tmp_path / "ranges.zarr"
-    done = hopsweep("run", str(config), "--store", str(store), "--workers", "1", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
     ds = sweep.open_results(store)
     assert ds["alpha"].values.tolist() == [0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14]
     point = ds.sel(algorithm="tap", N=60, alpha=0.12, seed=0, T=[0.4, 0.45, 0.5, 1.05, 1.1])
@@ -209,14 +217,12 @@ def test_full_bp_at_tiny_N_and_low_T_is_a_status_not_a_failure(tmp_path):
     """N = 2, T = 0.01: tanh saturates to +-1, where the cavity magnetization used to
     be 0/0 and full BP raised a Numba 'zero-size array' error. Whatever the iteration
     does there, it is a status, not a failed task."""
-    config = write_config(
+    store = _run_with_one_worker(
         tmp_path,
         'name = "tiny"\n[grid]\nalgorithm = ["bp"]\nN = [2, 8]\nalpha = [0.5]\n'
         "T = [0.01, 0.02, 1.0]\nseed = 2\n",
+        store_name="tiny.zarr",
     )
-    store = tmp_path / "tiny.zarr"
-    done = hopsweep("run", str(config), "--store", str(store), "--workers", "1", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
     ds = sweep.open_results(store).load()
     assert (ds["error"] == "").all(), ds["error"].values
     assert set(np.unique(ds["status"])) <= {1, 2, 3}
@@ -289,15 +295,13 @@ def test_dry_run_tells_what_a_run_would_do_with_the_store(tmp_path, one_point_st
 
 
 def test_rs_lines_over_correlated_patterns_say_they_are_for_iid_ones(tmp_path, one_point_store):
-    config = write_config(
+    store = _run_with_one_worker(
         tmp_path,
         'name = "corr"\n[grid]\nalgorithm = ["tap"]\nN = [100]\nalpha = [0.02, 0.05]\n'
         'T = [0.2, 0.5]\nseed = 1\n[patterns]\nkind = "features_sign"\nalpha_D = 0.2\n'
         '[solver]\nreaction = "spectral"\n',
+        store_name="corr.zarr",
     )
-    store = tmp_path / "corr.zarr"
-    done = hopsweep("run", str(config), "--store", str(store), "--workers", "1", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
     note = "RS lines: i.i.d. patterns (these: features_sign)"
     for kind in ("phase", "overlap"):
         fig = plots.save_figure(sweep.open_results(store), tmp_path / f"{kind}.png", kind)
@@ -308,14 +312,12 @@ def test_rs_lines_over_correlated_patterns_say_they_are_for_iid_ones(tmp_path, o
 
 def test_a_config_without_seed_runs_one_disorder_sample(tmp_path):
     """`seed` is optional (default one sample); its default reached the planner as the int 1."""
-    config = write_config(
+    store = _run_with_one_worker(
         tmp_path,
         '[grid]\nalgorithm = "tap"\nN = 50\nalpha = 0.1\nT = [0.2, 0.4]\n',
         name="bare.toml",
+        store_name="bare.zarr",
     )
-    store = tmp_path / "bare.zarr"
-    done = hopsweep("run", str(config), "--store", str(store), "--workers", "1", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
     ds = sweep.open_results(store)
     assert ds["seed"].values.tolist() == [0] and ds.attrs["title"] == "hopsweep campaign bare"
     assert (ds["status"].values > 0).all()
@@ -410,10 +412,10 @@ def test_config_encodings_a_user_meets(tmp_path):
 def test_a_solver_option_no_selected_algorithm_reads_is_noted(tmp_path):
     """`mc_sweeps` with only TAP and full BP selected: accepted (and hashed), but the
     user is told it has no effect, by --dry-run and by run; with `mc` selected, not."""
-    grid = '[grid]\nN = [40]\nalpha = [0.05]\nT = [0.5]\nseed = 1\n'
+    grid = "[grid]\nN = [40]\nalpha = [0.05]\nT = [0.5]\nseed = 1\n"
     unused = write_config(
-        tmp_path, f'name = "unused"\n{grid}algorithm = ["tap", "bp"]\n'
-        "[solver]\nmc_sweeps = 5000\n",
+        tmp_path,
+        f'name = "unused"\n{grid}algorithm = ["tap", "bp"]\n[solver]\nmc_sweeps = 5000\n',
         name="unused.toml",
     )
     note = "[solver] mc_sweeps = 5000 has no effect: it is read by mc only"
@@ -424,8 +426,8 @@ def test_a_solver_option_no_selected_algorithm_reads_is_noted(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"hopsweep: note: {note}" in done.stderr
     used = write_config(
-        tmp_path, f'name = "used"\n{grid}algorithm = ["tap", "mc"]\n'
-        "[solver]\nmc_sweeps = 200\n",
+        tmp_path,
+        f'name = "used"\n{grid}algorithm = ["tap", "mc"]\n[solver]\nmc_sweeps = 200\n',
         name="used.toml",
     )
     dry = hopsweep("run", str(used), "--dry-run", cwd=tmp_path)
