@@ -539,7 +539,7 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
             best, best_at = progress, iteration
         elif iteration - best_at >= STAGNATION_WINDOW:
             break
-    log_z = np.sum(np.logaddexp(beta * H, -beta * H)) + messages.bethe_terms(H)
+    log_z = np.sum(np.logaddexp(beta_H, -beta_H)) + messages.bethe_terms(H)
     # Gaussian fluctuation of the condensed hidden unit around its saddle point
     # (0 for the symmetric BP, where xi_c = 0); NaN if that unit is unstable.
     V_c = float(np.sum(xi_c * xi_c * (1.0 - m * m))) / N
