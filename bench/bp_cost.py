@@ -20,11 +20,20 @@ loop, P N divisions on a cache-resident row (pass 1 needs one per message), and
 a bare copy of the P x N patterns into an array the size of the messages
 (pass 2 streams both from L3: 6.4 MB against 2 MB of L2 here).
 
+A last section reads the machine code of the two vectorised loops of the sweep
+(compiled afresh, float64, so that numba can show it) and counts the
+instructions that only the FMA/multiply pipes execute (multiplies and fused
+multiply-adds). At the rate at which the square float64 GEMM issues them (its
+GFLOP/s over 2 flops and the vector width), those instructions alone take a
+time per message that no scheduling can beat: the *FMA-pipe floor* of this
+code, printed beside TAP's measured cost per (pattern, neuron) pair.
+
 Run ``python bench/bp_cost.py`` for the tables.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 import _unshadow  # noqa: F401  (first: the kernels package, not bench/kernels.py)
@@ -212,9 +221,132 @@ def _seconds_of(run) -> float:
     return time.perf_counter() - start
 
 
+#: Packed (vector) multiplies and fused multiply-adds: the instructions that only
+#: the FMA/multiply pipes execute (x86 mnemonics, AT&T syntax as numba prints it).
+_FMA_PIPE = re.compile(r"^v(f(n)?m(add|sub)\d{3}|mul)p[sd]$")
+_VECTOR_BYTES = {"xmm": 16, "ymm": 32, "zmm": 64}
+
+
+def _loops(asm: str) -> list[list[list[str]]]:
+    """Bodies of the loops of an assembly listing: the instructions between a label
+    and a later jump back to it, each as [mnemonic, operands]."""
+    lines = asm.splitlines()
+    labels: dict[str, int] = {}
+    loops = []
+    for k, line in enumerate(lines):
+        if label := re.match(r"^(\.\w+):", line):
+            labels[label[1]] = k
+        elif (jump := re.match(r"\s+j\w+\s+(\.\w+)$", line)) and jump[1] in labels:
+            body = (text.split(None, 1) for text in lines[labels[jump[1]] + 1 : k + 1])
+            loops.append([x for x in body if x and not x[0].startswith((".", "#"))])
+    return loops
+
+
+def _loop_profile(body: list[list[str]]) -> dict:
+    """Messages per pass of a loop (its index step), its FMA-pipe instructions,
+    divisions, calls, and the float64 lanes of its widest vector register."""
+    mnemonics = [x[0] for x in body]
+    steps = [int(x[1].split(",")[0][1:]) for x in body if x[0] == "addq" and x[1][0] == "$"]
+    registers = {r for x in body[:-1] if len(x) > 1 for r in re.findall(r"[xyz]mm", x[1])}
+    return {
+        "messages": steps[-1] if steps else 1,
+        "fma_pipe": sum(bool(_FMA_PIPE.match(m)) for m in mnemonics),
+        "divisions": sum(m.startswith("vdivp") for m in mnemonics),
+        "calls": "callq" in mnemonics,
+        "lanes": max((_VECTOR_BYTES[r] // 8 for r in registers), default=1),
+    }
+
+
+def _fresh_asm(dispatcher, *args) -> str:
+    """Machine code of a kernel compiled in this process with the flags of
+    :mod:`kernels.bp` (numba cannot show code loaded from its cache)."""
+    fresh = numba.njit(error_model="numpy", fastmath=bp._FASTMATH)(dispatcher.py_func)
+    fresh(*args)
+    return fresh.inspect_asm(fresh.signatures[0])
+
+
+def _square_gemm_flops(n: int = 2000, repeats: int = 5) -> float:
+    """Best float64 GFLOP/s of an n x n matmul on one BLAS thread, in flop/s."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    with threadpool_limits(limits=1):
+        best = min(_seconds_of(lambda: a @ b) for _ in range(repeats))
+    return 2.0 * n**3 / best
+
+
+def fma_pipe_floor(gemm_flops: float | None = None) -> dict:
+    """Floor set by the FMA/multiply pipes on one relaxed sweep, float64.
+
+    Pass 1 is the vectorised loop of ``_sweep_row`` (the one with divisions),
+    pass 2 the vectorised message update of ``_relaxed_sweep`` (the series
+    branch: no division, no call). Each counts multiply and FMA *lane* operations
+    per message (instructions x float64 lanes / messages per pass of the loop),
+    which compares loops of any vector width. A square GEMM issues such
+    operations at gemm_flops / 2 per second on one core, so the floor
+    (lane operations per message) / (gemm_flops / 2) is the time per message of
+    this code with every FMA/multiply pipe busy on every cycle, ignoring its
+    divisions, additions, loads and stores.
+
+    Parameters
+    ----------
+    gemm_flops : float, optional
+        Square float64 GEMM rate on one core, in flop/s; measured if None.
+
+    Returns
+    -------
+    dict
+        ``pass_1``, ``pass_2``: loop profiles (see ``_loop_profile``) with
+        ``lane_ops`` per message; ``lane_ops``: their sum; ``gemm_flops``;
+        ``floor_ns``: the floor in ns per message.
+    """
+    xi, row = np.ones((2, 64)), np.zeros(64)
+    sweep_loops = _loops(_fresh_asm(bp._sweep_row, xi[0], 2.0, row, row, row.copy(), row.copy()))
+    update_loops = _loops(
+        _fresh_asm(
+            bp._relaxed_sweep,
+            xi,
+            1.0,
+            2.0,
+            row,
+            row,
+            np.zeros((2, 64)),
+            0.5,
+            row.copy(),
+            row.copy(),
+            row.copy(),
+        )
+    )
+    profiles = {
+        "pass_1": max(
+            (p for p in map(_loop_profile, sweep_loops) if p["divisions"]),
+            key=lambda p: p["fma_pipe"],
+        ),
+        "pass_2": max(
+            (p for p in map(_loop_profile, update_loops) if not p["divisions"] and not p["calls"]),
+            key=lambda p: p["fma_pipe"],
+        ),
+    }
+    for profile in profiles.values():
+        profile["lane_ops"] = profile["fma_pipe"] * profile["lanes"] / profile["messages"]
+    gemm_flops = _square_gemm_flops() if gemm_flops is None else gemm_flops
+    lane_ops = sum(profile["lane_ops"] for profile in profiles.values())
+    return profiles | {
+        "lane_ops": lane_ops,
+        "gemm_flops": gemm_flops,
+        "floor_ns": 1e9 * lane_ops / (gemm_flops / 2.0),
+    }
+
+
+def floor_over_tap(floor: dict, cost: dict) -> float:
+    """The FMA-pipe floor of one sweep over TAP's measured cost, per (point,
+    iteration): ``floor`` from :func:`fma_pipe_floor`, ``cost`` from
+    :func:`bp_relaxed_over_tap` (float64; the sweep has P - 1 rows with retrieved=0)."""
+    return floor["floor_ns"] * (cost["P"] - 1) * cost["N"] / (1e3 * cost["tap_us"])
+
+
 def main() -> None:
-    for dtype in ("float64", "float32"):
-        result = bp_relaxed_over_tap(dtype=dtype)
+    costs = {dtype: bp_relaxed_over_tap(dtype=dtype) for dtype in ("float64", "float32")}
+    for dtype, result in costs.items():
         print(f"N = {result['N']}, P = {result['P']}, K = {result['K']}, {dtype}, 1 thread")
         print(f"{'solver':<28}{'us / (point, iteration)':>26}{'point-iterations':>20}")
         print(
@@ -226,6 +358,21 @@ def main() -> None:
     print("one relaxed sweep, float64, N = 2000, P = 200, ns per message:")
     for name, ns in sweep_floors().items():
         print(f"  {name:<18}{ns:6.2f}")
+    floor = fma_pipe_floor()
+    print("multiply and FMA instructions of the compiled sweep's vectorised loops (float64):")
+    for name in ("pass_1", "pass_2"):
+        p = floor[name]
+        print(
+            f"  {name.replace('_', ' ')}: {p['fma_pipe']} of {p['lanes']} lanes per"
+            f" {p['messages']} messages ({p['divisions']} divisions)"
+            f" = {p['lane_ops']:.2f} lane operations per message"
+        )
+    print(
+        f"FMA-pipe floor: {floor['lane_ops']:.2f} lane operations per message at the square"
+        f" GEMM's rate ({floor['gemm_flops'] / 1e9:.1f} GFLOP/s, float64) ="
+        f" {floor['floor_ns']:.2f} ns per message = {floor_over_tap(floor, costs['float64']):.1f}x"
+        " TAP per (point, iteration), float64"
+    )
 
 
 if __name__ == "__main__":
