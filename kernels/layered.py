@@ -139,8 +139,7 @@ def solve(
     -------
     Solution
         ``m`` (K, N), ``overlap`` (K, P) with the patterns xi, ``q`` (K,),
-        ``free_energy`` (K,) (adaptive-TAP free energy, NaN outside the spectral
-        domain), ``iterations``, ``residual`` and ``status`` (K,): CONVERGED;
+        ``free_energy`` (K,) (adaptive-TAP free energy, NaN where DIVERGED), ``iterations``, ``residual`` and ``status`` (K,): CONVERGED;
         NOT_CONVERGED when the budget ran out; DIVERGED when a hidden-layer
         precision turned non-positive, a value became non-finite, or the final
         x = beta (1 - q) is at or beyond the spectral edge.
@@ -167,7 +166,9 @@ def solve(
         m=m,
         overlap=overlap,
         q=q,
-        free_energy=free_energy_tap(xi, beta, m, reaction, field),
+        free_energy=np.where(
+            status == DIVERGED, np.nan, free_energy_tap(xi, beta, m, reaction, field)
+        ),
         iterations=iterations,
         residual=residual,
         status=status,

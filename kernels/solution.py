@@ -43,7 +43,7 @@ class Solution:
         Edwards-Anderson parameter (1/N) sum_i m_i^2.
     free_energy : ndarray of shape (K,)
         Free energy per neuron at the returned state (units of J; NaN where the
-        method defines none).
+        method defines none, and wherever ``status`` is DIVERGED).
     iterations : ndarray of shape (K,), int64
         Iterations (sweeps for Monte Carlo) spent on each temperature.
     residual : ndarray of shape (K,)

@@ -234,7 +234,8 @@ def solve(
     -------
     Solution
         ``m`` (K, N), ``overlap`` (K, P), ``q`` (K,), ``free_energy`` (K,) per
-        neuron in units of J (NaN outside the domain of the reaction),
+        neuron in units of J (NaN where DIVERGED, e.g. outside the domain of
+        the reaction),
         ``iterations`` (K,) (their sum is the total work in iterations),
         ``residual`` (K,) and ``status`` (K,): CONVERGED; NOT_CONVERGED when the
         budget ran out or the temperature was stopped as hopeless; DIVERGED when
@@ -265,7 +266,10 @@ def solve(
         x = beta * (1.0 - q)
         outside = ~np.asarray(reaction.valid(x), dtype=bool) | (x > reaction.x_max)
         status[(status == CONVERGED) & outside] = DIVERGED
-        free_energy = free_energy_tap(xi, beta, m, reaction, field)
+        # a diverged iterate is no TAP state: it has no free energy (as in BP)
+        free_energy = np.where(
+            status == DIVERGED, np.nan, free_energy_tap(xi, beta, m, reaction, field)
+        )
     return Solution(
         m=m,
         overlap=overlap,

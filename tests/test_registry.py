@@ -28,6 +28,7 @@ def test_algorithm_returns_the_solution_contract(name, dtype):
     for attr in ("q", "free_energy", "iterations", "residual", "status"):
         assert getattr(sol, attr).shape == (2,), attr
     assert set(sol.status) <= {CONVERGED, NOT_CONVERGED, DIVERGED}
+    assert np.isnan(sol.free_energy[sol.status == DIVERGED]).all()
     # the field along pattern 0 polarises every method towards it at high T
     assert sol.overlap[1, 0] > 0.05
 

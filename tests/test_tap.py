@@ -301,6 +301,8 @@ def test_diverging_columns_do_not_spoil_the_others():
     m0[1] = 0.0  # T = 0.5: m = 0 stays put, x = beta = 2 > 1, not a TAP state
     sol = tap.solve(xi, 1 / T, m0)
     assert sol.status[1] == DIVERGED
+    # a diverged column has no free energy; the others keep theirs
+    assert np.isnan(sol.free_energy[1]) and np.all(np.isfinite(sol.free_energy[[0, 2, 3]]))
     others = [0, 2, 3]
     alone = tap.solve(xi, 1 / T[others], m0[others])
     np.testing.assert_allclose(sol.m[others], alone.m, atol=1e-12)
