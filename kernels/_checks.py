@@ -22,6 +22,8 @@ def check_patterns(xi: np.ndarray, min_spins: int = 1) -> np.ndarray:
     -------
     ndarray of shape (P, N), float64 (not copied when already float64)
     """
+    if np.iscomplexobj(xi):
+        raise ValueError("xi must be real (±1, or real values for correlated models), got complex")
     xi = np.asarray(xi, dtype=np.float64)
     if xi.ndim != 2 or xi.shape[0] < 1 or xi.shape[1] < min_spins:
         raise ValueError(
@@ -97,31 +99,39 @@ def check_field(field: np.ndarray | None, N: int) -> np.ndarray | None:
     if field is None:
         return None
     field = np.asarray(field, dtype=np.float64)
-    if field.shape != (N,) or not np.all(np.isfinite(field)):
+    if field.shape != (N,):
         raise ValueError(
-            f"field must be a finite array of shape (N,) = ({N},) or None, got shape "
+            f"field must be an array of shape (N,) = ({N},) or None, got shape "
             f"{field.shape} (a field of strength h along pattern 0 is h * xi[0])"
         )
+    if not np.all(np.isfinite(field)):
+        raise ValueError("field contains NaN or inf: pass finite fields h_i")
     return field
 
 
-def check_iteration(
-    damping: float, tol: float, max_iter: int, *, allow_zero_tol: bool = False
-) -> None:
-    """Damping in [0, 1), tol > 0 (>= 0 with ``allow_zero_tol``), integer max_iter >= 1.
+def _real(name: str, value) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` (strings are refused)."""
+    try:
+        if isinstance(value, str | bytes):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+
+
+def check_iteration(damping: float, tol: float, max_iter: int) -> None:
+    """Damping in [0, 1), finite tol > 0, integer max_iter >= 1.
 
     Parameters
     ----------
     damping : float
     tol : float
     max_iter : int
-    allow_zero_tol : bool, default=False
-        Accept tol = 0 (iterate until the budget or another stop).
     """
-    if not 0.0 <= damping < 1.0:
+    if not 0.0 <= _real("damping", damping) < 1.0:
         raise ValueError(f"damping must be in [0, 1), got {damping}")
-    if not (tol >= 0.0 if allow_zero_tol else tol > 0.0):
-        bound = ">= 0" if allow_zero_tol else "> 0"
-        raise ValueError(f"tol must be {bound}, got {tol}")
-    if not (np.isfinite(max_iter) and int(max_iter) == max_iter and max_iter >= 1):
+    if not 0.0 < _real("tol", tol) < np.inf:
+        raise ValueError(f"tol must be finite and > 0, got {tol}")
+    count = _real("max_iter", max_iter)
+    if not (np.isfinite(count) and int(count) == count and count >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter}")

@@ -51,6 +51,7 @@ is the RS paramagnet exactly; at common fixed points it matches f_TAP
 from __future__ import annotations
 
 import math
+import operator
 
 import numba
 import numpy as np
@@ -432,26 +433,36 @@ class _Messages:
         return float(np.sum(log_z) - log_z_edges)
 
 
-def _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter):
-    """Check the inputs of :func:`solve`; return xi, beta (K,), m0 (K, N), field (N,)."""
+def _check_inputs(xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter):
+    """Check the inputs of :func:`solve`; return xi, beta (K,), m0 (K, N), field (N,)
+    and retrieved (an int, or None)."""
     xi = np.ascontiguousarray(check_patterns(xi, min_spins=2))
     P, N = xi.shape
     beta = check_beta(beta)
     K = beta.shape[0]
-    if retrieved is not None and not (
-        isinstance(retrieved, int | np.integer)
-        and not isinstance(retrieved, bool)
-        and 0 <= retrieved < P
-    ):
-        raise ValueError(
-            f"retrieved must be None or a pattern index in [0, {P}), got {retrieved!r}"
-        )
+    if retrieved is not None:
+        retrieved = _pattern_index(retrieved, P)
+    if not isinstance(relaxed, bool | np.bool_):
+        raise ValueError(f"relaxed must be True or False, got {relaxed!r}")
     if m0 is None:
         m0 = np.where(xi[0 if retrieved is None else retrieved] >= 0, 1.0, -1.0)
     m0 = np.broadcast_to(check_start(m0, K, N), (K, N))
     field = check_field(np.zeros(N) if field is None else field, N)
-    check_iteration(damping, tol, max_iter, allow_zero_tol=True)
-    return xi, beta, m0, field
+    check_iteration(damping, tol, max_iter)
+    return xi, beta, m0, field, retrieved
+
+
+def _pattern_index(retrieved, P: int) -> int:
+    """``retrieved`` as an int in [0, P) (Python or numpy integers, 0-d included)."""
+    try:
+        index = operator.index(retrieved)
+    except TypeError:
+        index = None
+    if index is None or isinstance(retrieved, bool | np.bool_) or not 0 <= index < P:
+        raise ValueError(
+            f"retrieved must be None or a pattern index in [0, {P}), got {retrieved!r}"
+        )
+    return index
 
 
 def _split_patterns(xi: np.ndarray, retrieved: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -613,7 +624,9 @@ def solve(
     ValueError
         Naming the argument with the wrong shape or value.
     """
-    xi, beta, m0, field = _check_inputs(xi, beta, m0, retrieved, field, damping, tol, max_iter)
+    xi, beta, m0, field, retrieved = _check_inputs(
+        xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter
+    )
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if dtype != "float64":

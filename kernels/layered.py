@@ -139,7 +139,8 @@ def solve(
     -------
     Solution
         ``m`` (K, N), ``overlap`` (K, P) with the patterns xi, ``q`` (K,),
-        ``free_energy`` (K,) (adaptive-TAP free energy, NaN where DIVERGED), ``iterations``, ``residual`` and ``status`` (K,): CONVERGED;
+        ``free_energy`` (K,) (adaptive-TAP free energy, NaN where DIVERGED),
+        ``iterations``, ``residual`` and ``status`` (K,): CONVERGED;
         NOT_CONVERGED when the budget ran out; DIVERGED when a hidden-layer
         precision turned non-positive, a value became non-finite, or the final
         x = beta (1 - q) is at or beyond the spectral edge.

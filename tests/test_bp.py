@@ -305,7 +305,7 @@ def test_a_converged_temperature_is_a_fixed_point():
     # still move: symmetric relaxed BP at T = 0.01 (N = 20, P = 3) reported
     # CONVERGED after one iteration with overlap 1, and went on to 0.6 and then
     # DIVERGED. Every temperature any BP variant reports CONVERGED here must keep
-    # its magnetizations to 1e-6 over 200 more iterations (tol = 0 spends them).
+    # its magnetizations to 1e-6 over up to 200 more iterations (tol = 1e-300).
     beta = 1.0 / np.array([0.01, 0.1, 0.5])
     converged = 0
     for relaxed, retrieved, seed in itertools.product([True, False], [None, 0], range(4)):
@@ -317,7 +317,7 @@ def test_a_converged_temperature_is_a_fixed_point():
                 beta[k],
                 retrieved=retrieved,
                 relaxed=relaxed,
-                tol=0.0,
+                tol=1e-300,
                 max_iter=got.iterations[k] + 200,
             )
             change = np.max(np.abs(longer.m[0] - got.m[k]))
@@ -642,6 +642,14 @@ def test_spent_budget_is_not_converged_and_keeps_the_last_iterate():
         (dict(tol=-1.0), "tol"),
         (dict(max_iter=0), "max_iter"),
         (dict(max_iter=float("inf")), "max_iter"),
+        (dict(max_iter=None), "max_iter"),
+        (dict(damping="0.5"), "damping"),
+        (dict(tol=0.0), "tol"),
+        (dict(tol=np.inf), "tol"),
+        (dict(retrieved=1.5), "retrieved"),
+        (dict(relaxed="no"), "relaxed"),
+        (dict(xi=_patterns(0, 3, 8) + 0j), "xi"),
+        (dict(field=np.full(8, np.nan)), "field contains NaN"),
     ],
 )
 def test_bad_input_raises_value_error_naming_the_argument(kwargs, name):
@@ -650,3 +658,11 @@ def test_bad_input_raises_value_error_naming_the_argument(kwargs, name):
     xi, beta = args.pop("xi"), args.pop("beta")
     with pytest.raises(ValueError, match=name):
         bp.solve(xi, beta, **args)
+
+
+def test_retrieved_accepts_any_integer_index():
+    xi = _patterns(3, 3, 40)
+    reference = bp.solve(xi, 2.0, xi[1], retrieved=1)
+    for index in (np.int64(1), np.array(1)):
+        got = bp.solve(xi, 2.0, xi[1], retrieved=index)
+        np.testing.assert_array_equal(got.m, reference.m)

@@ -425,9 +425,9 @@ def test_registry_runs_layered_on_feature_patterns():
         ({"beta": np.array([0.0])}, "beta must be finite and > 0"),
         ({"m0": np.ones(7)}, "m0 must have shape"),
         ({"m0": 2 * np.ones(8)}, r"m0 must lie in \[-1, 1\]"),
-        ({"field": np.ones(3)}, "field must be a finite"),
+        ({"field": np.ones(3)}, "field must be an array of shape"),
         ({"damping": 1.0}, "damping must be in"),
-        ({"tol": 0.0}, "tol must be > 0"),
+        ({"tol": 0.0}, "tol must be finite and > 0"),
         ({"max_iter": 0}, "max_iter must be an integer"),
     ],
 )
