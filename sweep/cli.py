@@ -287,6 +287,39 @@ def _check_output(output: Path) -> str | None:
     return None
 
 
+def _plot_kwargs(ds, args: argparse.Namespace) -> tuple[object, dict[str, object]] | str:
+    """The Dataset and keyword arguments of ``save_figure`` for ``plot``'s options, or why
+    they are wrong; says on stderr what is drawn when the store holds more."""
+    from .plots import overlap_loads
+
+    sizes = [int(n) for n in ds["N"].values]
+    kwargs: dict[str, object] = {}
+    if args.alpha is not None and args.kind != "overlap":
+        return (f"--alpha: only --kind overlap draws chosen loads (the {args.kind} map shows "
+                "every load; add --kind overlap or drop --alpha)")
+    if args.N is not None:
+        if args.N not in sizes:
+            return (f"--N: {args.N} is not in the store, which has N = "
+                    f"{', '.join(map(str, sizes))} (choose one of them)")
+        if args.kind == "overlap":
+            ds = ds.sel(N=[args.N])
+        else:
+            kwargs["N"] = args.N
+    elif args.kind != "overlap" and len(sizes) > 1:
+        print(f"hopsweep: drawing N = {max(sizes)}; the store also has N = "
+              f"{', '.join(map(str, sizes[:-1]))} (choose with --N)", file=sys.stderr)
+    if args.kind == "overlap":
+        try:
+            loads = overlap_loads(ds, args.alpha)
+        except ValueError as err:
+            return f"--{err}"
+        kwargs["alpha"] = loads
+        if loads.size < ds.sizes["alpha"]:
+            print(f"hopsweep: drawing alpha = {', '.join(f'{a:g}' for a in loads)} of the "
+                  f"store's {ds.sizes['alpha']} loads (choose with --alpha)", file=sys.stderr)
+    return ds, kwargs
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     store = Path(args.store)
     if not (store / "zarr.json").exists():
@@ -299,20 +332,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from .plots import save_figure
     from .store import open_results
 
-    ds = open_results(store)
-    sizes = [int(n) for n in ds["N"].values]
-    kwargs = {}
-    if args.N is not None:
-        if args.N not in sizes:
-            return _fail(f"--N: {args.N} is not in the store, which has N = "
-                         f"{', '.join(map(str, sizes))} (choose one of them)")
-        if args.kind == "overlap":
-            ds = ds.sel(N=[args.N])
-        else:
-            kwargs["N"] = args.N
-    elif args.kind != "overlap" and len(sizes) > 1:
-        print(f"hopsweep: drawing N = {max(sizes)}; the store also has N = "
-              f"{', '.join(map(str, sizes[:-1]))} (choose with --N)", file=sys.stderr)
+    chosen = _plot_kwargs(open_results(store), args)
+    if isinstance(chosen, str):
+        return _fail(chosen)
+    ds, kwargs = chosen
     try:
         save_figure(ds, output, kind=args.kind, **kwargs)
     except OSError as err:
@@ -402,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--kind", choices=["phase", "overlap", "convergence"], default="phase")
     plot.add_argument("--N", type=int, help="system size drawn (default the largest; "
                       "--kind overlap draws every N unless given)")
+    plot.add_argument("--alpha", type=float, nargs="+", metavar="A",
+                      help="--kind overlap: loads drawn, each the nearest of the grid (default "
+                      "every load, or an even spread of a long grid)")
     plot.set_defaults(func=cmd_plot)
 
     shard = sub.add_parser("shard", help="compute one slice of a sweep, no scheduler")

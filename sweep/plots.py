@@ -6,6 +6,13 @@ a results Dataset (DESIGN.md, "The dataset") and returns the Figure; pass
 ``ax`` to draw into existing axes. Theory lines come from :mod:`kernels.rs`
 through :mod:`sweep.analysis`. Temperatures are in units of J, alpha is
 dimensionless.
+
+A new figure has its panels on a grid of at most :data:`MAX_COLUMNS` columns,
+one legend below them (outside the data) and, when there is something to say
+(points still pending, a subset of the loads), a title over them. Drawn into
+given axes, each panel gets its own legend and the caller's figure is left alone.
+The replica-symmetric lines are those of zero field and i.i.d. patterns: over a
+run with a field they are left out, and the legend says why.
 """
 
 from __future__ import annotations
@@ -18,9 +25,13 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 from matplotlib import colormaps, patheffects
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
+from matplotlib.textpath import TextPath
 
 from kernels import rs
 
@@ -28,20 +39,26 @@ from . import analysis
 
 #: Points of the alpha and T grids on which the RS lines are drawn.
 THEORY_POINTS = 60
-#: Largest number of alpha panels of ``save_figure(kind="overlap")``.
-MAX_OVERLAP_PANELS = 4
+#: Loads of ``save_figure(kind="overlap")`` without ``alpha=``: every one up to this
+#: many, else this many spread evenly over the grid.
+MAX_OVERLAP_PANELS = 6
 #: Panel size, inches.
 PANEL_SIZE = (4.8, 3.8)
 #: Markers of the system sizes in overlap curves (colours are the algorithms).
 N_MARKERS = "osD^vP*X"
-#: Legend entries an overlap panel holds inside; more go beside it.
-MAX_LEGEND_INSIDE = 8
-#: Rows of a legend beside an overlap panel (x-small entries in PANEL_SIZE's height).
-MAX_LEGEND_ROWS = 16
-#: Figure width factor of save_figure(kind="overlap") when legends go beside panels.
-LEGEND_BESIDE_WIDTH = 1.5
-#: Most panels in a row of a new phase diagram (more algorithms wrap onto balanced rows).
-MAX_COLUMNS = 5
+#: Curves of an overlap panel listed one by one in the legend; with more (and more
+#: than one algorithm and size) the legend lists the colours and the markers instead.
+MAX_CURVE_ENTRIES = 6
+#: Most panels in a row of a new figure (more wrap onto balanced rows).
+MAX_COLUMNS = 3
+#: Font size of legends and notes, points.
+LEGEND_FONTSIZE = 9.0
+#: Width of a legend entry beyond its text (handle, gaps), in font sizes.
+LEGEND_ENTRY_EXTRA = 4.5
+#: Relative tolerance of a requested load at the ends of the grid.
+LOAD_TOLERANCE = 1e-9
+#: gid of the legend entries that are notes (no artist): listed after the others.
+NOTE = "note"
 
 KINDS = ("phase", "overlap", "convergence")
 
@@ -67,18 +84,103 @@ def _pick_N(ds: xr.Dataset, N: int | None) -> int:
     return int(N)
 
 
-def _axes(ax, n: int, rows: int = 1) -> tuple[Figure, np.ndarray]:
-    """The given axes (one per panel) or a new Figure with ``rows`` x ``n`` panels."""
-    if ax is None:
-        fig = Figure(figsize=(PANEL_SIZE[0] * n, PANEL_SIZE[1] * rows), layout="constrained")
-        return fig, np.asarray(fig.subplots(rows, n, squeeze=False))
+# --------------------------------------------------------------------------- #
+# Layout: panels, legends, titles
+# --------------------------------------------------------------------------- #
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, columns) of ``n`` panels: at most MAX_COLUMNS columns, rows as full as possible."""
+    rows = -(-n // MAX_COLUMNS)
+    return rows, -(-n // rows)
+
+
+def _new_figure(rows: int, columns: int) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout Figure with a (rows, columns) array of Axes."""
+    fig = Figure(figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows), layout="constrained")
+    return fig, np.asarray(fig.subplots(rows, columns, squeeze=False))
+
+
+def _wrapped(n: int, stack: int = 1) -> tuple[Figure, np.ndarray]:
+    """A new Figure for ``n`` items of ``stack`` panels each (one above the other),
+    wrapped onto :func:`grid_shape` rows; returns the panels as (stack, n), spares removed."""
+    rows, columns = grid_shape(n)
+    fig, grid = _new_figure(rows * stack, columns)
+    panels = np.empty((stack, n), dtype=object)
+    for item in range(n):
+        row, column = divmod(item, columns)
+        panels[:, item] = grid[row * stack : (row + 1) * stack, column]
+    for spare in range(n, rows * columns):
+        row, column = divmod(spare, columns)
+        for panel in grid[row * stack : (row + 1) * stack, column]:
+            panel.remove()
+    return fig, panels
+
+
+def _given(ax, n: int, stack: int = 1) -> tuple[Figure, np.ndarray]:
+    """The given axes, one per panel, as (stack, n)."""
     axes = np.atleast_1d(np.asarray(ax, dtype=object))
-    if axes.size != n * rows:
+    if axes.size != n * stack:
         raise ValueError(
-            f"ax: need {n * rows} Axes (one per panel), got {axes.size}; "
+            f"ax: need {n * stack} Axes (one per panel), got {axes.size}; "
             "or pass ax=None for a new figure"
         )
-    return axes.flat[0].figure, axes.reshape(rows, n)
+    return axes.flat[0].figure, axes.reshape(stack, n)
+
+
+def _label_width(label: str) -> float:
+    """Width in points of a legend label at LEGEND_FONTSIZE (mathtext included)."""
+    path = TextPath((0, 0), label, size=LEGEND_FONTSIZE, prop=FontProperties())
+    return path.get_extents().width if len(path.vertices) else 0.0
+
+
+def _entries(panels: Sequence[Axes]) -> dict[str, object]:
+    """Legend label -> handle over all panels, each label once, notes (:data:`NOTE`) last."""
+    entries: dict[str, object] = {}
+    for panel in panels:
+        for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    notes = {label for label, handle in entries.items() if isinstance(handle, Artist)
+             and handle.get_gid() == NOTE}
+    return dict(sorted(entries.items(), key=lambda item: item[0] in notes))
+
+
+def _legend_below(fig: Figure, panels: Sequence[Axes]) -> None:
+    """One legend below all panels: each label once, in as many columns as fit the width."""
+    entries = _entries(panels)
+    if not entries:
+        return
+    widest = max(_label_width(label) for label in entries) + LEGEND_ENTRY_EXTRA * LEGEND_FONTSIZE
+    columns = int(max(1, min(len(entries), fig.get_figwidth() * 72 // widest)))
+    fig.legend(
+        list(entries.values()),
+        list(entries),
+        loc="outside lower center",
+        ncols=columns,
+        fontsize=LEGEND_FONTSIZE,
+        frameon=False,
+    )
+
+
+def _finish(fig: Figure, panels: Sequence[Axes], own: bool, notes: Sequence[str]) -> Figure:
+    """Legend and ``notes``: below and over a new figure, or in each given panel's legend."""
+    title = "; ".join(notes) or None
+    if own:
+        _legend_below(fig, panels)
+        if title:
+            fig.suptitle(title, fontsize="medium")
+        return fig
+    for panel in panels:
+        entries = _entries([panel])
+        if entries:
+            panel.legend(list(entries.values()), list(entries), title=title,
+                         fontsize=LEGEND_FONTSIZE, title_fontsize=LEGEND_FONTSIZE, framealpha=0.8)
+    return fig
+
+
+# --------------------------------------------------------------------------- #
+# Cells: colour map, no data, pending
+# --------------------------------------------------------------------------- #
 
 
 #: Half-width of the cell of an axis with one value, relative to that value.
@@ -109,8 +211,134 @@ def _theory_alpha(ds: xr.Dataset) -> np.ndarray:
 
 #: White outline that keeps theory lines visible on any colour map.
 _OUTLINE = [patheffects.withStroke(linewidth=3.5, foreground="w")]
-#: Background of cells without any converged seed (NaN seed mean).
-EMPTY_COLOR = "0.85"
+#: Cells without any usable value (no converged seed, or not run).
+EMPTY_COLOR = "0.8"
+#: Cells whose points are still pending: white, hatched in PENDING_EDGE.
+PENDING_COLOR = "white"
+PENDING_HATCH = "///"
+PENDING_EDGE = "tab:blue"
+PENDING_LABEL = "pending: not computed yet"
+
+
+def _pending_share(status: xr.DataArray) -> float:
+    """Fraction of the points of ``status`` (any shape) that are pending."""
+    from .store import PENDING
+
+    return float((status == PENDING).mean())
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage that is never rounded to 0 % or 100 % when it is not."""
+    percent = 100 * share
+    if 0 < percent < 1 or 99 < percent < 100:
+        return f"{percent:.1f} %"
+    return f"{percent:.0f} %"
+
+
+def _cells(
+    panel: Axes,
+    edges: tuple[np.ndarray, np.ndarray],
+    values: np.ndarray,
+    pending: np.ndarray,
+    empty_label: str,
+    **mesh_kwargs,
+):
+    """Colour map of ``values`` over the (alpha, T) cells, with empty and pending cells marked.
+
+    Parameters
+    ----------
+    panel : Axes
+    edges : (ndarray of shape (A + 1,), ndarray of shape (K + 1,))
+        Cell edges along alpha and T.
+    values : ndarray of shape (K, A)
+        NaN where a cell has no value; those cells are grey (``empty_label``) ...
+    pending : ndarray of shape (K, A), bool
+        ... or, where True (some seed of the cell is pending), white and hatched
+        (:data:`PENDING_LABEL`).
+    **mesh_kwargs
+        Passed to ``pcolormesh`` (cmap, vmin, vmax).
+
+    Returns
+    -------
+    matplotlib.collections.QuadMesh
+    """
+    alpha_edges, T_edges = edges
+    pending = np.isnan(values) & pending
+    empty = np.isnan(values) & ~pending
+    panel.add_patch(
+        Rectangle(
+            (alpha_edges[0], T_edges[0]),
+            alpha_edges[-1] - alpha_edges[0],
+            T_edges[-1] - T_edges[0],
+            color=EMPTY_COLOR,
+            zorder=0.5,
+            label=empty_label if empty.any() else "_nolegend_",
+        )
+    )
+    mesh = panel.pcolormesh(alpha_edges, T_edges, values, shading="flat", **mesh_kwargs)
+    rows, columns = np.nonzero(pending)
+    if rows.size:
+        corners = [
+            [
+                (alpha_edges[c], T_edges[r]),
+                (alpha_edges[c + 1], T_edges[r]),
+                (alpha_edges[c + 1], T_edges[r + 1]),
+                (alpha_edges[c], T_edges[r + 1]),
+            ]
+            for r, c in zip(rows, columns, strict=True)
+        ]
+        panel.add_collection(
+            PolyCollection(
+                corners,
+                facecolors=PENDING_COLOR,
+                edgecolors=PENDING_EDGE,
+                hatch=PENDING_HATCH,
+                linewidths=0.0,
+                label=PENDING_LABEL,
+            )
+        )
+    return mesh
+
+
+# --------------------------------------------------------------------------- #
+# Theory: which RS lines apply
+# --------------------------------------------------------------------------- #
+
+
+def _spec(ds: xr.Dataset) -> dict:
+    """The store's spec (its ``spec`` attribute), or {} for a Dataset made by hand."""
+    try:
+        spec = json.loads(ds.attrs["spec"])
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def _correlated_kind(ds: xr.Dataset) -> str | None:
+    """The pattern model of a store's spec when it is not i.i.d. (the RS theory's), else None."""
+    kind = _spec(ds).get("patterns", {}).get("kind", "iid")
+    return None if kind == "iid" else kind
+
+
+def field_strength(ds: xr.Dataset) -> float:
+    """Strength h of the field along pattern 0 recorded in the store's spec (0 if none)."""
+    return float(_spec(ds).get("solver", {}).get("field", 0.0))
+
+
+def _rs_applies(ds: xr.Dataset) -> bool:
+    """Whether the zero-field RS lines describe this run (kernels.rs has no field)."""
+    return field_strength(ds) == 0.0
+
+
+def _note_theory(ax: Axes, ds: xr.Dataset) -> None:
+    """A legend line saying why RS lines are absent (field), or that they are for i.i.d.
+    patterns when these are not."""
+    kind = _correlated_kind(ds)
+    if not _rs_applies(ds):
+        h = field_strength(ds)
+        ax.plot([], [], " ", gid=NOTE, label=f"RS lines are for h = 0; this run has h = {h:g}")
+    elif kind is not None:
+        ax.plot([], [], " ", gid=NOTE, label=f"RS lines: i.i.d. patterns (these: {kind})")
 
 
 def _draw_theory(ax: Axes, lines: xr.Dataset) -> None:
@@ -123,26 +351,38 @@ def _draw_theory(ax: Axes, lines: xr.Dataset) -> None:
     ax.plot(rs.stability_line(T), T, lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE["T_c"])
 
 
-def _correlated_kind(ds: xr.Dataset) -> str | None:
-    """The pattern model of a store's spec when it is not i.i.d. (the RS theory's), else None."""
-    try:
-        kind = json.loads(ds.attrs["spec"])["patterns"]["kind"]
-    except (KeyError, TypeError, ValueError):  # a Dataset made by hand: nothing to say
-        return None
-    return None if kind == "iid" else kind
+# --------------------------------------------------------------------------- #
+# Phase diagram
+# --------------------------------------------------------------------------- #
 
 
-def _note_iid_theory(ax: Axes, ds: xr.Dataset) -> None:
-    """A legend line saying the RS theory is that of i.i.d. patterns, when these are not."""
-    kind = _correlated_kind(ds)
-    if kind is not None:
-        ax.plot([], [], " ", label=f"RS lines: i.i.d. patterns (these: {kind})")
-
-
-def _mark_empty(ax: Axes, label: str) -> None:
-    """Grey background, with a legend entry, for cells without data (NaN)."""
-    ax.set_facecolor(EMPTY_COLOR)
-    ax.add_patch(Rectangle((0, 0), 0, 0, color=EMPTY_COLOR, label=label))
+def _draw_measured_T_M(panel: Axes, sel: xr.Dataset, T_top: float, threshold: float) -> None:
+    """Measured T_M with bootstrap error bars; where clipped at the grid's top T, a ^."""
+    T_M = sel["T_M"].values
+    clipped = np.isclose(T_M, T_top)
+    panel.errorbar(
+        sel["alpha"].values[~clipped],
+        T_M[~clipped],
+        yerr=sel["T_M_err"].values[~clipped],
+        fmt="o",
+        ms=5,
+        color="tab:pink",
+        mec="k",
+        capsize=3,
+        label=rf"measured $T_M$ ($m > {threshold:g}$)"
+        if (np.isfinite(T_M) & ~clipped).any() or not clipped.any()
+        else "_nolegend_",
+    )
+    if clipped.any():
+        panel.plot(
+            sel["alpha"].values[clipped],
+            T_M[clipped],
+            "^",
+            ms=6,
+            color="tab:pink",
+            mec="k",
+            label=r"$T_M$ above the hottest $T$ of the grid",
+        )
 
 
 def phase_diagram(
@@ -157,14 +397,17 @@ def phase_diagram(
     """Seed-averaged overlap over (alpha, T), one panel per algorithm.
 
     Each panel shows the seed-mean overlap m (converged seeds) as a colour map,
-    the measured T_M with bootstrap error bars, and the RS lines T_g, T_M, T_c.
+    grey where no seed converged and hatched where points are still pending, the
+    measured T_M with bootstrap error bars, and the RS lines T_g, T_M, T_c (left
+    out, with a note, when the run has a field).
 
     Parameters
     ----------
     ds : xarray.Dataset
         Results (algorithm, N, alpha, seed, T).
     ax : Axes or sequence of Axes, optional
-        One per algorithm; default a new Figure.
+        One per algorithm; default a new Figure (panels on rows of at most
+        MAX_COLUMNS, one legend below them).
     N : int, optional
         System size shown (default the largest).
     threshold, n_boot, rng
@@ -174,64 +417,39 @@ def phase_diagram(
     -------
     matplotlib.figure.Figure
     """
+    from .store import PENDING
+
     N = _pick_N(ds, N)
     algorithms = _names(ds, "algorithm")
-    if ax is None:  # wrap many algorithms onto rows of at most MAX_COLUMNS panels
-        rows = -(-len(algorithms) // MAX_COLUMNS)
-        fig, grid = _axes(None, -(-len(algorithms) // rows), rows=rows)
-        for spare in grid.flat[len(algorithms) :]:
-            spare.remove()
-        axes = grid.flat[: len(algorithms)]
-    else:
-        fig, axes = _axes(ax, len(algorithms))
+    fig, axes = _wrapped(len(algorithms)) if ax is None else _given(ax, len(algorithms))
     data = analysis.phase_diagram(
         ds.sel(N=[N]), threshold=threshold, n_boot=n_boot, rng=rng
     ).compute()
-    lines = analysis.theory_lines(_theory_alpha(ds), names=("T_g", "T_M"))
+    status = ds["status"].sel(N=N).load()
+    pending = (status == PENDING).any("seed")
+    share = _pending_share(status)
     alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
-    # Up to the grid's top or the RS T_g line, whichever is higher.
-    top = max(T_edges[-1], float(lines["T_g"].max()) * 1.02)
-    for panel, algorithm in zip(np.ravel(axes), algorithms, strict=True):
+    lines = analysis.theory_lines(_theory_alpha(ds), names=("T_g", "T_M"))
+    # up to the grid's top or the RS T_g line (when drawn), whichever is higher
+    top = max(T_edges[-1], float(lines["T_g"].max()) * 1.02 if _rs_applies(ds) else 0.0)
+    for panel, algorithm in zip(axes.flat, algorithms, strict=True):
         sel = data.sel(algorithm=algorithm, N=N)
-        _mark_empty(panel, "no converged seed")
-        mesh = panel.pcolormesh(
-            alpha_edges,
-            T_edges,
-            sel["m"].transpose("T", "alpha").values,
-            shading="flat",
+        m = sel["m"].transpose("T", "alpha").values
+        mesh = _cells(
+            panel,
+            (alpha_edges, T_edges),
+            m,
+            pending.sel(algorithm=algorithm).transpose("T", "alpha").values,
+            "no converged seed",
             vmin=0.0,
             vmax=1.0,
             cmap="viridis",
         )
         fig.colorbar(mesh, ax=panel, label=r"seed-mean overlap $m$")
-        _draw_theory(panel, lines)
-        _note_iid_theory(panel, ds)
-        # T_M clipped to the grid's top (retrieval up to the hottest T) is a lower bound
-        T_M = sel["T_M"].values
-        clipped = np.isclose(T_M, float(ds["T"].max()))
-        panel.errorbar(
-            sel["alpha"].values[~clipped],
-            T_M[~clipped],
-            yerr=sel["T_M_err"].values[~clipped],
-            fmt="o",
-            ms=5,
-            color="tab:pink",
-            mec="k",
-            capsize=3,
-            label=rf"measured $T_M$ ($m > {threshold:g}$)"
-            if (np.isfinite(T_M) & ~clipped).any() or not clipped.any()
-            else "_nolegend_",
-        )
-        if clipped.any():
-            panel.plot(
-                sel["alpha"].values[clipped],
-                T_M[clipped],
-                "^",
-                ms=6,
-                color="tab:pink",
-                mec="k",
-                label=r"$T_M$ above the hottest $T$ of the grid",
-            )
+        if _rs_applies(ds):
+            _draw_theory(panel, lines)
+        _note_theory(panel, ds)
+        _draw_measured_T_M(panel, sel, float(ds["T"].max()), threshold)
         panel.set(
             xlabel=ALPHA_LABEL,
             ylabel=T_LABEL,
@@ -239,40 +457,81 @@ def phase_diagram(
             xlim=(lines["alpha"][0], lines["alpha"][-1]),
             ylim=(0.0, top),
         )
-        panel.legend(loc="upper right", fontsize="small", framealpha=0.8)
-    return fig
+    notes = [f"N = {N}: {_percent(share)} of the points pending"] if share else []
+    return _finish(fig, list(axes.flat), ax is None, notes)
 
 
-def _overlap_legend_entries(ds: xr.Dataset) -> int:
-    """Legend entries of an overlap panel: one per curve, or per colour and per marker.
-
-    Two entries more for the RS curve and its T_M line (three with correlated patterns).
-    """
-    algorithms, sizes = ds.sizes["algorithm"], ds.sizes["N"]
-    theory = 2 if _correlated_kind(ds) is None else 3
-    if algorithms * sizes <= MAX_LEGEND_INSIDE - theory or min(algorithms, sizes) == 1:
-        return algorithms * sizes + theory
-    return algorithms + sizes + theory
+# --------------------------------------------------------------------------- #
+# Overlap curves
+# --------------------------------------------------------------------------- #
 
 
-def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figure:
-    """Overlap m(T) at fixed alpha for every algorithm and N, against the RS curve.
+def overlap_loads(ds: xr.Dataset, alpha=None) -> np.ndarray:
+    """The loads of the grid an overlap figure shows.
 
     Parameters
     ----------
     ds : xarray.Dataset
         Results.
-    alpha : float
-        Load (the nearest one in the dataset is used).
-    ax : Axes, optional
-        Default a new Figure.
+    alpha : float or sequence of float, optional
+        Requested loads, each replaced by the nearest grid load. Default: every
+        load of the grid if there are at most MAX_OVERLAP_PANELS, else that many
+        spread evenly over it.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    ndarray of shape (L,)
+        Distinct grid loads, ascending.
+
+    Raises
+    ------
+    ValueError
+        A requested load outside the grid's range (the message names ``alpha`` and the range).
     """
-    fig, axes = _axes(ax, 1)
-    panel = axes.flat[0]
+    grid = np.sort(np.asarray(ds["alpha"].values, dtype=float))
+    if alpha is None:
+        picks = np.linspace(0, grid.size - 1, min(grid.size, MAX_OVERLAP_PANELS)).round()
+        return grid[np.unique(picks.astype(int))]
+    wanted = np.atleast_1d(np.asarray(alpha, dtype=float))
+    slack = LOAD_TOLERANCE * max(abs(grid[0]), abs(grid[-1]))
+    inside = (wanted >= grid[0] - slack) & (wanted <= grid[-1] + slack)
+    outside = wanted[~inside]  # NaN too
+    if outside.size:
+        raise ValueError(
+            f"alpha: {', '.join(f'{a:g}' for a in outside)} outside the grid's loads "
+            f"{grid[0]:g} to {grid[-1]:g} (choose loads in that range)"
+        )
+    return np.unique(grid[np.abs(grid[None, :] - wanted[:, None]).argmin(axis=1)])
+
+
+def _each_curve(ds: xr.Dataset) -> bool:
+    """Whether the legend lists every (algorithm, N) curve, not colours and markers apart."""
+    algorithms, sizes = ds.sizes["algorithm"], ds.sizes["N"]
+    return algorithms * sizes <= MAX_CURVE_ENTRIES or min(algorithms, sizes) == 1
+
+
+def _draw_rs_overlap(panel: Axes, ds: xr.Dataset, alpha: float) -> str:
+    """The RS curve m(T) and T_M line at ``alpha``; returns the T_M text for the title."""
+    if not _rs_applies(ds):
+        return ""
+    T_fine = np.linspace(0.0, float(ds["T"].max()), 4 * THEORY_POINTS)
+    panel.plot(
+        T_fine,
+        analysis.theory_overlap(alpha, T_fine)[0],
+        "k-",
+        lw=1.5,
+        label="RS theory $m(T)$",
+    )
+    T_M = analysis.theory_lines(alpha, names=("T_M",))["T_M"].values[0]
+    if not np.isfinite(T_M):
+        # above alpha_c (and its small RS re-entrance) no retrieval state exists at any T
+        return ", RS: no retrieval"
+    panel.axvline(T_M, color="k", ls="--", lw=1, label=r"RS $T_M$ (retrieval appears)")
+    return rf", RS $T_M = {T_M:.3f}$"
+
+
+def _draw_overlap(panel: Axes, ds: xr.Dataset, alpha: float) -> None:
+    """One overlap panel: m(T) of every algorithm and N at the grid load nearest ``alpha``."""
     at = ds.sel(alpha=alpha, method="nearest")
     alpha_used = float(at["alpha"])
     means = analysis.seed_mean(at, "m").compute()
@@ -282,8 +541,7 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
     markers = dict(zip(sizes, itertools.cycle(N_MARKERS), strict=False))
     # one colour per algorithm, one marker per N: no two curves look alike; with
     # many curves the legend lists the colours and the markers, not every pair
-    theory = 2 if _correlated_kind(ds) is None else 3
-    each_curve = _overlap_legend_entries(ds) == len(algorithms) * len(sizes) + theory
+    each_curve = _each_curve(ds)
     for index, algorithm in enumerate(algorithms):
         color = colors[index % len(colors)]
         for N in sizes:
@@ -303,36 +561,94 @@ def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figu
     if not each_curve:
         for N in sizes:
             panel.plot([], [], markers[N], color="0.35", ls="none", label=f"N = {N}")
-    T_fine = np.linspace(0.0, float(ds["T"].max()), 4 * THEORY_POINTS)
-    panel.plot(
-        T_fine,
-        analysis.theory_overlap(alpha_used, T_fine)[0],
-        "k-",
-        lw=1.5,
-        label="RS theory $m(T)$",
-    )
-    T_M = analysis.theory_lines(alpha_used, names=("T_M",))["T_M"].values[0]
-    if np.isfinite(T_M):
-        panel.axvline(T_M, color="k", ls="--", lw=1, label=rf"RS $T_M = {T_M:.3f}$")
-    else:
-        # above alpha_c (and its small RS re-entrance) no retrieval state exists at any T
-        panel.plot([], [], " ", label=r"RS: no retrieval at this $\alpha$")
-    _note_iid_theory(panel, ds)
+    theory = _draw_rs_overlap(panel, ds, alpha_used)
+    _note_theory(panel, ds)
     panel.set(
         xlabel=T_LABEL,
         ylabel=r"overlap $m$ (seed mean, converged)",
-        title=rf"$\alpha = {alpha_used:g}$",
+        title=rf"$\alpha = {alpha_used:g}${theory}",
         ylim=(-0.05, 1.05),
     )
-    entries = len(panel.get_legend_handles_labels()[1])
-    if entries > MAX_LEGEND_INSIDE:  # beside the panel (save_figure widens the figure)
-        columns = -(-entries // MAX_LEGEND_ROWS)
-        panel.legend(
-            fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), ncols=columns
-        )
-    else:
-        panel.legend(fontsize="small")
-    return fig
+
+
+def _overlap_notes(ds: xr.Dataset, alphas: np.ndarray) -> list[str]:
+    """Title notes of an overlap figure: which loads it shows, how much is pending."""
+    total = ds.sizes["alpha"]
+    notes = [
+        f"all {total} loads of the grid"
+        if alphas.size == total
+        else f"{alphas.size} of the {total} loads of the grid"
+    ]
+    share = _pending_share(ds["status"].sel(alpha=alphas, method="nearest"))
+    if share:
+        notes.append(f"{_percent(share)} of these points pending (no curve yet)")
+    return notes
+
+
+def overlap_curves(ds: xr.Dataset, alpha: float, ax: Axes | None = None) -> Figure:
+    """Overlap m(T) at fixed alpha for every algorithm and N, against the RS curve.
+
+    The RS curve m(T) and its T_M (given in the title) are those of zero field;
+    over a run with a field they are left out, with a note in the legend.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results.
+    alpha : float
+        Load (the nearest one in the dataset is used).
+    ax : Axes, optional
+        Default a new Figure (legend below the panel).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = _new_figure(1, 1) if ax is None else _given(ax, 1)
+    _draw_overlap(axes.flat[0], ds, alpha)
+    return _finish(fig, [axes.flat[0]], ax is None, [])
+
+
+def _overlap_figure(ds: xr.Dataset, alpha=None) -> Figure:
+    """One overlap panel per load of :func:`overlap_loads`, on a grid, one legend below."""
+    alphas = overlap_loads(ds, alpha)
+    fig, panels = _wrapped(alphas.size)
+    for panel, load in zip(panels.flat, alphas, strict=True):
+        _draw_overlap(panel, ds, float(load))
+    return _finish(fig, list(panels.flat), True, _overlap_notes(ds, alphas))
+
+
+# --------------------------------------------------------------------------- #
+# Convergence map
+# --------------------------------------------------------------------------- #
+
+
+def _iterative(algorithm: str) -> bool:
+    """Whether an algorithm's iteration count means something (it reads ``max_iter``).
+
+    Monte Carlo runs a fixed number of sweeps and exact enumeration none; a name
+    the registry does not know (a Dataset made by hand) counts as iterative.
+    """
+    from kernels.registry import ALGORITHMS
+
+    known = ALGORITHMS.get(algorithm)
+    return known is None or "max_iter" in known.reads
+
+
+def _not_applicable(panel: Axes, title: str, iterations: np.ndarray) -> None:
+    """An iterations panel of a method without iterations: no axes, a sentence saying so."""
+    counts = np.unique(iterations[np.isfinite(iterations)])
+    fixed = f"{counts[0]:g} at every point: " if counts.size == 1 else ""
+    panel.set_axis_off()
+    panel.text(
+        0.5,
+        0.5,
+        f"{title}\n\niterations: not applicable\n({fixed}a number fixed by the method,\n"
+        "not a measure of convergence)",
+        ha="center",
+        va="center",
+        transform=panel.transAxes,
+    )
 
 
 def convergence_map(
@@ -340,16 +656,20 @@ def convergence_map(
 ) -> Figure:
     """Mean iterations and fraction of converged seeds over (alpha, T), per algorithm.
 
-    Top row: iterations (seed mean over points that ran); bottom row: fraction
-    of seeds with status converged. The RS T_M line is drawn on every panel:
-    iterative solvers slow down and fail near it.
+    Upper panel of each algorithm: iterations (seed mean over points that ran;
+    for methods whose count is fixed, Monte Carlo and exact enumeration, a note
+    instead). Lower panel: fraction of the computed seeds with status converged.
+    Cells with no computed seed are hatched (pending) or grey (failed). The RS
+    T_M line is drawn on every panel (not over a run with a field): iterative
+    solvers slow down and fail near it.
 
     Parameters
     ----------
     ds : xarray.Dataset
         Results.
     ax : sequence of Axes, optional
-        2 x n_algorithms axes; default a new Figure.
+        2 x n_algorithms axes (iterations above, converged below); default a new
+        Figure, with the algorithms on rows of at most MAX_COLUMNS.
     N : int, optional
         System size shown (default the largest).
 
@@ -361,14 +681,19 @@ def convergence_map(
 
     N = _pick_N(ds, N)
     algorithms = _names(ds, "algorithm")
-    fig, axes = _axes(ax, len(algorithms), rows=2)
+    fig, axes = _wrapped(len(algorithms), 2) if ax is None else _given(ax, len(algorithms), 2)
     at = ds.sel(N=N)
-    ran = (at["status"] != PENDING) & (at["status"] != FAILED)
+    status = at["status"].load()
+    computed = status != PENDING
+    ran = computed & (status != FAILED)
     iterations = at["iterations"].where(ran).mean("seed").compute()
-    converged = analysis.usable(at).mean("seed").compute()
+    converged = analysis.usable(at).where(computed).mean("seed").compute()
+    pending = (~computed).any("seed")
+    share = _pending_share(status)
     lines = analysis.theory_lines(_theory_alpha(ds), names=("T_M",))
     alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
     for column, algorithm in enumerate(algorithms):
+        title = f"{algorithm}, N = {N}"
         for row, (values, label, cmap) in enumerate(
             (
                 (iterations, "iterations (seed mean)", "magma"),
@@ -376,25 +701,40 @@ def convergence_map(
             )
         ):
             panel = axes[row, column]
-            field = values.sel(algorithm=algorithm).transpose("T", "alpha")
+            field = values.sel(algorithm=algorithm).transpose("T", "alpha").values
+            if row == 0 and not _iterative(algorithm):
+                _not_applicable(panel, title, field)
+                continue
             limits = {"vmin": 0.0, "vmax": 1.0} if row == 1 else {}
-            _mark_empty(panel, "not run (pending or failed)")
-            mesh = panel.pcolormesh(
-                alpha_edges, T_edges, field.values, shading="flat", cmap=cmap, **limits
+            mesh = _cells(
+                panel,
+                (alpha_edges, T_edges),
+                field,
+                pending.sel(algorithm=algorithm).transpose("T", "alpha").values,
+                "no seed ran (failed)",
+                    cmap=cmap,
+                **limits,
             )
-            fig.colorbar(mesh, ax=panel, label=label)
-            panel.plot(
-                lines["alpha"], lines["T_M"], "c--", lw=1.5, label=r"$T_M$ (RS, retrieval appears)"
-            )
+            if np.isfinite(field).any():  # no colour scale for a panel without values
+                fig.colorbar(mesh, ax=panel, label=label)
+            if _rs_applies(ds):
+                panel.plot(lines["alpha"], lines["T_M"], "c--", lw=1.5,
+                           label=_THEORY_STYLE["T_M"]["label"])
+            _note_theory(panel, ds)
             panel.set(
                 xlabel=ALPHA_LABEL,
                 ylabel=T_LABEL,
-                title=f"{algorithm}, N = {N}",
+                title=title,
                 xlim=(lines["alpha"][0], lines["alpha"][-1]),
                 ylim=(0.0, T_edges[-1]),
             )
-            panel.legend(loc="upper right", fontsize="small", framealpha=0.8)
-    return fig
+    notes = [f"N = {N}: {_percent(share)} of the points pending"] if share else []
+    return _finish(fig, list(axes.flat), ax is None, notes)
+
+
+# --------------------------------------------------------------------------- #
+# Files
+# --------------------------------------------------------------------------- #
 
 
 def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase", **kwargs) -> Figure:
@@ -407,8 +747,8 @@ def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase", **
     path : path-like
         Output file.
     kind : {"phase", "overlap", "convergence"}
-        :func:`phase_diagram`, :func:`overlap_curves` (one panel per alpha, at most
-        four alphas spread over the grid, unless ``alpha=`` is given) or
+        :func:`phase_diagram`, overlap curves (one panel per load of
+        :func:`overlap_loads`; pass ``alpha=`` to choose them) or
         :func:`convergence_map`.
     **kwargs
         Passed to the drawing function.
@@ -424,17 +764,6 @@ def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase", **
     elif kind == "convergence":
         fig = convergence_map(ds, **kwargs)
     else:
-        alphas = kwargs.pop("alpha", None)
-        if alphas is None:
-            grid = ds["alpha"].values
-            picks = np.unique(np.linspace(0, grid.size - 1, MAX_OVERLAP_PANELS).round())
-            alphas = grid[picks.astype(int)]
-        alphas = np.atleast_1d(alphas)
-        fig, axes = _axes(None, alphas.size)
-        if _overlap_legend_entries(ds) > MAX_LEGEND_INSIDE:  # room for legends beside panels
-            width, height = fig.get_size_inches()
-            fig.set_size_inches(width * LEGEND_BESIDE_WIDTH, height)
-        for panel, alpha in zip(axes.flat, alphas, strict=True):
-            overlap_curves(ds, float(alpha), ax=panel, **kwargs)
+        fig = _overlap_figure(ds, **kwargs)
     fig.savefig(path, dpi=120)
     return fig
