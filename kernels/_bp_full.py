@@ -7,7 +7,10 @@ The message of hidden unit mu to spin i (physics.md section b) is
     chi_j(lambda) = cosh(b_j) + m_{j->mu} sinh(b_j),  b_j = beta lambda xi^mu_j / sqrt(N),
 
 and u_{mu->i} = ln(psi(+1) / psi(-1)) / (2 beta). It is exact for any size of
-lambda, so it also describes a condensed pattern (lambda ~ sqrt(N) m). The
+lambda, so it also describes a condensed pattern (lambda ~ sqrt(N) m); which
+pattern condenses is still not up to the start in symmetric BP without a field
+(the spins' messages to that unit leave out its own field, so its marginal has
+two peaks and cross-talk picks one). The
 integral is a trapezoidal sum on a uniform grid (exponentially accurate for
 this smooth, fast-decaying integrand), in log space: ln chi_j is summed over j
 once per grid node and the own term removed per i.

@@ -15,7 +15,10 @@ The messages are
 With ``retrieved = c`` the hidden unit of the condensed pattern c is treated by
 its saddle point: it sends the macroscopic field u_{c->i} = xi^c_i M to every
 spin, M = (1/N) sum_j xi^c_j m_j (full magnetizations), and the other patterns
-use the messages above. ``retrieved = None`` is the symmetric BP.
+use the messages above. ``retrieved = None`` is the symmetric BP, which cannot
+hold a retrieval state at large N: relaxed messages are wrong for a condensed
+pattern (such a final state is reported DIVERGED, see CONDENSED_OVERLAP), and
+full BP lets cross-talk, not the start, pick which pattern condenses.
 
 Iteration (one temperature at a time, so the memory is one P x N array of
 messages whatever K): all messages are updated in parallel from the
@@ -87,6 +90,14 @@ BETHE_PRODUCT_BLOCK = 64
 # Cephes tanh: tanh(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.625.
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
 _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+
+#: A hidden unit with Gaussian (relaxed) messages whose pattern has an overlap of
+#: more than this many standard deviations of a random one with the final state,
+#: |sum_i xi^mu_i m_i| / sqrt(sum_i (xi^mu_i)^2) (O(1) for a pattern unrelated
+#: to the state, sqrt(N) |m^mu| for a condensed one), has condensed: its edge
+#: factors beta lambda_mu xi^mu_i s_i / sqrt(N) are O(1), the Gaussian relaxation
+#: is wrong for it (physics.md d), and the state is reported DIVERGED.
+CONDENSED_OVERLAP = 8.0
 
 #: Stagnation stop: a temperature whose distance to convergence (the larger of
 #: residual / tol and field change / sqrt(tol), see ``solve``) has not improved on
@@ -418,6 +429,13 @@ class _Messages:
             H_new[:] = H_iter
         return bool(beta_v < 1.0)
 
+    def condensed(self, m: np.ndarray) -> bool:
+        """Whether some pattern with messages has condensed at magnetizations m (N,)
+        (see CONDENSED_OVERLAP)."""
+        norm = np.sqrt(np.sum(self.xi * self.xi, axis=1))
+        overlap = np.abs(self.xi @ m)
+        return bool(np.any(overlap > CONDENSED_OVERLAP * norm))
+
     def bethe_terms(self, H: np.ndarray) -> float:
         """sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} at total fields H (N,)."""
         if self.xi.shape[0] == 0:
@@ -550,6 +568,8 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
             best, best_at = progress, iteration
         elif iteration - best_at >= STAGNATION_WINDOW:
             break
+    if relaxed and messages.condensed(m):
+        return m, np.nan, iteration, residual, DIVERGED
     log_z = np.sum(np.logaddexp(beta_H, -beta_H)) + messages.bethe_terms(H)
     # Gaussian fluctuation of the condensed hidden unit around its saddle point
     # (0 for the symmetric BP, where xi_c = 0); NaN if that unit is unstable.
@@ -616,8 +636,9 @@ def solve(
         ``free_energy`` (K,): Bethe free energy per neuron (units of J) at the
         returned state, NaN where DIVERGED; ``iterations``, ``residual``;
         ``status``: CONVERGED, NOT_CONVERGED (budget spent or stagnation, see
-        STAGNATION_WINDOW) or DIVERGED (beta V_mu >= 1 or NaN; ``m`` is then the
-        last finite iterate).
+        STAGNATION_WINDOW) or DIVERGED (beta V_mu >= 1, NaN, or, with relaxed
+        messages, a final state on which one of their patterns has condensed, see
+        CONDENSED_OVERLAP; ``m`` is then the last finite iterate).
 
     Raises
     ------

@@ -386,6 +386,51 @@ def test_relaxed_messages_approach_full_bp_like_inverse_sqrt_n():
     assert scaled.max() <= 2 * scaled.min()
 
 
+def test_relaxed_bp_reports_a_condensed_pattern_as_diverged():
+    # physics.md d: Gaussian messages are wrong for a hidden unit whose pattern has
+    # condensed. A field 0.4 along pattern 0 at T = 0.8 (N = 800, alpha = 0.05)
+    # condenses it (TAP: m = 0.91). Symmetric relaxed BP used to report CONVERGED
+    # there at m = 1 with a free energy off by about 1.4; it must report DIVERGED,
+    # with no free energy. BP told the pattern converges to TAP's state (rms per
+    # site <= 0.5 / sqrt(N), free energy within 1 / N).
+    N, T = 800, 0.8
+    xi = _patterns(0, 40, N)
+    kw = dict(field=0.4 * xi[0])
+    symmetric = bp.solve(xi, 1 / T, **kw)
+    told = bp.solve(xi, 1 / T, retrieved=0, **kw)
+    reference = tap.solve(xi, 1 / T, xi[0], **kw)
+    assert symmetric.status[0] == DIVERGED and np.isnan(symmetric.free_energy[0])
+    assert abs(symmetric.overlap[0, 0]) * np.sqrt(N) > bp.CONDENSED_OVERLAP
+    assert told.status[0] == CONVERGED and reference.status[0] == CONVERGED
+    assert told.overlap[0, 0] > 0.9
+    assert _rms(told.m, reference.m) <= 0.5 / np.sqrt(N)
+    assert abs(told.free_energy[0] - reference.free_energy[0]) <= 1 / N
+
+
+def test_symmetric_full_bp_needs_a_field_to_hold_the_started_pattern():
+    # Issue 3 / physics.md d, shown rather than hidden: in symmetric BP the spins'
+    # messages to the condensed hidden unit leave out its own field, so cross-talk,
+    # not the start, decides which pattern condenses. Without a field, full BP
+    # started on pattern 0 (N = 200, alpha = 0.05, T = 0.3, 12 samples) must lose
+    # it on at least a third of the samples, mostly onto another pattern (5 of 12
+    # kept, 6 onto another pattern, 1 mixture measured). A field 0.1 along pattern 0
+    # breaks the tie: every sample then keeps it and agrees with TAP per site
+    # (rms <= 0.5 / sqrt(N); 1e-6 measured).
+    N, alpha, T = 200, 0.05, 0.3
+    lost = onto_another = 0
+    for seed in range(100, 112):
+        xi = _patterns(seed, round(alpha * N), N)
+        free = bp.solve(xi, 1 / T, xi[0], relaxed=False, max_iter=400)
+        lost += free.overlap[0, 0] < 0.5
+        onto_another += np.max(np.abs(free.overlap[0, 1:])) > 0.9
+        field = 0.1 * xi[0]
+        pinned = bp.solve(xi, 1 / T, xi[0], relaxed=False, field=field)
+        reference = tap.solve(xi, 1 / T, xi[0], field=field)
+        assert pinned.status[0] == CONVERGED and pinned.overlap[0, 0] > 0.99
+        assert _rms(pinned.m, reference.m) <= 0.5 / np.sqrt(N)
+    assert lost >= 4 and onto_another >= 3
+
+
 def test_relaxed_retrieval_bp_matches_full_retrieval_bp_per_site():
     # In the retrieval phase (alpha = 0.05, T = 0.4, N = 200) both variants treat
     # the condensed pattern by its saddle point; the other hidden units get exact
