@@ -624,7 +624,8 @@ def solve(
     dtype : {"float64", "float32"}, default="float64"
         Storage and arithmetic of the relaxed messages (the patterns are cast
         once to it; exact for ±1 and 0). "float32" runs the sweep about twice as
-        fast and is accurate to about 1e-6; ``tol`` is then raised to at least
+        fast and is accurate to about 1e-6 in m (up to 1e-4 near T_g, where the
+        iteration slows down and rounding errors add up); ``tol`` is then raised to at least
         TOL_FLOOR_EPS float32 epsilons (3.8e-6), below which the residual is
         rounding noise. The outer iteration (fields, magnetizations, free
         energy) stays float64. Full BP (``relaxed=False``) supports float64 only.
