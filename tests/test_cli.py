@@ -263,6 +263,33 @@ def test_status_and_plot_of_a_missing_store_exit_2(tmp_path):
         assert done.returncode == 2 and "no hopsweep store" in done.stderr
 
 
+def test_plot_alpha_picks_the_nearest_loads_and_refuses_loads_off_the_grid(
+    tmp_path, small_sweep, reference_store
+):
+    """small_sweep has the loads 0.04, 0.08, 0.12, 0.16 (and N = 50, 80)."""
+    store = reference_store(small_sweep)
+    chosen = hopsweep("plot", str(store), "--kind", "overlap", "--alpha", "0.05", "0.15",
+                      "--N", "50", "-o", str(tmp_path / "two.png"), cwd=tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    assert "drawing alpha = 0.04, 0.16 of the store's 4 loads (choose with --alpha)" in (
+        chosen.stderr
+    )
+    assert (tmp_path / "two.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    every = hopsweep("plot", str(store), "--kind", "overlap", "-o", str(tmp_path / "all.png"),
+                     cwd=tmp_path)
+    assert every.returncode == 0 and "drawing alpha" not in every.stderr, every.stderr
+    for options, message in [
+        (["--kind", "overlap", "--alpha", "0.1", "0.2"],
+         "--alpha: 0.2 outside the grid's loads 0.04 to 0.16 (choose loads in that range)"),
+        (["--alpha", "0.08"], "--alpha: only --kind overlap draws chosen loads"),
+    ]:
+        refused = hopsweep("plot", str(store), *options, "-o", str(tmp_path / "no.png"),
+                           cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert message in refused.stderr and "Traceback" not in refused.stderr
+        assert not (tmp_path / "no.png").exists()
+
+
 def test_unreachable_scheduler_exits_2_and_leaves_no_store(tmp_path, small_sweep):
     config = write_config(tmp_path, small_sweep)
     quick = {**env(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
