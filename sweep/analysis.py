@@ -30,6 +30,11 @@ BOOTSTRAP_SEED = 0
 
 SEED = "seed"
 
+#: ``<name>_bound`` flags of a transition estimate (CF flags): where the estimate
+#: is not measured it is NaN and this says why.
+MEASURED, LOWER_BOUND, UPPER_BOUND, NO_DATA = 0, 1, 2, 3
+BOUND_MEANINGS = "measured lower_bound upper_bound no_data"
+
 
 def _rng(rng) -> np.random.Generator:
     return (
@@ -161,14 +166,42 @@ def _masked_mean(values: np.ndarray, ok: np.ndarray, axis: int) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan)
 
 
+def crossing_bound(values: np.ndarray, threshold: float) -> np.ndarray:
+    """Whether :func:`upper_crossing` of ``values`` is a measurement or a grid edge.
+
+    Parameters
+    ----------
+    values : ndarray of shape (..., K)
+        Curve over an increasing grid; NaN where nothing was measured.
+    threshold : float
+
+    Returns
+    -------
+    ndarray of shape (...), int8
+        ``LOWER_BOUND`` where the last grid value exceeds ``threshold`` (the
+        crossing is at or beyond the grid's end), ``UPPER_BOUND`` where no value
+        does (it is below the grid's start, if anywhere), ``NO_DATA`` where all
+        are NaN, else ``MEASURED``.
+    """
+    values = np.asarray(values, dtype=float)
+    flag = np.full(values.shape[:-1], MEASURED, dtype=np.int8)
+    flag[~(values > threshold).any(axis=-1)] = UPPER_BOUND
+    flag[np.isnan(values).all(axis=-1)] = NO_DATA
+    flag[values[..., -1] > threshold] = LOWER_BOUND
+    return flag
+
+
 def _bootstrap_crossing(
     values: np.ndarray, ok: np.ndarray, coord: np.ndarray, threshold: float, resamples: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Crossing of the seed mean and its bootstrap standard deviation.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crossing of the seed mean, its bootstrap standard deviation and its bound flag.
 
-    values, ok : (..., S, K) per seed; resamples : (B, S) seed indices.
+    values, ok : (..., S, K) per seed; resamples : (B, S) seed indices. The
+    crossing and its error are NaN unless the flag is ``MEASURED``.
     """
-    estimate = upper_crossing(_masked_mean(values, ok, -2), coord, threshold)
+    mean = _masked_mean(values, ok, -2)
+    bound = crossing_bound(mean, threshold)
+    estimate = np.where(bound == MEASURED, upper_crossing(mean, coord, threshold), np.nan)
     boot_values = values[..., resamples, :]  # (..., B, S, K)
     boot_ok = ok[..., resamples, :]
     boot = upper_crossing(_masked_mean(boot_values, boot_ok, -2), coord, threshold)  # (..., B)
@@ -177,7 +210,7 @@ def _bootstrap_crossing(
     centred = np.where(finite, boot - _masked_mean(boot, finite, -1)[..., None], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         err = np.where(n > 1, np.sqrt((centred**2).sum(axis=-1) / (n - 1)), np.nan)
-    return estimate, err
+    return estimate, np.where(bound == MEASURED, err, np.nan), bound
 
 
 def _crossing_dataset(
@@ -202,22 +235,35 @@ def _crossing_dataset(
     n_seed = values.sizes[SEED]
     resamples = _rng(rng).integers(0, n_seed, size=(n_boot, n_seed))
     coord = values[along].values
-    estimate, err = xr.apply_ufunc(
+    estimate, err, bound = xr.apply_ufunc(
         _bootstrap_crossing,
         values,
         ok,
         input_core_dims=[[SEED, along], [SEED, along]],
-        output_core_dims=[[], []],
+        output_core_dims=[[], [], []],
         kwargs={"coord": coord, "threshold": threshold, "resamples": resamples},
         dask="parallelized",
-        output_dtypes=[float, float],
+        output_dtypes=[float, float, np.int8],
     )
     attrs = {"threshold": threshold, "n_boot": n_boot}
+    low, high = coord[0], coord[-1]
     return xr.Dataset(
         {
             name: estimate.assign_attrs(attrs, long_name=long_name, units=units),
             f"{name}_err": err.assign_attrs(
                 attrs, long_name=f"bootstrap error of {name} (seeds)", units=units
+            ),
+            f"{name}_bound": bound.assign_attrs(
+                long_name=f"whether {name} is measured or only bounded by the {along} grid",
+                units="1",
+                flag_values=[MEASURED, LOWER_BOUND, UPPER_BOUND, NO_DATA],
+                flag_meanings=BOUND_MEANINGS,
+                comment=(
+                    f"{name} is NaN unless measured. lower_bound: the seed mean is above "
+                    f"{threshold:g} at the largest {along} of the grid, {name} >= {high:g}; "
+                    f"upper_bound: above it at no {along} of the grid, {name} < {low:g} if "
+                    f"it exists; no_data: no converged seed at any {along}"
+                ),
             ),
         }
     )
@@ -237,8 +283,9 @@ def retrieval_temperature(
     (converged seeds only) exceeds ``threshold``, linearly interpolated to the
     threshold between that temperature and the next one (their midpoint when
     no seed converged at the next one: no retrieval state was found there).
-    T_M is clipped to the top of the grid when the overlap is above threshold
-    everywhere, and NaN when it never is.
+    Where the grid only bounds T_M, T_M is NaN and ``T_M_bound`` says how:
+    ``LOWER_BOUND`` (retrieval up to the hottest T of the grid), ``UPPER_BOUND``
+    (retrieval at no T of the grid), ``NO_DATA`` (no converged seed).
 
     Parameters
     ----------
@@ -254,7 +301,9 @@ def retrieval_temperature(
     Returns
     -------
     xarray.Dataset
-        ``T_M`` and ``T_M_err`` (units of J) over the dimensions other than seed and T.
+        ``T_M`` and ``T_M_err`` (units of J) and ``T_M_bound`` (int8 CF flags:
+        ``MEASURED``, ``LOWER_BOUND``, ``UPPER_BOUND``, ``NO_DATA``) over the
+        dimensions other than seed and T.
     """
     _check_dims(ds, SEED, "T")
     return _crossing_dataset(
@@ -280,7 +329,10 @@ def critical_load(
     """Measured critical load alpha_c per (algorithm, N) at one temperature.
 
     The largest alpha at which the seed-mean overlap exceeds ``threshold``,
-    interpolated as in :func:`retrieval_temperature` (along alpha).
+    interpolated as in :func:`retrieval_temperature` (along alpha). With
+    retrieval at every load of the grid alpha_c is only bounded from below: it
+    is NaN and ``alpha_c_bound`` is ``LOWER_BOUND`` (``UPPER_BOUND`` with
+    retrieval at no load, ``NO_DATA`` without a converged seed).
 
     Parameters
     ----------
@@ -294,8 +346,9 @@ def critical_load(
     Returns
     -------
     xarray.Dataset
-        ``alpha_c`` and ``alpha_c_err`` (dimensionless) over the remaining
-        dimensions, with the temperature used as coordinate ``T``.
+        ``alpha_c`` and ``alpha_c_err`` (dimensionless) and ``alpha_c_bound``
+        (flags as ``T_M_bound``) over the remaining dimensions, with the
+        temperature used as coordinate ``T``.
     """
     _check_dims(ds, SEED, "T", "alpha")
     T_used = float(ds["T"].min()) if T is None else float(ds["T"].sel(T=T, method="nearest"))
@@ -346,9 +399,11 @@ def stability_temperature(
     Returns
     -------
     xarray.Dataset
-        ``T_c`` and ``T_c_err`` (units of J). Without the inputs above (no
-        ``init`` dimension and no ``other``) both are NaN and the Dataset's
-        ``note`` attribute says why.
+        ``T_c`` and ``T_c_err`` (units of J), ``T_c_bound`` (flags as
+        ``T_M_bound``: ``LOWER_BOUND`` where retrieval is lower at the hottest T
+        of the grid). Without the inputs above (no ``init`` dimension and no
+        ``other``) ``T_c`` and ``T_c_err`` are NaN, there is no ``T_c_bound``,
+        and the Dataset's ``note`` attribute says why.
     """
     _check_dims(ds, SEED, "T")
     if other is None:
@@ -450,15 +505,16 @@ def finite_size(
     xarray.Dataset
         Over (algorithm, N, alpha, T): ``m``, ``m_err``, ``n_used`` (seed means),
         ``m_theory`` (RS), ``m_deviation`` = m - m_theory. Over (algorithm, N,
-        alpha): ``T_M``, ``T_M_err`` (measured), ``T_M_theory`` (RS),
-        ``T_M_shift`` = T_M - T_M_theory.
+        alpha): ``T_M``, ``T_M_err``, ``T_M_bound`` (measured), ``T_M_theory``
+        (RS), ``T_M_shift`` = T_M - T_M_theory (NaN where T_M is only bounded).
     """
     _check_dims(ds, "N", "alpha", SEED, "T")
     means = seed_mean(ds, "m")
     m_theory = theory_overlap(ds["alpha"].values, ds["T"].values)
     T_M = retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)
     T_M_theory = theory_lines(ds["alpha"].values, names=("T_M",))["T_M"]
-    out = xr.merge([means, T_M])
+    # both from ds: the same coordinates (e.g. P), nothing to reconcile
+    out = xr.merge([means, T_M], compat="override", join="exact")
     out["m_theory"] = m_theory
     out["m_deviation"] = (out["m"] - m_theory).assign_attrs(
         long_name="seed-mean overlap minus RS overlap", units="1"
@@ -536,13 +592,13 @@ def phase_diagram(
     -------
     xarray.Dataset
         Seed-mean ``m``, ``m_err``, ``n_used`` over (algorithm, N, alpha, T);
-        measured ``T_M``, ``T_M_err``; RS lines ``T_g_theory``, ``T_M_theory``,
-        ``T_c_theory`` over alpha.
+        measured ``T_M``, ``T_M_err``, ``T_M_bound``; RS lines ``T_g_theory``,
+        ``T_M_theory``, ``T_c_theory`` over alpha.
     """
     lines = theory_lines(ds["alpha"].values)
-    out = xr.merge(
-        [seed_mean(ds, "m"), retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)]
-    )
+    T_M = retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)
+    # both from ds: the same coordinates (e.g. P), nothing to reconcile
+    out = xr.merge([seed_mean(ds, "m"), T_M], compat="override", join="exact")
     for name in lines.data_vars:
         out[f"{name}_theory"] = lines[name]
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -209,6 +210,57 @@ def test_critical_load_recovers_rs_alpha_c():
     assert abs(at_03["alpha_c"].item() - rs.critical_load(0.3)) < 0.002
 
 
+def test_transitions_at_a_grid_edge_are_nan_and_flagged_as_bounds():
+    """Retrieval at every grid value only bounds the transition: NaN, not the edge +- 0."""
+    T = np.arange(0.1, 0.31, 0.05)  # RS T_M(0.02) = 0.716 is above this grid
+    ds = rs_dataset([0.02, 0.5], T)  # alpha = 0.5: no retrieval at any T (above alpha_c)
+    out = analysis.retrieval_temperature(ds, n_boot=20)
+    bound = out["T_M_bound"].values[0, 0]
+    np.testing.assert_array_equal(bound, [analysis.LOWER_BOUND, analysis.UPPER_BOUND])
+    assert np.isnan(out["T_M"]).all() and np.isnan(out["T_M_err"]).all()
+    assert "T_M >= 0.3" in out["T_M_bound"].attrs["comment"]
+    assert out["T_M_bound"].attrs["flag_meanings"].split()[analysis.LOWER_BOUND] == "lower_bound"
+    alpha = [0.02, 0.04, 0.06]  # all below alpha_c(0.1) = 0.135: the QA report's case
+    low_load = analysis.critical_load(rs_dataset(alpha, [0.1, 0.3]), n_boot=20)
+    assert np.isnan(low_load["alpha_c"].item()) and np.isnan(low_load["alpha_c_err"].item())
+    assert low_load["alpha_c_bound"].item() == analysis.LOWER_BOUND
+    nothing = rs_dataset(alpha, [0.1, 0.3])
+    nothing["status"][:] = NOT_CONVERGED
+    assert analysis.critical_load(nothing, n_boot=20)["alpha_c_bound"].item() == analysis.NO_DATA
+    measured = analysis.critical_load(rs_dataset(np.arange(0.08, 0.16, 0.01), [0.1]), n_boot=20)
+    assert measured["alpha_c_bound"].item() == analysis.MEASURED
+    assert np.isfinite(measured["alpha_c"].item())
+
+
+def test_crossing_bound_by_hand():
+    curves = np.array(
+        [
+            [1.0, 0.9, 0.7, 0.3],  # crosses inside the grid
+            [0.9, 0.9, 0.9, 0.9],  # above up to the end: lower bound
+            [np.nan, 0.9, 0.8, 0.6],  # above at the end, NaN elsewhere: lower bound
+            [0.4, 0.3, np.nan, 0.0],  # never above: upper bound
+            [np.nan, np.nan, np.nan, np.nan],  # no data
+            [0.9, 0.8, 0.7, np.nan],  # no converged seed at the end: midpoint, measured
+        ]
+    )
+    np.testing.assert_array_equal(
+        analysis.crossing_bound(curves, 0.5),
+        [analysis.MEASURED, analysis.LOWER_BOUND, analysis.LOWER_BOUND, analysis.UPPER_BOUND,
+         analysis.NO_DATA, analysis.MEASURED],
+    )
+
+
+def test_merges_of_results_with_a_non_index_coordinate_warn_nothing():
+    """finite_size and phase_diagram merge two Datasets sharing the coordinate P (N, alpha)."""
+    ds = rs_dataset([0.05], np.arange(0.3, 0.7, 0.02))
+    ds = ds.assign_coords(P=(("N", "alpha"), np.array([[5]]), {"units": "1"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # xarray's FutureWarning on merge(compat=...) included
+        for out in (ds.hopfield.finite_size(n_boot=5), ds.hopfield.phase_diagram(n_boot=5),
+                    ds.chunk({"alpha": 1}).hopfield.finite_size(n_boot=5).compute()):
+            assert out["P"].item() == 5 and "T_M_bound" in out
+
+
 def test_stability_temperature_from_rs_free_energies():
     alpha = [0.02, 0.05]
     T = np.arange(0.1, 0.8, 0.01)
@@ -282,11 +334,11 @@ def test_save_figure_writes_labelled_figures(tmp_path, kind):
     fig = plots.save_figure(ds, path, kind=kind)
     assert path.stat().st_size > 10_000
     for ax in fig.axes:
-        if ax.get_label() == "<colorbar>":
-            continue
-        assert "[J]" in ax.get_xlabel() + ax.get_ylabel()  # T axis with units
-        labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert any("RS" in label for label in labels)  # theory lines named
+        if ax.get_label() != "<colorbar>":
+            assert "[J]" in ax.get_xlabel() + ax.get_ylabel()  # T axis with units
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]  # below the panels or in one
+    labels = [t.get_text() for legend in legends if legend is not None for t in legend.get_texts()]
+    assert any("RS" in label for label in labels)  # theory lines named
     with pytest.raises(ValueError, match="kind"):
         plots.save_figure(ds, path, kind="histogram")
 
@@ -346,3 +398,14 @@ def test_real_sweep_seed_means_and_exclusions(tap_sweep):
     assert out["n_used"].sum() == (status == CONVERGED).sum()
     T_M = ds.hopfield.retrieval_temperature(n_boot=20).compute()
     assert np.isnan(T_M["T_M"].sel(alpha=FAILING_ALPHA)).all()
+    assert (T_M["T_M_bound"].sel(alpha=FAILING_ALPHA) == analysis.NO_DATA).all()
+
+
+def test_real_sweep_bounds_are_flagged_not_measured(tap_sweep):
+    """Loads 0.02, 0.05 both retrieve at T = 0.27 (RS alpha_c(0.27) ~ 0.12): a bound only."""
+    alpha_c = tap_sweep.sel(alpha=[0.02, 0.05]).hopfield.critical_load(n_boot=20).compute()
+    assert np.isnan(alpha_c["alpha_c"]).all() and np.isnan(alpha_c["alpha_c_err"]).all()
+    assert (alpha_c["alpha_c_bound"] == analysis.LOWER_BOUND).all()
+    cold = tap_sweep.sel(alpha=[0.02], T=tap_sweep["T"] < 0.6)  # RS T_M(0.02) = 0.716
+    T_M = cold.hopfield.retrieval_temperature(n_boot=20).compute()
+    assert np.isnan(T_M["T_M"]).all() and (T_M["T_M_bound"] == analysis.LOWER_BOUND).all()
