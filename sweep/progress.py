@@ -1,13 +1,33 @@
-"""Progress of a sweep: a tqdm bar on a terminal, plain periodic lines otherwise."""
+"""Progress of a sweep: a tqdm bar on a terminal, plain periodic lines otherwise.
+
+The ETA weighs points by the plan's cost model (:func:`sweep.plan.seed_cost`):
+tasks run most expensive first, so the first points take far longer than the
+last ones and an ETA from the point rate alone starts out many times too long.
+With the estimated cost of the run and of each finished task the ETA is
+``elapsed * remaining cost / completed cost`` (:func:`remaining_seconds`), the
+model's cost calibrated per algorithm by the measured solver time of the tasks
+done (the model's ratios between algorithms are off by up to ten times, those
+between sizes and loads of one algorithm much less). Without costs it falls
+back to point counts.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 #: Seconds between plain progress lines when stderr is not a terminal.
 PROGRESS_INTERVAL = 10.0
+#: tqdm bar without tqdm's own ETA (point rate): ours comes in the postfix.
+BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+              "[{elapsed}, {rate_fmt}{postfix}]")
 
 
 def _duration(seconds: float) -> str:
@@ -15,6 +35,50 @@ def _duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def remaining_seconds(elapsed: float, done, left, spent=None) -> float:
+    """Time left if the work left goes at the rate of the work done so far.
+
+    Parameters
+    ----------
+    elapsed : float
+        Time spent on the work done, s (wall time, or core-seconds).
+    done, left : float or array_like of shape (G,)
+        Work done and work left per group (e.g. per algorithm), in one unit:
+        estimated cost (s, cost model) or points.
+    spent : array_like of shape (G,), optional
+        Measured seconds of the work done, per group: calibrates the estimate of
+        each group by ``spent / done`` (groups with nothing done yet take the
+        overall ratio).
+
+    Returns
+    -------
+    float
+        ``elapsed * sum(left * c) / sum(done * c)``, in the unit of ``elapsed``,
+        with ``c`` the calibration (1 without ``spent``); NaN while nothing is done.
+    """
+    done, left = np.atleast_1d(np.asarray(done, float)), np.atleast_1d(np.asarray(left, float))
+    spent = done if spent is None else np.atleast_1d(np.asarray(spent, float))
+    if done.sum() <= 0 or spent.sum() <= 0:
+        return float("nan")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(done > 0, spent / done, spent.sum() / done.sum())
+    return elapsed * float((left * scale).sum()) / float(spent.sum())
+
+
+def seed_costs(spec: Spec) -> np.ndarray:
+    """Estimated seconds of one seed over all temperatures, per (algorithm, N, alpha).
+
+    Returns
+    -------
+    ndarray of shape (algorithm, N, alpha), float
+        :func:`sweep.plan.seed_cost` of every (algorithm, N, alpha) of the grid.
+    """
+    from .plan import seed_cost
+
+    return np.array([[[seed_cost(spec, algorithm, N, alpha) for alpha in spec.alpha]
+                      for N in spec.N] for algorithm in spec.algorithm])
 
 
 class Progress:
@@ -27,44 +91,118 @@ class Progress:
     stream : text stream, default=sys.stderr
     interval : float, default=PROGRESS_INTERVAL
         Seconds between plain lines (no terminal).
+    clock : callable, default=time.monotonic
+        Current time, s.
+
+    Notes
+    -----
+    Call :meth:`expect_cost` with the estimated cost of the run and pass each
+    task's cost (and measured solver time) to :meth:`update` for an ETA weighted
+    by cost; otherwise every point counts the same.
     """
 
     def __init__(self, total: int, stream: TextIO | None = None,
-                 interval: float = PROGRESS_INTERVAL):
+                 interval: float = PROGRESS_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic):
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
+        self.clock = clock
         self.done = 0
-        self.start = self.last = time.monotonic()
+        self.cost_left: np.ndarray | None = None  # (G,), cost model, s
+        self.cost_measured = self.spent = np.zeros(1)  # (G,): work with a measured time
+        self.cost_unmeasured = 0.0
+        self.start = self.last = clock()
         self.bar = None
         if self.stream.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="pt", file=self.stream, dynamic_ncols=True,
-                            desc="hopsweep")
+                            desc="hopsweep", bar_format=BAR_FORMAT)
+
+    def expect_cost(self, cost) -> None:
+        """Set the estimated cost of the ``total`` points.
+
+        Parameters
+        ----------
+        cost : float or array_like of shape (G,)
+            Cost model estimate, s, per group of work whose measured times
+            calibrate the model separately (e.g. per algorithm).
+        """
+        self.cost_left = np.atleast_1d(np.array(cost, dtype=float))
+        self.cost_measured = np.zeros_like(self.cost_left)
+        self.spent = np.zeros_like(self.cost_left)
+
+    def eta(self) -> float:
+        """Estimated seconds left (:func:`remaining_seconds`): by cost, calibrated by the
+        measured times when there are some, else by points; NaN at first."""
+        elapsed = self.clock() - self.start
+        if self.cost_left is not None and self.spent.sum() > 0:
+            return remaining_seconds(elapsed, self.cost_measured, self.cost_left, self.spent)
+        if self.cost_left is not None and self.cost_unmeasured > 0:
+            return remaining_seconds(elapsed, self.cost_unmeasured, self.cost_left.sum())
+        return remaining_seconds(elapsed, self.done, self.total - self.done)
+
+    def _counts(self) -> tuple[str, float]:
+        """``"done/total points (percent%)"`` and the rate, points/s."""
+        elapsed = self.clock() - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        percent = 100.0 * self.done / self.total if self.total else 100.0
+        return f"{self.done}/{self.total} points ({percent:.1f}%)", rate
 
     def line(self) -> str:
         """One plain progress line: done / total, percent, rate, ETA."""
-        elapsed = time.monotonic() - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        percent = 100.0 * self.done / self.total if self.total else 100.0
-        eta_text = _duration(eta) if rate > 0 else "?"
-        return (f"hopsweep: {self.done}/{self.total} points ({percent:.1f}%), "
-                f"{rate:.1f} points/s, ETA {eta_text}")
+        counts, rate = self._counts()
+        eta = self.eta()
+        eta_text = _duration(eta) if np.isfinite(eta) else "?"
+        return f"hopsweep: {counts}, {rate:.1f} points/s, ETA {eta_text}"
 
-    def update(self, points: int) -> None:
+    def final_line(self) -> str:
+        """The closing line: done / total, percent, rate and the time taken."""
+        counts, rate = self._counts()
+        return (f"hopsweep: {counts}, {rate:.1f} points/s, "
+                f"in {_duration(self.clock() - self.start)}")
+
+    def update(self, points: int, cost: float = 0.0, group: int = 0,
+               spent: float | None = None) -> None:
+        """Count ``points`` more done.
+
+        Parameters
+        ----------
+        points : int
+        cost : float, default=0.0
+            Their estimated cost (cost model, s).
+        group : int, default=0
+            Their group in :meth:`expect_cost`.
+        spent : float, optional
+            Their measured solver time, core-seconds (None, e.g. for failed points:
+            not measured, no calibration).
+
+        Without a terminal a line is printed every ``interval`` s, except when
+        the last points are done: :meth:`close` prints the final line.
+        """
         self.done += points
+        if self.cost_left is not None:
+            self.cost_left[group] -= cost
+            if spent is None:
+                self.cost_unmeasured += cost
+            else:
+                self.cost_measured[group] += cost
+                self.spent[group] += spent
         if self.bar is not None:
+            eta = self.eta()
+            self.bar.set_postfix_str(f"ETA {_duration(eta) if np.isfinite(eta) else '?'}",
+                                     refresh=False)
             self.bar.update(points)
             return
-        now = time.monotonic()
-        if now - self.last >= self.interval:
+        now = self.clock()
+        if now - self.last >= self.interval and self.done < self.total:
             self.last = now
             print(self.line(), file=self.stream, flush=True)
 
     def close(self) -> None:
+        """Close the bar, or print the final line."""
         if self.bar is not None:
             self.bar.close()
         else:
-            print(self.line(), file=self.stream, flush=True)
+            print(self.final_line(), file=self.stream, flush=True)

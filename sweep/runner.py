@@ -9,19 +9,33 @@ its future released, so results leave the workers at once. A task that raises
 is recorded as failed (status 4, its error text in ``error``) and the sweep goes
 on; it stops early only after ``MAX_IDENTICAL_FAILURES`` tasks failed with the
 same error. Worker deaths are Dask's business: a task on a lost worker is
-rescheduled (``TASK_RETRIES`` plus Dask's own allowed failures).
+rescheduled (``TASK_RETRIES`` plus Dask's own allowed failures). The progress
+display is told the cost-model estimate of the run and, per finished task, its
+estimate and its measured solver time, so its ETA weighs the expensive first
+tasks as such (sweep.progress).
+
+The workers of a cluster this run started (not those of a ``--scheduler``
+someone else runs) drop one Dask warning: "Async instruction for <Task ...>
+ended with CancelledError", which a worker logs for each task still running
+when it closes. A sweep's own workers close with tasks running only when the
+run was interrupted (Ctrl-C, or SIGTERM, which ``hopsweep run`` turns into
+KeyboardInterrupt) and those tasks are abandoned on purpose, or when Dask
+retires a worker, which reschedules its task. The filter is installed when the
+run starts, while the workers are idle: a worker busy in compiled code that
+holds the GIL could not answer at the interrupt. Nothing else is filtered.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .plan import Plan
-from .progress import Progress
+from .progress import Progress, seed_costs
 from .store import Writer
 from .tasks import run_task
 
@@ -41,6 +55,36 @@ IN_FLIGHT_REFRESH = 1.0
 RECOMPUTING = ("pending", "lost")
 #: Longest error text kept per point, characters.
 ERROR_MAX_CHARS = 2000
+#: Logger of the Dask worker warning that :class:`_CancelledOnClose` drops.
+WORKER_STATE_LOGGER = "distributed.worker.state_machine"
+
+
+class _CancelledOnClose(logging.Filter):
+    """Drops "Async instruction for <Task ...> ended with CancelledError" only.
+
+    distributed logs it when a worker closes while a task is still executing
+    (``worker_state_machine.BaseWorker._finish_async_instruction``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Async instruction for ")
+                    and message.endswith("ended with CancelledError"))
+
+
+_CANCELLED_ON_CLOSE = _CancelledOnClose()
+
+
+def _drop_cancelled_on_close() -> None:
+    """Install :class:`_CancelledOnClose` in this process (run on each worker)."""
+    logging.getLogger(WORKER_STATE_LOGGER).addFilter(_CANCELLED_ON_CLOSE)
+
+
+def _quiet_own_workers(client: distributed.Client) -> None:
+    """Install :class:`_CancelledOnClose` on the workers (present and future) of a
+    cluster this run started (module docstring)."""
+    if client.cluster is not None:  # None: a scheduler given by address, not ours
+        client.register_worker_callbacks(setup=_drop_cancelled_on_close)
 
 
 def error_text(err: BaseException) -> str:
@@ -107,8 +151,13 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
     writer = Writer(store)
     status = writer.status()
     K = len(spec.T)
-    total = int(plan.todo(status, retry_failed).sum()) * K
+    todo = plan.todo(status, retry_failed)
+    total = int(todo.sum()) * K
     pending = plan.pending(status, retry_failed)
+    costs = seed_costs(spec)  # (algorithm, N, alpha), s per seed
+    if progress is not None:  # per algorithm: the model's errors differ most between them
+        progress.expect_cost((todo.sum(axis=-1) * costs).sum(axis=(1, 2)))
+    _quiet_own_workers(client)
     in_flight: dict[str, tuple] = {}
     queue = as_completed()
     # unique per run: a shared scheduler never mistakes another run's task for ours
@@ -146,9 +195,12 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
                 continue
             _, task, seeds = in_flight.pop(future.key)
             points = int(seeds.sum()) * K
+            spent = None
             if future.status == "finished":
-                writer.write_result(task, seeds, future.result())
+                result = future.result()
+                writer.write_result(task, seeds, result)
                 done += points
+                spent = float(result["wall_time"].sum())
             else:
                 text = error_text(_exception(future))
                 writer.write_failure(task, seeds, text)
@@ -156,7 +208,8 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
                 failures[text] += 1
             future.release()
             if progress is not None:
-                progress.update(points)
+                progress.update(points, float(costs[task.a, task.n, task.k] * seeds.sum()),
+                                group=task.a, spent=spent)
             if failures and max(failures.values()) >= MAX_IDENTICAL_FAILURES:
                 text, count = failures.most_common(1)[0]
                 stopped = f"stopping: {count} tasks failed with the same error: {text}"

@@ -378,6 +378,44 @@ class Writer:
         self._write(task, seeds, values)
 
 
+def remaining_core_seconds(path: str | os.PathLike) -> float | None:
+    """Compute time the pending points of a store still need, core-seconds.
+
+    The cost model (:func:`sweep.plan.seed_cost`) of the pending points,
+    calibrated per algorithm by the wall times of the points computed so far
+    (:func:`sweep.progress.remaining_seconds`). Runs do the most expensive
+    points first, so the mean time of a point done so far overstates the rest.
+
+    Parameters
+    ----------
+    path : path-like
+        A store (it may be being written).
+
+    Returns
+    -------
+    float or None
+        Core-seconds (divide by the number of workers for wall time); None while
+        no point has a wall time (nothing computed yet, or only failures).
+    """
+    import zarr
+
+    from .progress import remaining_seconds, seed_costs
+    from .spec import spec_from_canonical
+
+    root = zarr.open_group(str(path), mode="r")
+    status = root["status"][...]
+    wall = root["wall_time"][...]
+    measured = np.isfinite(wall) & (status != PENDING)
+    if not measured.any():
+        return None
+    # cost model per point, (algorithm, N, alpha, 1, 1): a seed's cost shared among its T
+    costs = seed_costs(spec_from_canonical(root.attrs["spec"]))[..., None, None] / status.shape[-1]
+    per_algorithm = (1, 2, 3, 4)
+    spent = np.where(measured, wall, 0.0).sum(axis=per_algorithm)
+    return remaining_seconds(float(spent.sum()), (costs * measured).sum(axis=per_algorithm),
+                             (costs * (status == PENDING)).sum(axis=per_algorithm), spent)
+
+
 def open_results(store: str | os.PathLike) -> xarray.Dataset:
     """Open a sweep's store as a lazy, labelled xarray Dataset.
 
