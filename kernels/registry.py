@@ -82,6 +82,9 @@ class Algorithm:
         Largest N it can handle (exact enumeration), None if unbounded.
     has_free_energy : bool
         Whether its ``free_energy`` is defined.
+    iteration_cost : float
+        Cost of one iteration per (temperature, pattern, neuron) relative to a
+        batched TAP step, for the sweep's cost model (iterative solvers only).
     """
 
     name: str
@@ -90,6 +93,7 @@ class Algorithm:
     reads: frozenset[str]
     max_N: int | None = None
     has_free_energy: bool = True
+    iteration_cost: float = 1.0
 
 
 def _iterative(options: SolverOptions) -> dict:
@@ -155,6 +159,16 @@ def _exact(patterns, beta, m0, options, rng):
 #: Largest N exact enumeration accepts (2^N states streamed).
 EXACT_MAX_N = 24
 
+#: Relaxed BP per (point, iteration) over batched TAP: 6.1 at N = 2000, alpha = 0.1
+#: (``python bench/kernels.py``, bp_relaxed_over_tap).
+RELAXED_BP_COST = 6.0
+#: Full BP computes every message by quadrature: 1.1-1.8 us per (edge, temperature,
+#: iteration) measured at N = 100-500, T = 0.3-1 (a few hundred nodes per edge),
+#: about 3000 times a TAP step's 4 flops per edge at the plan's nominal rate.
+FULL_BP_COST = 3000.0
+#: Multi-layer AMP per iteration over TAP: 3.0 (``python bench/correlated.py``).
+LAYERED_COST = 3.0
+
 # SolverOptions fields read by the runners above.
 _ITERATIVE = frozenset({"damping", "tol", "max_iter", "field"})
 _TYPED = _ITERATIVE | {"dtype"}
@@ -166,15 +180,20 @@ ALGORITHMS: dict[str, Algorithm] = {
                   _TYPED | {"reaction"}),
         Algorithm("nmf", _nmf, "naive mean field (TAP without the reaction term)", _TYPED),
         Algorithm("bp", _bp(relaxed=False, retrieved=None),
-                  "full belief propagation (exact hidden-to-neuron messages)", _ITERATIVE),
+                  "full belief propagation (exact hidden-to-neuron messages)", _ITERATIVE,
+                  iteration_cost=FULL_BP_COST),
         Algorithm("bp_relaxed", _bp(relaxed=True, retrieved=None),
-                  "relaxed BP with Gaussian messages, symmetric in the patterns", _TYPED),
+                  "relaxed BP with Gaussian messages, symmetric in the patterns", _TYPED,
+                  iteration_cost=RELAXED_BP_COST),
         Algorithm("bp_retrieval", _bp(relaxed=True, retrieved=0),
-                  "relaxed BP conditioned on pattern 0 being retrieved", _TYPED),
+                  "relaxed BP conditioned on pattern 0 being retrieved", _TYPED,
+                  iteration_cost=RELAXED_BP_COST),
         Algorithm("bp_retrieval_wrong", _bp(relaxed=True, retrieved=1),
                   "relaxed BP conditioned on pattern 1 while the state starts on pattern 0 "
-                  "(shows that BP must be told which pattern is retrieved)", _TYPED),
-        Algorithm("layered", _layered, "multi-layer AMP for feature-built patterns", _ITERATIVE),
+                  "(shows that BP must be told which pattern is retrieved)", _TYPED,
+                  iteration_cost=RELAXED_BP_COST),
+        Algorithm("layered", _layered, "multi-layer AMP for feature-built patterns", _ITERATIVE,
+                  iteration_cost=LAYERED_COST),
         Algorithm("mc", _mc, "Glauber Monte Carlo (reference)",
                   frozenset({"mc_sweeps", "mc_chains", "field"}), has_free_energy=False),
         Algorithm("exact", _exact, "exact enumeration of all 2^N states (reference)",

@@ -15,8 +15,9 @@ The estimated time of one seed over all K temperatures is
     ``flops / NOMINAL_FLOPS[dtype] + iterations * ITERATION_OVERHEAD + SEED_OVERHEAD``
 
 with ``flops = 4 N P K * iterations`` for the iterative solvers (two products with
-xi per iteration, ``iterations = min(max_iter, EXPECTED_ITERATIONS)``), times
-``FULL_BP_FACTOR`` for full BP (quadrature per edge), ``2 N P K * sweeps * chains``
+xi per iteration, ``iterations = min(max_iter, EXPECTED_ITERATIONS)``), times the
+algorithm's ``iteration_cost`` relative to TAP (:mod:`kernels.registry`: relaxed
+BP, full BP by quadrature, multi-layer AMP), ``2 N P K * sweeps * chains``
 for Monte Carlo and ``2^N N P K`` for exact enumeration. The seed block is
 ``ceil(TARGET_TASK_SECONDS / median seed cost)``, capped at the number of seeds; one
 block size for the whole sweep because Zarr chunks are regular. The model only
@@ -34,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from kernels.patterns import n_patterns
+from kernels.registry import ALGORITHMS
 
 from .spec import Spec
 from .store import FAILED, PENDING
@@ -49,10 +51,6 @@ NOMINAL_FLOPS = {"float64": 1e10, "float32": 2e10}
 ITERATION_OVERHEAD = 2e-5
 #: Fixed cost of one seed (patterns, initial state, labels), s.
 SEED_OVERHEAD = 2e-3
-#: Full BP computes every message by quadrature: this many times a TAP iteration.
-#: Measured 1.1-1.8 us per (edge, temperature, iteration), N = 100-500, T = 0.3-1
-#: (a few hundred quadrature nodes per edge), i.e. 2800-4400 x 4 flops at NOMINAL_FLOPS.
-FULL_BP_FACTOR = 3000
 #: Rate of the scalar loops of Monte Carlo and exact enumeration, flop/s.
 LOOP_FLOPS = 1e9
 
@@ -91,9 +89,7 @@ def seed_cost(spec: Spec, algorithm: str, N: int, alpha: float) -> float:
         seconds = 2.0**N * N * P * K / LOOP_FLOPS
     else:
         iterations = min(options.max_iter, EXPECTED_ITERATIONS)
-        flops = 4.0 * N * P * K * iterations
-        if algorithm == "bp":
-            flops *= FULL_BP_FACTOR
+        flops = 4.0 * N * P * K * iterations * ALGORITHMS[algorithm].iteration_cost
         seconds = flops / NOMINAL_FLOPS[options.dtype] + iterations * ITERATION_OVERHEAD
     return seconds + SEED_OVERHEAD
 
