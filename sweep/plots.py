@@ -28,6 +28,7 @@ from matplotlib import colormaps, patheffects
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
@@ -55,6 +56,8 @@ MAX_COLUMNS = 3
 LEGEND_FONTSIZE = 9.0
 #: Width of a legend entry beyond its text (handle, gaps), in font sizes.
 LEGEND_ENTRY_EXTRA = 4.5
+#: Height of a legend row (text and spacing), in font sizes.
+LEGEND_ROW_HEIGHT = 1.7
 #: Relative tolerance of a requested load at the ends of the grid.
 LOAD_TOLERANCE = 1e-9
 #: gid of the legend entries that are notes (no artist): listed after the others.
@@ -135,14 +138,20 @@ def _label_width(label: str) -> float:
 
 
 def _entries(panels: Sequence[Axes]) -> dict[str, object]:
-    """Legend label -> handle over all panels, each label once, notes (:data:`NOTE`) last."""
+    """Legend label -> handle over all panels, each label once: measured data (error
+    bars) first, then lines and cells, notes (:data:`NOTE`) last."""
     entries: dict[str, object] = {}
     for panel in panels:
         for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
-    notes = {label for label, handle in entries.items() if isinstance(handle, Artist)
-             and handle.get_gid() == NOTE}
-    return dict(sorted(entries.items(), key=lambda item: item[0] in notes))
+
+    def rank(item: tuple[str, object]) -> int:
+        handle = item[1]
+        if isinstance(handle, ErrorbarContainer):
+            return 0
+        return 2 if isinstance(handle, Artist) and handle.get_gid() == NOTE else 1
+
+    return dict(sorted(entries.items(), key=rank))
 
 
 def _legend_below(fig: Figure, panels: Sequence[Axes]) -> None:
@@ -152,6 +161,10 @@ def _legend_below(fig: Figure, panels: Sequence[Axes]) -> None:
         return
     widest = max(_label_width(label) for label in entries) + LEGEND_ENTRY_EXTRA * LEGEND_FONTSIZE
     columns = int(max(1, min(len(entries), fig.get_figwidth() * 72 // widest)))
+    rows = -(-len(entries) // columns)
+    # a taller figure, not shorter panels
+    height = (rows * LEGEND_ROW_HEIGHT + 1) * LEGEND_FONTSIZE / 72
+    fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + height)
     fig.legend(
         list(entries.values()),
         list(entries),
@@ -356,10 +369,21 @@ def _draw_theory(ax: Axes, lines: xr.Dataset) -> None:
 # --------------------------------------------------------------------------- #
 
 
+def _above_grid(sel: xr.Dataset, T_top: float) -> np.ndarray:
+    """Loads where retrieval lasts up to the hottest T, so T_M is only a lower bound.
+
+    Read from the ``T_M_bound`` flags where the analysis gives them, else from a
+    T_M clipped at the grid's top temperature ``T_top``.
+    """
+    if "T_M_bound" in sel:
+        return sel["T_M_bound"].values == analysis.LOWER_BOUND
+    return np.isclose(sel["T_M"].values, T_top)
+
+
 def _draw_measured_T_M(panel: Axes, sel: xr.Dataset, T_top: float, threshold: float) -> None:
-    """Measured T_M with bootstrap error bars; where clipped at the grid's top T, a ^."""
+    """Measured T_M with bootstrap error bars; where above the grid's top T, a ^ there."""
     T_M = sel["T_M"].values
-    clipped = np.isclose(T_M, T_top)
+    clipped = _above_grid(sel, T_top)
     panel.errorbar(
         sel["alpha"].values[~clipped],
         T_M[~clipped],
@@ -376,7 +400,7 @@ def _draw_measured_T_M(panel: Axes, sel: xr.Dataset, T_top: float, threshold: fl
     if clipped.any():
         panel.plot(
             sel["alpha"].values[clipped],
-            T_M[clipped],
+            np.full(clipped.sum(), T_top),
             "^",
             ms=6,
             color="tab:pink",
