@@ -369,21 +369,11 @@ def _draw_theory(ax: Axes, lines: xr.Dataset) -> None:
 # --------------------------------------------------------------------------- #
 
 
-def _above_grid(sel: xr.Dataset, T_top: float) -> np.ndarray:
-    """Loads where retrieval lasts up to the hottest T, so T_M is only a lower bound.
-
-    Read from the ``T_M_bound`` flags where the analysis gives them, else from a
-    T_M clipped at the grid's top temperature ``T_top``.
-    """
-    if "T_M_bound" in sel:
-        return sel["T_M_bound"].values == analysis.LOWER_BOUND
-    return np.isclose(sel["T_M"].values, T_top)
-
-
 def _draw_measured_T_M(panel: Axes, sel: xr.Dataset, T_top: float, threshold: float) -> None:
-    """Measured T_M with bootstrap error bars; where above the grid's top T, a ^ there."""
+    """Measured T_M with bootstrap error bars; where retrieval lasts up to the grid's top
+    temperature ``T_top`` (T_M only a lower bound, ``T_M_bound``), a ^ there."""
     T_M = sel["T_M"].values
-    clipped = _above_grid(sel, T_top)
+    clipped = sel["T_M_bound"].values == analysis.LOWER_BOUND
     panel.errorbar(
         sel["alpha"].values[~clipped],
         T_M[~clipped],
