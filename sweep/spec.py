@@ -432,6 +432,9 @@ class Spec:
                 "reaction": self.options.reaction,
                 "mc_sweeps": self.options.mc_sweeps,
                 "mc_chains": self.options.mc_chains,
+                # only when set: stores made without a field keep the hash they had
+                # before the field was hashed
+                **({"field": self.options.field} if self.options.field else {}),
             },
             "output": {"sites": self.sites},
         }
