@@ -234,7 +234,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     import numpy as np
     import zarr
 
-    from .store import PENDING, STATUS_MEANINGS
+    from .store import PENDING, STATUS_MEANINGS, remaining_core_seconds
 
     store = Path(args.store)
     if not (store / "zarr.json").exists():
@@ -251,11 +251,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"done      {done}/{total} ({100.0 * done / total:.1f}%)")
     wall = root["wall_time"][...]
     finite = np.isfinite(wall)
-    if finite.any():
+    remaining = remaining_core_seconds(store)
+    if remaining is not None:
         per_point = float(wall[finite].mean())
-        remaining = per_point * (total - done)
-        print(f"rate      {1.0 / per_point:.1f} points per core-second; remaining about "
-              f"{remaining:.0f} core-seconds (divide by the number of workers)")
+        print(f"rate      {1.0 / per_point:.1f} points per core-second so far; remaining about "
+              f"{remaining:.0f} core-seconds (cost model calibrated by the times so far; "
+              "divide by the number of workers)")
     errors = root["error"][...]
     texts = collections.Counter(str(e) for e in errors.ravel() if str(e))
     if texts:

@@ -260,7 +260,7 @@ def test_overlap_curves_of_many_algorithms_and_sizes_are_told_apart(one_point_st
     curves = [container.lines[0] for container in panel.containers]  # errorbar data lines
     styles = {(tuple(line.get_color()), line.get_marker()) for line in curves}
     assert len(curves) == 12 and len(styles) == 12
-    labels = panel.get_legend().get_texts()
+    labels = fig.legends[0].get_texts()  # one legend, below the panels
     assert [t.get_text() for t in labels][:8] == [
         "tap",
         "nmf",
@@ -305,9 +305,9 @@ def test_rs_lines_over_correlated_patterns_say_they_are_for_iid_ones(tmp_path, o
     note = "RS lines: i.i.d. patterns (these: features_sign)"
     for kind in ("phase", "overlap"):
         fig = plots.save_figure(sweep.open_results(store), tmp_path / f"{kind}.png", kind)
-        assert note in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert note in [t.get_text() for t in fig.legends[0].get_texts()]
         iid = plots.save_figure(sweep.open_results(one_point_store), tmp_path / "i.png", kind)
-        assert not any("i.i.d." in t.get_text() for t in iid.axes[0].get_legend().get_texts())
+        assert not any("i.i.d." in t.get_text() for t in iid.legends[0].get_texts())
 
 
 def test_a_config_without_seed_runs_one_disorder_sample(tmp_path):
