@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import tomli_w
 from cluster_helpers import env
+from test_registry import CHANGED as CHANGED_OPTIONS  # a non-default value per option
 
 from kernels.registry import SolverOptions
 from sweep import cli
@@ -268,19 +269,6 @@ def test_hash_names_the_physics_not_the_layout_of_the_file(tmp_path):
     changed["solver"] = {"tol": 1e-6}
     assert parse_spec(changed).hash != a.hash
     assert spec_from_canonical(a.canonical).hash == a.hash
-
-
-#: A value away from the default for every solver option.
-CHANGED_OPTIONS = {
-    "damping": 0.3,
-    "tol": 1e-5,
-    "max_iter": 7,
-    "dtype": "float32",
-    "reaction": "spectral",
-    "mc_sweeps": 50,
-    "mc_chains": 3,
-    "field": 0.2,
-}
 
 
 @pytest.mark.parametrize("option", [f.name for f in dataclasses.fields(SolverOptions)])
