@@ -17,8 +17,9 @@ its saddle point: it sends the macroscopic field u_{c->i} = xi^c_i M to every
 spin, M = (1/N) sum_j xi^c_j m_j (full magnetizations), and the other patterns
 use the messages above. ``retrieved = None`` is the symmetric BP, which cannot
 hold a retrieval state at large N: relaxed messages are wrong for a condensed
-pattern (such a final state is reported DIVERGED, see CONDENSED_OVERLAP), and
-full BP lets cross-talk, not the start, pick which pattern condenses.
+pattern (such a final state is reported DIVERGED, see CONDENSED_OVERLAP and
+MACROSCOPIC_OVERLAP), and full BP lets cross-talk, not the start, pick which
+pattern condenses.
 
 Iteration (one temperature at a time, so the memory is one P x N array of
 messages whatever K): all messages are updated in parallel from the
@@ -91,13 +92,17 @@ BETHE_PRODUCT_BLOCK = 64
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
 _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
 
-#: A hidden unit with Gaussian (relaxed) messages whose pattern has an overlap of
-#: more than this many standard deviations of a random one with the final state,
-#: |sum_i xi^mu_i m_i| / sqrt(sum_i (xi^mu_i)^2) (O(1) for a pattern unrelated
-#: to the state, sqrt(N) |m^mu| for a condensed one), has condensed: its edge
-#: factors beta lambda_mu xi^mu_i s_i / sqrt(N) are O(1), the Gaussian relaxation
-#: is wrong for it (physics.md d), and the state is reported DIVERGED.
+#: A hidden unit with Gaussian (relaxed) messages has condensed when its pattern's
+#: overlap with the final state is macroscopic: above CONDENSED_OVERLAP standard
+#: deviations of a random overlap, |sum_i xi^mu_i m_i| > CONDENSED_OVERLAP |xi^mu|
+#: (sqrt(N) |m^mu| > 8 for ±1 patterns: the large-N test, O(1) against sqrt(N)), or
+#: above MACROSCOPIC_OVERLAP in absolute terms, |sum_i xi^mu_i m_i| >
+#: MACROSCOPIC_OVERLAP |xi^mu|^2 (|m^mu| > 0.5: at N <= 256, where 8 standard
+#: deviations reach 0.5 or more). Its edge factors beta lambda_mu xi^mu_i s_i /
+#: sqrt(N) are then O(1), the Gaussian relaxation is wrong for it (physics.md d),
+#: and the state is reported DIVERGED.
 CONDENSED_OVERLAP = 8.0
+MACROSCOPIC_OVERLAP = 0.5
 
 #: Stagnation stop: a temperature whose distance to convergence (the larger of
 #: residual / tol and field change / sqrt(tol), see ``solve``) has not improved on
@@ -431,10 +436,10 @@ class _Messages:
 
     def condensed(self, m: np.ndarray) -> bool:
         """Whether some pattern with messages has condensed at magnetizations m (N,)
-        (see CONDENSED_OVERLAP)."""
-        norm = np.sqrt(np.sum(self.xi * self.xi, axis=1))
-        overlap = np.abs(self.xi @ m)
-        return bool(np.any(overlap > CONDENSED_OVERLAP * norm))
+        (see CONDENSED_OVERLAP and MACROSCOPIC_OVERLAP)."""
+        norm_sq = np.sum(self.xi * self.xi, axis=1)
+        bound = np.minimum(CONDENSED_OVERLAP * np.sqrt(norm_sq), MACROSCOPIC_OVERLAP * norm_sq)
+        return bool(np.any(np.abs(self.xi @ m) > bound))
 
     def bethe_terms(self, H: np.ndarray) -> float:
         """sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} at total fields H (N,)."""
@@ -639,7 +644,8 @@ def solve(
         ``status``: CONVERGED, NOT_CONVERGED (budget spent or stagnation, see
         STAGNATION_WINDOW) or DIVERGED (beta V_mu >= 1, NaN, or, with relaxed
         messages, a final state on which one of their patterns has condensed, see
-        CONDENSED_OVERLAP; ``m`` is then the last finite iterate).
+        CONDENSED_OVERLAP and MACROSCOPIC_OVERLAP; ``m`` is then the last finite
+        iterate).
 
     Raises
     ------

@@ -407,6 +407,17 @@ def test_relaxed_bp_reports_a_condensed_pattern_as_diverged():
     assert abs(told.free_energy[0] - reference.free_energy[0]) <= 1 / N
 
 
+@pytest.mark.parametrize("N", [16, 64])
+def test_relaxed_bp_reports_condensation_at_small_N_too(N):
+    # At N <= 64 eight random-overlap deviations exceed any overlap (8 / sqrt(N) >= 1):
+    # the absolute bound |m^mu| > MACROSCOPIC_OVERLAP must flag the condensed state
+    # there (it reported CONVERGED at m = 1 with F = -23.3 at N = 64 against -0.91).
+    xi = _patterns(1, max(1, round(0.05 * N)), N)
+    got = bp.solve(xi, 1 / 0.8, field=0.4 * xi[0])
+    assert abs(got.overlap[0, 0]) > bp.MACROSCOPIC_OVERLAP
+    assert got.status[0] == DIVERGED and np.isnan(got.free_energy[0])
+
+
 def test_symmetric_full_bp_needs_a_field_to_hold_the_started_pattern():
     # Issue 3 / physics.md d, shown rather than hidden: in symmetric BP the spins'
     # messages to the condensed hidden unit leave out its own field, so cross-talk,
