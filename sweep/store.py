@@ -16,6 +16,7 @@ over (algorithm, N, alpha, seed), ``magnetization`` over all six when asked for.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -224,10 +225,27 @@ def verify(path: str | os.PathLike, spec: Spec) -> None:
     """
     found = stored_hash(path)
     if found != spec.hash:
+        import zarr
+
+        stored = json.loads(zarr.open_group(str(path), mode="r").attrs["spec"])
+        changed = _differing_keys(stored, spec.physics())
         raise StoreMismatch(
             f"--store {path}: holds another spec (hash {found[:12]}, this config "
-            f"{spec.hash[:12]}); use --overwrite to replace it or --store for another path"
+            f"{spec.hash[:12]}; differs in {', '.join(changed) or 'its canonical text'}); "
+            "replace it with `hopsweep run CONFIG --overwrite`, or choose another --store"
         )
+
+
+def _differing_keys(stored: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys (``solver.field``) whose values differ between two canonical specs."""
+    keys = []
+    for key in sorted(set(stored) | set(current)):
+        a, b = stored.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _differing_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 def create(path: str | os.PathLike, spec: Spec, plan: Plan) -> bool:

@@ -121,6 +121,7 @@ def test_changed_spec_is_refused_unless_overwrite(tmp_path, small_sweep):
     refused = hopsweep("run", str(changed), "--store", str(store), cwd=tmp_path)
     assert refused.returncode == 2
     assert "holds another spec" in refused.stderr and "--overwrite" in refused.stderr
+    assert "differs in solver.max_iter)" in refused.stderr  # the key that changed
     assert zarr.open_group(str(store), mode="r").attrs["spec_hash"] == first_hash
     replaced = hopsweep("run", str(changed), "--store", str(store), "--overwrite", cwd=tmp_path)
     assert replaced.returncode == 0, replaced.stderr
