@@ -13,6 +13,7 @@ back to point counts.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +36,15 @@ def _duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _sized_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal with a width: a bar on a 0-column pty (some CI
+    runners, ``docker exec -t``) would show nothing, so that gets plain lines."""
+    try:
+        return stream.isatty() and os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):  # no file descriptor, or not a tty
+        return False
 
 
 def remaining_seconds(elapsed: float, done, left, spent=None) -> float:
@@ -114,7 +124,7 @@ class Progress:
         self.cost_unmeasured = 0.0
         self.start = self.last = clock()
         self.bar = None
-        if self.stream.isatty():
+        if _sized_terminal(self.stream):
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="pt", file=self.stream, dynamic_ncols=True,

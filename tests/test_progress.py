@@ -4,10 +4,16 @@ remaining compute from a real store."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import logging
+import os
+import pty
 import re
 import signal
+import struct
+import termios
 
 import numpy as np
 import pytest
@@ -116,19 +122,55 @@ def test_plain_lines_end_with_one_final_line():
     assert all("ETA " in line for line in lines[:-1])
 
 
-def test_a_bar_on_a_terminal_shows_the_cost_eta():
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
+@contextlib.contextmanager
+def pseudo_terminal(columns: int):
+    """A real pty of ``columns`` columns: (text stream on its terminal side, reader of
+    what was written to it)."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    os.set_blocking(controller, False)
+    stream = os.fdopen(terminal, "w")
 
-    stream = Terminal()
+    def written() -> str:
+        stream.flush()
+        chunks = []
+        while True:
+            try:
+                chunks.append(os.read(controller, 65536))
+            except BlockingIOError:
+                return b"".join(chunks).decode(errors="replace")
+
+    try:
+        yield stream, written
+    finally:
+        stream.close()
+        os.close(controller)
+
+
+def test_a_bar_on_a_terminal_shows_the_cost_eta():
     clock = Clock()
-    progress = Progress(POINTS_PER_TASK * COSTS.size, stream=stream, clock=clock)
-    progress.expect_cost([COSTS[GROUPS == g].sum() for g in (0, 1)])
-    run_tasks(progress, clock, 5, measured=True)
-    progress.close()
-    minutes, seconds = re.findall(r"ETA (\d+)m(\d\d)s", stream.getvalue())[-1]
+    with pseudo_terminal(columns=100) as (stream, written):
+        progress = Progress(POINTS_PER_TASK * COSTS.size, stream=stream, clock=clock)
+        assert progress.bar is not None
+        progress.expect_cost([COSTS[GROUPS == g].sum() for g in (0, 1)])
+        run_tasks(progress, clock, 5, measured=True)
+        progress.close()
+        minutes, seconds = re.findall(r"ETA (\d+)m(\d\d)s", written())[-1]
     assert int(minutes) * 60 + int(seconds) == round(progress.eta())
+
+
+def test_a_terminal_without_columns_gets_plain_lines():
+    # A pty of width 0 (some CI runners, docker exec -t): a bar there showed nothing
+    # for a whole run, so progress falls back to the plain lines.
+    clock = Clock()
+    with pseudo_terminal(columns=0) as (stream, written):
+        progress = Progress(POINTS_PER_TASK * COSTS.size, stream=stream, clock=clock,
+                            interval=1.0)
+        assert progress.bar is None
+        run_tasks(progress, clock, 5, measured=True)
+        progress.close()
+        text = written()
+    assert "ETA " in text and re.search(r"points \(\d+\.\d%\)", text)
 
 
 def test_the_worker_filter_drops_only_the_cancelled_on_close_warning():
