@@ -22,9 +22,8 @@ def check_patterns(xi: np.ndarray, min_spins: int = 1) -> np.ndarray:
     -------
     ndarray of shape (P, N), float64 (not copied when already float64)
     """
-    if np.iscomplexobj(xi):
-        raise ValueError("xi must be real (±1, or real values for correlated models), got complex")
-    xi = np.asarray(xi, dtype=np.float64)
+    xi = _real_array("xi", xi, "±1 patterns, or real values for correlated models; for 0/1 "
+                     "patterns pass 2 * xi - 1")
     if xi.ndim != 2 or xi.shape[0] < 1 or xi.shape[1] < min_spins:
         raise ValueError(
             f"xi must have shape (P, N) with P >= 1 and N >= {min_spins}, got shape {xi.shape}"
@@ -48,7 +47,7 @@ def check_beta(beta: float | np.ndarray, *, allow_zero: bool = False) -> np.ndar
     -------
     ndarray of shape (K,), float64
     """
-    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
+    beta = np.atleast_1d(_real_array("beta", beta, "beta = 1/T"))
     if beta.ndim != 1 or beta.size == 0:
         raise ValueError(
             f"beta must be a scalar or a non-empty array of shape (K,), got shape {beta.shape}"
@@ -73,7 +72,7 @@ def check_start(m0: np.ndarray, K: int, N: int) -> np.ndarray:
     -------
     ndarray of shape (N,) or (K, N), float64 (not broadcast)
     """
-    m0 = np.asarray(m0, dtype=np.float64)
+    m0 = _real_array("m0", m0, "magnetizations in [-1, 1]")
     if m0.shape not in ((N,), (K, N)):
         raise ValueError(
             f"m0 must have shape (N,) = ({N},) or (K, N) = ({K}, {N}), got {m0.shape}"
@@ -98,7 +97,7 @@ def check_field(field: np.ndarray | None, N: int) -> np.ndarray | None:
     """
     if field is None:
         return None
-    field = np.asarray(field, dtype=np.float64)
+    field = _real_array("field", field, "fields h_i")
     if field.shape != (N,):
         raise ValueError(
             f"field must be an array of shape (N,) = ({N},) or None, got shape "
@@ -109,10 +108,20 @@ def check_field(field: np.ndarray | None, N: int) -> np.ndarray | None:
     return field
 
 
+def _real_array(name: str, value, what: str) -> np.ndarray:
+    """``value`` as a float64 array if it holds integers or floats (not booleans,
+    complex numbers, strings or objects), else a ValueError naming ``name``."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers ({what}), got {array.dtype} values")
+    return array.astype(np.float64, copy=False)
+
+
 def _real(name: str, value) -> float:
-    """``value`` as a float, or a ValueError naming ``name`` (strings are refused)."""
+    """``value`` as a float, or a ValueError naming ``name`` (strings and booleans
+    are refused)."""
     try:
-        if isinstance(value, str | bytes):
+        if isinstance(value, str | bytes | bool | np.bool_):
             raise TypeError
         return float(value)
     except (TypeError, ValueError):

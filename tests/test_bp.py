@@ -706,6 +706,12 @@ def test_spent_budget_is_not_converged_and_keeps_the_last_iterate():
         (dict(relaxed="no"), "relaxed"),
         (dict(xi=_patterns(0, 3, 8) + 0j), "xi"),
         (dict(field=np.full(8, np.nan)), "field contains NaN"),
+        (dict(field=np.ones(8) + 0j), "field must hold real numbers"),
+        (dict(m0=np.ones(8) + 0j), "m0 must hold real numbers"),
+        (dict(beta="2.0"), "beta must hold real numbers"),
+        (dict(beta=None), "beta must hold real numbers"),
+        (dict(max_iter=True), "max_iter"),
+        (dict(xi=_patterns(0, 3, 8) > 0), "2 \\* xi - 1"),
     ],
 )
 def test_bad_input_raises_value_error_naming_the_argument(kwargs, name):
