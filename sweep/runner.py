@@ -23,12 +23,18 @@ KeyboardInterrupt) and those tasks are abandoned on purpose, or when Dask
 retires a worker, which reschedules its task. The filter is installed when the
 run starts, while the workers are idle: a worker busy in compiled code that
 holds the GIL could not answer at the interrupt. Nothing else is filtered.
+The same workers ignore SIGINT: a terminal's Ctrl-C reaches the whole process
+group, worker processes included, which then printed KeyboardInterrupt and
+CancelledError tracebacks over the driver's resume command; the driver alone
+handles it and closes them.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -75,16 +81,19 @@ class _CancelledOnClose(logging.Filter):
 _CANCELLED_ON_CLOSE = _CancelledOnClose()
 
 
-def _drop_cancelled_on_close() -> None:
-    """Install :class:`_CancelledOnClose` in this process (run on each worker)."""
+def _quiet_on_interrupt() -> None:
+    """In this worker process: install :class:`_CancelledOnClose` and ignore SIGINT
+    (module docstring)."""
     logging.getLogger(WORKER_STATE_LOGGER).addFilter(_CANCELLED_ON_CLOSE)
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _quiet_own_workers(client: distributed.Client) -> None:
-    """Install :class:`_CancelledOnClose` on the workers (present and future) of a
+    """Run :func:`_quiet_on_interrupt` on the workers (present and future) of a
     cluster this run started (module docstring)."""
     if client.cluster is not None:  # None: a scheduler given by address, not ours
-        client.register_worker_callbacks(setup=_drop_cancelled_on_close)
+        client.register_worker_callbacks(setup=_quiet_on_interrupt)
 
 
 def error_text(err: BaseException) -> str:

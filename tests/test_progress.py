@@ -173,7 +173,7 @@ def test_a_terminal_without_columns_gets_plain_lines():
     assert "ETA " in text and re.search(r"points \(\d+\.\d%\)", text)
 
 
-def test_the_worker_filter_drops_only_the_cancelled_on_close_warning():
+def test_own_workers_drop_only_the_cancelled_on_close_warning_and_ignore_sigint():
     logger = logging.getLogger(runner.WORKER_STATE_LOGGER)
     records = []
 
@@ -183,13 +183,16 @@ def test_the_worker_filter_drops_only_the_cancelled_on_close_warning():
 
     handler = Keep()
     logger.addHandler(handler)
+    sigint = signal.getsignal(signal.SIGINT)
     try:
-        runner._drop_cancelled_on_close()
+        runner._quiet_on_interrupt()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         logger.warning("Async instruction for <Task cancelled name=\"execute('x')\"> "
                        "ended with CancelledError")
         logger.warning("Async instruction for <Task finished> ended with ValueError")
         logger.error("Compute Failed")
     finally:
+        signal.signal(signal.SIGINT, sigint)
         logger.removeHandler(handler)
         logger.removeFilter(runner._CANCELLED_ON_CLOSE)
     assert records == ["Async instruction for <Task finished> ended with ValueError",
@@ -234,3 +237,20 @@ def test_sigterm_mid_sweep_leaves_no_cancelled_error_warnings(tmp_path, long_swe
     text = log.read_text()
     assert "resume with: hopsweep run" in text
     assert "CancelledError" not in text, text
+
+
+def test_ctrl_c_on_the_terminal_stops_without_worker_tracebacks(tmp_path, long_sweep):
+    """A terminal's Ctrl-C sends SIGINT to the whole process group: the sweep's worker
+    processes too, which printed KeyboardInterrupt/CancelledError tracebacks over the
+    resume command. The driver alone handles it."""
+    config = write_config(tmp_path, long_sweep, "\n[cluster]\nworkers = 2\n")
+    store = tmp_path / "long.zarr"
+    log = tmp_path / "run.log"
+    run = hopsweep_popen(*run_args(config, store), cwd=tmp_path, log=log,
+                         extra_env=slow_env(1.0))  # every task runs at least 1 s
+    wait_for_progress(store, run)
+    os.killpg(run.pid, signal.SIGINT)  # its own session: the group is the sweep's
+    assert run.wait(timeout=EXIT_TIMEOUT) == 130, log.read_text()
+    text = log.read_text()
+    assert "resume with: hopsweep run" in text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
