@@ -13,18 +13,24 @@
   the check that a store made another way agrees with it.
 - :func:`slow_env`: make Dask workers sleep before each task (tests/slow_tasks.py),
   so faults can be injected mid-sweep without loading the CPU.
+- :func:`pseudo_terminal`: a real pty of a given width, for progress output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import ipaddress
 import json
 import os
+import pty
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -645,3 +651,28 @@ class JobWatcher:
                 return
             assert time.monotonic() < deadline, f"jobs {sorted(left)} still there"
             time.sleep(POLL_INTERVAL * 4)
+
+
+@contextlib.contextmanager
+def pseudo_terminal(columns: int):
+    """A real pty of ``columns`` columns: (text stream on its terminal side, reader of
+    what was written to it)."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    os.set_blocking(controller, False)
+    stream = os.fdopen(terminal, "w")
+
+    def written() -> str:
+        stream.flush()
+        chunks = []
+        while True:
+            try:
+                chunks.append(os.read(controller, 65536))
+            except BlockingIOError:
+                return b"".join(chunks).decode(errors="replace")
+
+    try:
+        yield stream, written
+    finally:
+        stream.close()
+        os.close(controller)

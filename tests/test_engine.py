@@ -23,7 +23,7 @@ import types
 import numpy as np
 import pytest
 import xarray as xr
-from cluster_helpers import env
+from cluster_helpers import env, pseudo_terminal
 
 from kernels.initial import initial_state
 from kernels.patterns import iid, point_rng
@@ -344,18 +344,14 @@ def test_sites_are_stored_padded_and_consistent_with_the_overlap(swept):
     np.testing.assert_allclose((mag**2).mean(axis=1), point.q, rtol=0, atol=1e-12)
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
-    bar_stream = _Terminal()
-    bar = Progress(200, stream=bar_stream)
-    bar.update(50)
-    bar.update(150)
-    bar.close()
-    assert "200/200" in bar_stream.getvalue() and "100%" in bar_stream.getvalue()
+    with pseudo_terminal(columns=100) as (bar_stream, written):
+        bar = Progress(200, stream=bar_stream)
+        bar.update(50)
+        bar.update(150)
+        bar.close()
+        text = written()
+    assert "200/200" in text and "100%" in text
     plain_stream = io.StringIO()
     plain = Progress(200, stream=plain_stream, interval=0.0)  # a line at every update
     plain.update(50)

@@ -4,16 +4,11 @@ remaining compute from a real store."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import io
 import logging
 import os
-import pty
 import re
 import signal
-import struct
-import termios
 
 import numpy as np
 import pytest
@@ -21,6 +16,7 @@ import zarr
 from cluster_helpers import (
     hopsweep,
     hopsweep_popen,
+    pseudo_terminal,
     run_args,
     slow_env,
     wait_for_progress,
@@ -120,31 +116,6 @@ def test_plain_lines_end_with_one_final_line():
     assert [line for line in lines if f"{total}/{total} points" in line] == [lines[-1]]
     assert lines[-1].endswith(f"in 0m{round(clock.now):02d}s")  # 19 s
     assert all("ETA " in line for line in lines[:-1])
-
-
-@contextlib.contextmanager
-def pseudo_terminal(columns: int):
-    """A real pty of ``columns`` columns: (text stream on its terminal side, reader of
-    what was written to it)."""
-    controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    os.set_blocking(controller, False)
-    stream = os.fdopen(terminal, "w")
-
-    def written() -> str:
-        stream.flush()
-        chunks = []
-        while True:
-            try:
-                chunks.append(os.read(controller, 65536))
-            except BlockingIOError:
-                return b"".join(chunks).decode(errors="replace")
-
-    try:
-        yield stream, written
-    finally:
-        stream.close()
-        os.close(controller)
 
 
 def test_a_bar_on_a_terminal_shows_the_cost_eta():
