@@ -586,13 +586,10 @@ def _draw_overlap(panel: Axes, ds: xr.Dataset, alpha: float) -> None:
 
 
 def _overlap_notes(ds: xr.Dataset, alphas: np.ndarray) -> list[str]:
-    """Title notes of an overlap figure: which loads it shows, how much is pending."""
+    """Title notes of an overlap figure: which loads it shows (when not all of them),
+    how much is pending."""
     total = ds.sizes["alpha"]
-    notes = [
-        f"all {total} loads of the grid"
-        if alphas.size == total
-        else f"{alphas.size} of the {total} loads of the grid"
-    ]
+    notes = [] if alphas.size == total else [f"{alphas.size} of the {total} loads of the grid"]
     share = _pending_share(ds["status"].sel(alpha=alphas, method="nearest"))
     if share:
         notes.append(f"{_percent(share)} of these points pending (no curve yet)")
