@@ -240,6 +240,12 @@ def _pending_share(status: xr.DataArray) -> float:
     return float((status == PENDING).mean())
 
 
+def _pending_notes(N: int, status: xr.DataArray) -> list[str]:
+    """The title note of a map at size N whose ``status`` holds pending points, else []."""
+    share = _pending_share(status)
+    return [f"N = {N}: {_percent(share)} of the points pending"] if share else []
+
+
 def _percent(share: float) -> str:
     """A share as a percentage that is never rounded to 0 % or 100 % when it is not."""
     percent = 100 * share
@@ -441,7 +447,6 @@ def phase_diagram(
     ).compute()
     status = ds["status"].sel(N=N).load()
     pending = (status == PENDING).any("seed")
-    share = _pending_share(status)
     alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
     lines = analysis.theory_lines(_theory_alpha(ds), names=("T_g", "T_M"))
     # up to the grid's top or the RS T_g line (when drawn), whichever is higher
@@ -471,8 +476,7 @@ def phase_diagram(
             xlim=(lines["alpha"][0], lines["alpha"][-1]),
             ylim=(0.0, top),
         )
-    notes = [f"N = {N}: {_percent(share)} of the points pending"] if share else []
-    return _finish(fig, list(axes.flat), ax is None, notes)
+    return _finish(fig, list(axes.flat), ax is None, _pending_notes(N, status))
 
 
 # --------------------------------------------------------------------------- #
@@ -700,7 +704,6 @@ def convergence_map(
     iterations = at["iterations"].where(ran).mean("seed").compute()
     converged = analysis.usable(at).where(computed).mean("seed").compute()
     pending = (~computed).any("seed")
-    share = _pending_share(status)
     lines = analysis.theory_lines(_theory_alpha(ds), names=("T_M",))
     alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
     for column, algorithm in enumerate(algorithms):
@@ -723,7 +726,7 @@ def convergence_map(
                 field,
                 pending.sel(algorithm=algorithm).transpose("T", "alpha").values,
                 "no seed ran (failed)",
-                    cmap=cmap,
+                cmap=cmap,
                 **limits,
             )
             if np.isfinite(field).any():  # no colour scale for a panel without values
@@ -739,8 +742,7 @@ def convergence_map(
                 xlim=(lines["alpha"][0], lines["alpha"][-1]),
                 ylim=(0.0, T_edges[-1]),
             )
-    notes = [f"N = {N}: {_percent(share)} of the points pending"] if share else []
-    return _finish(fig, list(axes.flat), ax is None, notes)
+    return _finish(fig, list(axes.flat), ax is None, _pending_notes(N, status))
 
 
 # --------------------------------------------------------------------------- #
