@@ -234,7 +234,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     import numpy as np
     import zarr
 
-    from .store import PENDING, STATUS_MEANINGS, remaining_core_seconds
+    from .progress import core_seconds_left
+    from .spec import spec_from_canonical
+    from .store import PENDING, STATUS_MEANINGS
 
     store = Path(args.store)
     if not (store / "zarr.json").exists():
@@ -251,7 +253,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"done      {done}/{total} ({100.0 * done / total:.1f}%)")
     wall = root["wall_time"][...]
     finite = np.isfinite(wall)
-    remaining = remaining_core_seconds(store)
+    remaining = core_seconds_left(status, wall, spec_from_canonical(root.attrs["spec"]))
     if remaining is not None:
         per_point = float(wall[finite].mean())
         print(f"rate      {1.0 / per_point:.1f} points per core-second so far; remaining about "

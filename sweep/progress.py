@@ -91,6 +91,41 @@ def seed_costs(spec: Spec) -> np.ndarray:
                       for N in spec.N] for algorithm in spec.algorithm])
 
 
+def core_seconds_left(status: np.ndarray, wall: np.ndarray, spec: Spec) -> float | None:
+    """Compute time the pending points of a sweep still need, core-seconds.
+
+    The cost model (:func:`sweep.plan.seed_cost`) of the pending points,
+    calibrated per algorithm by the wall times of the points computed so far
+    (:func:`remaining_seconds`). Runs do the most expensive points first, so the
+    mean time of a point done so far overstates the rest.
+
+    Parameters
+    ----------
+    status : ndarray of shape (algorithm, N, alpha, seed, T), int8
+        Store status codes.
+    wall : ndarray of that shape, float
+        Wall time of each point, s (NaN where not measured).
+    spec : Spec
+        The sweep's spec.
+
+    Returns
+    -------
+    float or None
+        Core-seconds; None while no point has a wall time.
+    """
+    from .store import PENDING
+
+    measured = np.isfinite(wall) & (status != PENDING)
+    if not measured.any():
+        return None
+    # cost model per point, (algorithm, N, alpha, 1, 1): a seed's cost shared among its T
+    costs = seed_costs(spec)[..., None, None] / status.shape[-1]
+    per_algorithm = (1, 2, 3, 4)
+    spent = np.where(measured, wall, 0.0).sum(axis=per_algorithm)
+    return remaining_seconds(float(spent.sum()), (costs * measured).sum(axis=per_algorithm),
+                             (costs * (status == PENDING)).sum(axis=per_algorithm), spent)
+
+
 class Progress:
     """Counts points done out of ``total``; shows rate and ETA.
 

@@ -397,12 +397,8 @@ class Writer:
 
 
 def remaining_core_seconds(path: str | os.PathLike) -> float | None:
-    """Compute time the pending points of a store still need, core-seconds.
-
-    The cost model (:func:`sweep.plan.seed_cost`) of the pending points,
-    calibrated per algorithm by the wall times of the points computed so far
-    (:func:`sweep.progress.remaining_seconds`). Runs do the most expensive
-    points first, so the mean time of a point done so far overstates the rest.
+    """Compute time the pending points of a store still need, core-seconds
+    (:func:`sweep.progress.core_seconds_left` of its status and wall times).
 
     Parameters
     ----------
@@ -417,21 +413,12 @@ def remaining_core_seconds(path: str | os.PathLike) -> float | None:
     """
     import zarr
 
-    from .progress import remaining_seconds, seed_costs
+    from .progress import core_seconds_left
     from .spec import spec_from_canonical
 
     root = zarr.open_group(str(path), mode="r")
-    status = root["status"][...]
-    wall = root["wall_time"][...]
-    measured = np.isfinite(wall) & (status != PENDING)
-    if not measured.any():
-        return None
-    # cost model per point, (algorithm, N, alpha, 1, 1): a seed's cost shared among its T
-    costs = seed_costs(spec_from_canonical(root.attrs["spec"]))[..., None, None] / status.shape[-1]
-    per_algorithm = (1, 2, 3, 4)
-    spent = np.where(measured, wall, 0.0).sum(axis=per_algorithm)
-    return remaining_seconds(float(spent.sum()), (costs * measured).sum(axis=per_algorithm),
-                             (costs * (status == PENDING)).sum(axis=per_algorithm), spent)
+    return core_seconds_left(root["status"][...], root["wall_time"][...],
+                             spec_from_canonical(root.attrs["spec"]))
 
 
 def open_results(store: str | os.PathLike) -> xarray.Dataset:
