@@ -194,9 +194,8 @@ def early_stop_share() -> dict:
     return result
 
 
-def report_speed() -> dict:
-    """Print the speed section; return its summary entries."""
-    timing = speed()
+def report_speed(timing: dict) -> dict:
+    """Print the speed section from :func:`speed`'s ``timing``; return its summary entries."""
     for d in ("float32", "float64"):
         print(f"GEMM peak, 1 core, {GEMM_N}^3 {d}: {timing[d]['peak']:6.1f} GFLOP/s")
     for d in ("float32", "float64"):
@@ -248,11 +247,12 @@ def report_early_stop() -> dict:
     return {}
 
 
-def report_bp_cost() -> dict:
+def report_bp_cost(gemm_flops: float) -> dict:
     """Relaxed BP against TAP per (point, iteration), from bench/bp_cost.py.
 
     The summary entry is the float64 ratio; the float32 one is printed as well,
-    and so is the float64 FMA-pipe floor of the sweep's machine code over TAP.
+    and so is the float64 FMA-pipe floor of the sweep's machine code over TAP, at
+    ``gemm_flops`` (the float64 GEMM peak measured by :func:`speed`, flop/s).
     """
     # load the sibling by its path (bench/ is no package)
     spec = importlib.util.spec_from_file_location("bp_cost", _unshadow.HERE / "bp_cost.py")
@@ -268,7 +268,7 @@ def report_bp_cost() -> dict:
             f" ({cost['bp_ns_per_edge']:.2f} ns per message and sweep)"
         )
         if dtype == "float64":
-            floor = bp_cost.floor_over_tap(bp_cost.fma_pipe_floor(), cost)
+            floor = bp_cost.floor_over_tap(bp_cost.fma_pipe_floor(gemm_flops), cost)
     print(
         f"FMA-pipe floor of relaxed BP's compiled sweep (its multiplies and FMAs alone at the"
         f" square GEMM's rate): {floor:.1f}x TAP per (point, iteration), float64;"
@@ -281,9 +281,10 @@ def main() -> dict:
     """Run every section (each prints its lines) and gather their summary entries."""
     results: dict = {}
     with threadpool_limits(limits=1):
-        results |= report_speed()
+        timing = speed()
+        results |= report_speed(timing)
         results |= report_early_stop()
-        results |= report_bp_cost()
+        results |= report_bp_cost(gemm_flops=1e9 * timing["float64"]["peak"])
     return results
 
 
