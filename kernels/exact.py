@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from ._checks import check_beta, check_field, check_patterns
-from .registry import EXACT_MAX_N
+from .exact_limits import EXACT_MAX_N
 from .solution import CONVERGED, Solution
 
 __all__ = ["EXACT_MAX_N", "magnetizations", "overlap_second_moment", "solve", "validate_inputs"]

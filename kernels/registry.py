@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .exact_limits import EXACT_MAX_N
 from .patterns import Patterns
 from .solution import Solution
 
@@ -155,9 +156,6 @@ def _exact(patterns, beta, m0, options, rng):
 
     return exact.solve(patterns.xi, beta, field=_field(patterns, options))
 
-
-#: Largest N exact enumeration accepts (2^N states streamed).
-EXACT_MAX_N = 24
 
 #: Relaxed BP per (point, iteration) over batched TAP: 6.1 at N = 2000, alpha = 0.1
 #: (``python bench/kernels.py``, bp_relaxed_over_tap).

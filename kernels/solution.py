@@ -1,4 +1,4 @@
-"""The result every solver returns, and the status codes shared with the store."""
+"""The result every solver returns."""
 
 from __future__ import annotations
 
@@ -6,11 +6,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Status codes of one (point, temperature). The store adds ``PENDING = 0`` and
-#: ``FAILED = 4`` for points that have not run or whose task raised.
-CONVERGED = 1
-NOT_CONVERGED = 2
-DIVERGED = 3
+from .status import CONVERGED, DIVERGED, NOT_CONVERGED
+
+#: An overlap |m^mu| counts as condensed above the larger of this floor and
+#: CONDENSATION_NOISE times the largest overlap noise of P random patterns,
+#: sqrt(2 ln P / N). The floor does not shrink with N, so the same state is
+#: classified alike at every N >= ~500; below that the noise term takes over.
+CONDENSATION_FLOOR = 0.3
+CONDENSATION_NOISE = 2.0
+
+
+def condensation_threshold(N: int, P: int) -> float:
+    """Smallest |m^mu| that counts as a condensed pattern.
+
+    Parameters
+    ----------
+    N : int
+        Number of neurons.
+    P : int
+        Number of patterns.
+
+    Returns
+    -------
+    float
+        max(CONDENSATION_FLOOR, CONDENSATION_NOISE * sqrt(2 ln max(P, 2) / N)).
+    """
+    noise = np.sqrt(2.0 * np.log(max(P, 2)) / N)
+    return float(max(CONDENSATION_FLOOR, CONDENSATION_NOISE * noise))
 
 
 def status_code(diverged: np.ndarray, converged: np.ndarray) -> np.ndarray:
@@ -63,6 +85,21 @@ class Solution:
     status: np.ndarray
     overlap_err: np.ndarray | None = None
     q_err: np.ndarray | None = None
+
+    @property
+    def n_condensed(self) -> np.ndarray:
+        """ndarray of shape (K,), int64: patterns with |m^mu| above
+        :func:`condensation_threshold` (1: retrieval, >1: mixture, 0: spin glass
+        or paramagnet, told apart by ``q``)."""
+        threshold = condensation_threshold(self.m.shape[1], self.overlap.shape[1])
+        return (np.abs(self.overlap) > threshold).sum(axis=1).astype(np.int64)
+
+    @property
+    def best_pattern(self) -> np.ndarray:
+        """ndarray of shape (K,), int64: index of the largest |m^mu| (0 if P = 0)."""
+        if self.overlap.shape[1] == 0:
+            return np.zeros(self.overlap.shape[0], dtype=np.int64)
+        return np.argmax(np.abs(self.overlap), axis=1).astype(np.int64)
 
     @property
     def converged(self) -> np.ndarray:

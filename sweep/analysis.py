@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from kernels import rs
-from kernels.solution import CONVERGED
+from kernels.status import CONVERGED
 
 #: Seed-mean overlap above which a point counts as retrieving (T_M, alpha_c, T_c).
 RETRIEVAL_THRESHOLD = 0.5

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kernels.patterns import ALPHA_KEY_SCALE
-from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
+from kernels.status import FAILED, PENDING, STATUS_MEANINGS
 
 from . import provenance
 
@@ -41,12 +41,6 @@ if TYPE_CHECKING:
     from .plan import Plan, Task
     from .spec import Spec
 
-#: Status of a point that has not run yet (the fill value of ``status``).
-PENDING = 0
-#: Status of a point whose task raised (its error text is in ``error``).
-FAILED = 4
-STATUS_MEANINGS = {PENDING: "pending", CONVERGED: "converged", NOT_CONVERGED: "not_converged",
-                   DIVERGED: "diverged", FAILED: "failed"}
 
 DIMS = ("algorithm", "N", "alpha", "seed", "T")
 SAMPLE_DIMS = DIMS[:4]

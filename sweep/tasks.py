@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from kernels import patterns as kp  # noqa: E402
 from kernels.initial import initial_state  # noqa: E402
 from kernels.registry import ALGORITHMS  # noqa: E402
-from kernels.solution import CONVERGED  # noqa: E402
+from kernels.status import CONVERGED  # noqa: E402
 
 from .plan import Task  # noqa: E402
 from .spec import Spec  # noqa: E402
