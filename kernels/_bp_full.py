@@ -55,7 +55,7 @@ QUAD_SPACING = 0.5
 #: 2 / D (D = (1 + sigma m) + (1 - sigma m) e) would underflow or overflow.
 D_TINY = 1e-300
 
-_FASTMATH = {"reassoc", "contract"}
+_FASTMATH = {"contract"}
 
 
 def lambda_grid(xi: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:

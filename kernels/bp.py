@@ -63,6 +63,7 @@ import numpy as np
 from . import _bp_full
 from ._bp_full import log_cosh
 from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
+from ._reproducible import lane_log_product, lane_sum, reproducible
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
 
 __all__ = ["solve", "tanh_small"]
@@ -84,9 +85,6 @@ DTYPES = ("float64", "float32")
 #: With dtype="float32" the requested ``tol`` is raised to at least this many
 #: float32 epsilons (32 * 1.19e-7 = 3.8e-6), as in :mod:`kernels.tap`.
 TOL_FLOOR_EPS = 32
-
-#: Edge ratios of the relaxed Bethe free energy multiplied before one log is taken.
-BETHE_PRODUCT_BLOCK = 64
 
 # Cephes tanh: tanh(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.625.
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
@@ -111,8 +109,10 @@ MACROSCOPIC_OVERLAP = 0.5
 STAGNATION_WINDOW = 200
 STAGNATION_FACTOR = 0.9
 
-# Reductions over sites may be reassociated (vectorised); NaN/inf semantics kept.
-_FASTMATH = {"reassoc", "contract"}
+# Multiply-adds may be fused (FMA), nothing reassociated: the kernels' bits must
+# not depend on which code path (vector or scalar) a loop takes, see
+# kernels._reproducible.
+_FASTMATH = {"contract"}
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -187,8 +187,9 @@ def _relaxed_bethe_terms(xi, beta, H, u, xm_cav, w_cav):
     ln Z_{i mu} = ln(cosh y + m_{i->mu} sinh y), y = beta u_{mu->i}. For
     |y| <= TANH_RATIONAL_MAX, with tau = tanh y, this is ln of the ratio
     r = (1 + m tau)^2 / (1 - tau^2) = (1 - tau^2) / (1 - t tau)^2 halved
-    (t = tanh(beta H_i)), r in [0.19, 3.6]: ratios are multiplied in blocks of
-    BETHE_PRODUCT_BLOCK (no under/overflow) and one log is taken per block. A row
+    (t = tanh(beta H_i)), r in [0.19, 3.6]: the ratios' logs are summed by
+    :func:`kernels._reproducible.lane_log_product` (products of 64 such ratios
+    cannot under- or overflow, one log per product). A row
     with a larger |y| is redone with libm (:func:`_cavity_row_libm`), its edges as
     ln cosh(beta H_i) - ln cosh(beta H_i - y). ``u`` may be float32 (the sums are
     float64); ``xm_cav``, ``w_cav`` are float64 work rows of that fallback.
@@ -197,34 +198,33 @@ def _relaxed_bethe_terms(xi, beta, H, u, xm_cav, w_cav):
     beta_H = beta * H
     t = np.tanh(beta_H)
     s = (1.0 - t) * (1.0 + t)
+    ratios = np.empty(N)
     total = 0.0
     for mu in range(P):
         # Fast pass, valid if every |y| <= TANH_RATIONAL_MAX: with tanh y = n / d
         # and r = 1 / (d - t n), m_{i->mu} = (t d - n) r and the edge ratio is
         # (1 - tau^2) / (1 - t tau)^2 = (d - n)(d + n) r^2, which times s_i is also
-        # 1 - m_{i->mu}^2: one division per edge, branch-free blocks vectorise.
-        A = 0.0
-        V = 0.0
-        log_edges = 0.0
-        n_outside = 0
-        for start in range(0, N, BETHE_PRODUCT_BLOCK):
-            product = 1.0
-            for i in range(start, min(start + BETHE_PRODUCT_BLOCK, N)):
-                y = beta * u[mu, i]
-                n_outside += abs(y) > TANH_RATIONAL_MAX
-                n, d = _tanh_fraction(y)
-                r = 1.0 / (d - t[i] * n)
-                ratio = ((d - n) * r) * ((d + n) * r)
-                A += xi[mu, i] * ((t[i] * d - n) * r)
-                V += xi[mu, i] * xi[mu, i] * s[i] * ratio
-                product *= ratio
-            log_edges += math.log(product)
-        if n_outside > 0:  # rare: libm cavity magnetizations and ln cosh edges
+        # 1 - m_{i->mu}^2: one division per edge; the loop only writes, so it
+        # vectorises, and the sums follow in a fixed order.
+        outside = False
+        for i in range(N):
+            y = beta * u[mu, i]
+            outside |= abs(y) > TANH_RATIONAL_MAX
+            n, d = _tanh_fraction(y)
+            r = 1.0 / (d - t[i] * n)
+            ratio = ((d - n) * r) * ((d + n) * r)
+            xm_cav[i] = xi[mu, i] * ((t[i] * d - n) * r)
+            w_cav[i] = xi[mu, i] * xi[mu, i] * s[i] * ratio
+            ratios[i] = ratio
+        if outside:  # rare: libm cavity magnetizations and ln cosh edges
             A, V = _cavity_row_libm(xi[mu], beta, beta_H, u[mu], xm_cav, w_cav)
             log_edges = 0.0
             for i in range(N):
                 y = beta * u[mu, i]
                 log_edges += 2.0 * (log_cosh(beta_H[i]) - log_cosh(beta_H[i] - y))
+        else:
+            A, V = lane_sum(xm_cav), lane_sum(w_cav)
+            log_edges = lane_log_product(ratios)
         A /= math.sqrt(N)
         V /= N
         denominator = 1.0 - beta * V
@@ -268,29 +268,24 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     N = xi_row.shape[0]
     # constants in the arrays' dtype (float64, or float32 for dtype="float32")
     real = t.dtype.type
-    zero, one, z_max = real(0.0), real(1.0), real(_TANH_Z_MAX)
+    z_max = real(_TANH_Z_MAX)
     p0, p1, p2 = real(_TANH_P[0]), real(_TANH_P[1]), real(_TANH_P[2])
     q0, q1, q2 = real(_TANH_Q[0]), real(_TANH_Q[1]), real(_TANH_Q[2])
-    A = zero
-    V = zero
-    # Edges outside the fast path's range, counted in the arrays' dtype: a 64-bit
-    # integer counter would halve the vector width of float32 loops, and a
-    # running max would not vectorise at all.
-    n_outside = zero
+    # No running sum here: the loop only writes (and ORs a flag, exact in any
+    # order), so it vectorises without reassociation; the sums follow in a fixed
+    # order (kernels._reproducible).
+    outside = False
     for i in range(N):
         y = beta * u_row[i]
         z = y * y
-        n_outside += one if z > z_max else zero
+        outside |= z > z_max
         p = (p0 * z + p1) * z + p2
         d = ((z + q0) * z + q1) * z + q2
         n = y * (d + z * p)
         xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
-        w = xi_row[i] * xi_row[i] - xm * xm
         xm_cav[i] = xm
-        w_cav[i] = w
-        A += xm
-        V += w
-    return A, V, n_outside > zero
+        w_cav[i] = xi_row[i] * xi_row[i] - xm * xm
+    return lane_sum(xm_cav), lane_sum(w_cav), outside
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -584,6 +579,7 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
     return m, c0 + 0.5 * M * M - log_z / (beta * N), iteration, residual, status
 
 
+@reproducible
 def solve(
     xi: np.ndarray,
     beta: float | np.ndarray,

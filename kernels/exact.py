@@ -25,6 +25,7 @@ import numba
 import numpy as np
 
 from ._checks import check_beta, check_field, check_patterns
+from ._reproducible import reproducible
 from .exact_limits import EXACT_MAX_N
 from .solution import CONVERGED, Solution
 
@@ -146,6 +147,7 @@ def _thermal_sums(xi, beta, field, with_a2=False):
     return E0, Z, S, A2
 
 
+@reproducible
 def magnetizations(
     xi: np.ndarray, beta: float | np.ndarray, field: np.ndarray | None = None
 ) -> np.ndarray:
@@ -176,6 +178,7 @@ def magnetizations(
     return S / Z[:, None]
 
 
+@reproducible
 def solve(
     xi: np.ndarray, beta: float | np.ndarray, field: np.ndarray | None = None
 ) -> Solution:
@@ -224,6 +227,7 @@ def solve(
     )
 
 
+@reproducible
 def overlap_second_moment(
     xi: np.ndarray, beta: float | np.ndarray, field: np.ndarray | None = None
 ) -> np.ndarray:

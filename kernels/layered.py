@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import check_beta, check_field, check_iteration, check_start
+from ._reproducible import reproducible
 from .patterns import mixture
 from .reaction import SpectralReaction
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution, status_code
@@ -99,6 +100,7 @@ class _State:
             setattr(self, name, [a[mask] for a in getattr(self, name)])
 
 
+@reproducible
 def solve(
     features: np.ndarray,
     mixing,

@@ -47,6 +47,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ._reproducible import reproducible
 from .exact import validate_inputs
 from .solution import CONVERGED, Solution
 
@@ -133,6 +134,7 @@ def _start_probabilities(m0: np.ndarray | None, K: int, N: int) -> np.ndarray:
     return np.broadcast_to((1.0 + np.clip(m0, -1.0, 1.0)) / 2.0, (K, N))
 
 
+@reproducible
 def chain_averages(
     xi: np.ndarray,
     beta: float | np.ndarray,
@@ -196,6 +198,7 @@ def chain_averages(
     return averages
 
 
+@reproducible
 def solve(
     xi: np.ndarray,
     beta: float | np.ndarray,

@@ -43,6 +43,7 @@ import numba
 import numpy as np
 
 from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
+from ._reproducible import reproducible
 from .initial import initial_state
 from .reaction import IIDReaction, SiteSpectralReaction, make_reaction
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution, status_code
@@ -187,6 +188,7 @@ def _amp_hidden(xi_m, inv_N, gbar, x, beta, damping, first, scaled, g_max):
             g_max[k] = max(g_max[k], abs(g))
 
 
+@reproducible
 def solve(
     xi: np.ndarray,
     beta: np.ndarray | float,
