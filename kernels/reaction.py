@@ -7,7 +7,9 @@ the coupling matrix J = xi^T xi / N (physics.md, sections c and e):
 - ``iid``: i.i.d. patterns, Marchenko-Pastur spectrum, R(x) = alpha / (1 - x);
 - ``spectral``: the R-transform of the empirical spectrum of J (with its
   diagonal), for any pattern matrix, correlated or not (adaptive TAP);
-- ``none``: no reaction term (naive mean field), R = 0;
+- ``none``: naive mean field, J_ii = 0 and no reaction term: each site's
+  self-coupling J_ii m_i is removed from sum_mu xi^mu_i m^mu and nothing else
+  (:class:`NoReaction`, per site like ``spectral_site``);
 - ``spectral_site``: ``spectral`` with the site-dependent self-couplings
   J_ii = sum_mu (xi^mu_i)^2 / N treated exactly, a per-site R_i(x)
   (:class:`SiteSpectralReaction`, evaluated by ``site(x)``; a solver must
@@ -67,6 +69,12 @@ NEWTON_MAX_ITER = 200
 BRACKET_EPS = 1e-9
 
 
+#: Transient guard of the i.i.d. reaction, x <= IID_GUARD (physics.md section c),
+#: raised to halfway between the edge and 1 when the edge lies above it (alpha <
+#: 0.0028), so the guard never cuts into the domain x < x_e.
+IID_GUARD = 0.95
+
+
 @dataclass(frozen=True)
 class IIDReaction:
     """R(x) = alpha / (1 - x): the plain Hopfield Onsager term.
@@ -78,6 +86,8 @@ class IIDReaction:
     edge : float
         x_e = 1 / (1 + sqrt(alpha)), the largest x for which a TAP state exists
         (the paramagnet m = 0 reaches it exactly at T_g = 1 + sqrt(alpha)).
+    x_max : float
+        Transient guard, max(IID_GUARD, (1 + x_e) / 2) >= x_e.
     """
 
     alpha: float
@@ -86,27 +96,77 @@ class IIDReaction:
     def edge(self) -> float:
         return 1.0 / (1.0 + np.sqrt(self.alpha))
 
-    #: Transient guard on x = beta (1 - q) (physics.md section c).
-    x_max: float = 0.95
+    @property
+    def x_max(self) -> float:
+        return max(IID_GUARD, 0.5 * (1.0 + self.edge))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """R(x) for x of shape (K,), elementwise."""
         return self.alpha / (1.0 - x)
 
     def valid(self, x: np.ndarray) -> np.ndarray:
-        """A TAP state needs a positive reaction denominator, 1 - x > 0."""
-        return x < 1.0
+        """A TAP state needs x below the edge of the Marchenko-Pastur spectrum, x < x_e.
+
+        (1 - x > 0 keeps R finite, but between x_e and 1 the equations have
+        solutions that are no TAP states, e.g. the paramagnet for 1 < T < T_g.)
+        """
+        return np.asarray(x) < self.edge
 
 
-@dataclass(frozen=True)
-class NoReaction:
-    """Naive mean field: no Onsager term at all."""
+class _PerSiteReaction:
+    """A reaction with a site-dependent part: R_i(x) = J_ii + response(x).
 
+    Subclasses have ``self_coupling`` (N,) = J_ii and ``response(x)`` (K,); a
+    solver subtracts (response(x) + J_ii) m_i at each site. Calling the object
+    raises TypeError, so a solver without per-site support fails loudly instead
+    of silently using an average.
+    """
+
+    self_coupling: np.ndarray
+
+    def response(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def site(self, x: np.ndarray) -> np.ndarray:
+        """R_i(x) of shape (K, N) for x of shape (K,); NaN rows where x >= edge."""
+        return self.response(x)[:, None] + self.self_coupling[None, :]
+
+    def __call__(self, x):
+        raise TypeError(
+            f"the {type(self).__name__} reaction is per site: use reaction.site(x), "
+            "shape (K, N), and subtract site(x) * m in the solver"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class NoReaction(_PerSiteReaction):
+    """Naive mean field: J_ii = 0 and no Onsager term.
+
+    h_i = sum_{j != i} J_ij m_j = sum_mu xi^mu_i m^mu - J_ii m_i (for ±1 patterns
+    J_ii = alpha at every site). Keeping the diagonal (J_ii m_i in the field) is a
+    different and worse approximation (physics.md section g).
+
+    Attributes
+    ----------
+    self_coupling : ndarray of shape (N,)
+        J_ii = sum_mu (xi^mu_i)^2 / N.
+    edge, x_max : float
+        inf: naive mean field has no domain restriction.
+    """
+
+    self_coupling: np.ndarray
     edge: float = np.inf
     x_max: float = np.inf
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.zeros_like(x)
+    @classmethod
+    def from_patterns(cls, xi: np.ndarray) -> NoReaction:
+        """Build from a pattern matrix xi of shape (P, N)."""
+        xi = np.asarray(xi, dtype=np.float64)
+        return cls(np.einsum("pi,pi->i", xi, xi) / xi.shape[1])
+
+    def response(self, x: np.ndarray) -> np.ndarray:
+        """No response term: zeros of the shape of x (float64)."""
+        return np.zeros(np.shape(np.atleast_1d(x)))
 
     def valid(self, x: np.ndarray) -> np.ndarray:
         return np.ones_like(x, dtype=bool)
@@ -377,7 +437,7 @@ def feature_model_reaction(alpha: float, alpha_D: float) -> FeatureModelReaction
 
 
 @dataclass(frozen=True, eq=False)
-class SiteSpectralReaction:
+class SiteSpectralReaction(_PerSiteReaction):
     """Spectral reaction with the site-dependent self-coupling treated exactly.
 
     The TAP field sum_mu xi^mu_i m^mu contains the self-coupling J_ii m_i with
@@ -433,16 +493,6 @@ class SiteSpectralReaction:
         """R(x) - R(0) of shape (K,): the part of R_i(x) common to all sites."""
         return self.spectral(x) - self.spectral.alpha
 
-    def site(self, x: np.ndarray) -> np.ndarray:
-        """R_i(x) of shape (K, N) for x of shape (K,); NaN rows where x >= edge."""
-        return self.response(x)[:, None] + self.self_coupling[None, :]
-
-    def __call__(self, x):
-        raise TypeError(
-            "the 'spectral_site' reaction is per site: use reaction.site(x), shape (K, N), "
-            "and subtract site(x) * m in the solver"
-        )
-
 
 REACTIONS = ("iid", "spectral", "spectral_site", "none")
 
@@ -466,7 +516,7 @@ def make_reaction(kind: str, xi: np.ndarray):
     if kind == "iid":
         return IIDReaction(alpha=P / N)
     if kind == "none":
-        return NoReaction()
+        return NoReaction.from_patterns(xi)
     if kind == "spectral":
         return SpectralReaction.from_patterns(np.asarray(xi, dtype=np.float64))
     if kind == "spectral_site":

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .status import CONVERGED, DIVERGED, NOT_CONVERGED
+from .status import CONVERGED, DIVERGED, INVALID, NOT_CONVERGED
 
 #: An overlap |m^mu| counts as condensed above the larger of this floor and
 #: CONDENSATION_NOISE times the largest overlap noise of P random patterns,
@@ -14,6 +14,10 @@ from .status import CONVERGED, DIVERGED, NOT_CONVERGED
 #: classified alike at every N >= ~500; below that the noise term takes over.
 CONDENSATION_FLOOR = 0.3
 CONDENSATION_NOISE = 2.0
+
+#: CONVERGED (and INVALID) need the residual of the fixed-point equations,
+#: recomputed at the returned state, to be at most this many times ``tol``.
+RESIDUAL_FACTOR = 10.0
 
 
 def condensation_threshold(N: int, P: int) -> float:
@@ -51,6 +55,40 @@ def status_code(diverged: np.ndarray, converged: np.ndarray) -> np.ndarray:
     )
 
 
+def exit_status(
+    status: np.ndarray, residual: np.ndarray, tol: float, inside: np.ndarray
+) -> np.ndarray:
+    """Final status from the iteration's own verdict and the exit checks.
+
+    A temperature the iteration reports CONVERGED (small last step) stays
+    CONVERGED only if its equation residual is <= RESIDUAL_FACTOR * tol and its
+    state lies inside the method's domain; with the residual met but the state
+    outside, it is INVALID; with the residual missed, NOT_CONVERGED. Other
+    statuses are kept.
+
+    Parameters
+    ----------
+    status : ndarray of shape (K,), int8
+        CONVERGED, NOT_CONVERGED or DIVERGED from the iteration.
+    residual : ndarray of shape (K,)
+        Residual of the fixed-point equations at the returned state (NaN fails).
+    tol : float
+        The tolerance the iteration used.
+    inside : ndarray of shape (K,), bool
+        Whether each state lies inside the method's domain.
+
+    Returns
+    -------
+    ndarray of shape (K,), int8
+    """
+    solved = residual <= RESIDUAL_FACTOR * tol
+    final = status.copy()
+    stepped = status == CONVERGED
+    final[stepped & ~solved] = NOT_CONVERGED
+    final[stepped & solved & ~inside] = INVALID
+    return final
+
+
 @dataclass(frozen=True)
 class Solution:
     """Fixed point (or last iterate) of a mean-field solver, one row per temperature.
@@ -65,13 +103,29 @@ class Solution:
         Edwards-Anderson parameter (1/N) sum_i m_i^2.
     free_energy : ndarray of shape (K,)
         Free energy per neuron at the returned state (units of J; NaN where the
-        method defines none, and wherever ``status`` is DIVERGED).
+        method defines none, and wherever ``status`` is DIVERGED or INVALID).
     iterations : ndarray of shape (K,), int64
         Iterations (sweeps for Monte Carlo) spent on each temperature.
     residual : ndarray of shape (K,)
-        Last max_i |m_i^{t+1} - m_i^t| (NaN where it does not apply).
+        max_i |m_i - F_i(m)| of the method's own fixed-point equations m = F(m),
+        recomputed at the returned m (NaN where it does not apply: sampling and
+        enumeration, diverged states). Which equations, per solver:
+
+        - ``kernels.tap`` (TAP, AMP, spectral): F_i = tanh(beta h_i),
+          h_i = sum_mu xi^mu_i m^mu - R(x) m_i + field_i, m^mu including the
+          diagonal j = i, x = beta (1 - q) (physics.md c: for ±1 patterns this is
+          sum_{j != i} J_ij m_j - alpha x / (1 - x) m_i); ``spectral_site``
+          subtracts J_ii + R(x) - R(0) per site; R is evaluated at x clipped to
+          the reaction's transient guard ``x_max`` (>= x_e for i.i.d. patterns,
+          so inside the domain these are the TAP equations themselves);
+        - naive mean field (``reaction="none"``): h_i = sum_{j != i} J_ij m_j + field_i;
+        - ``kernels.layered``: the spin equation m_i = tanh(B_i) of one more
+          undamped multi-layer AMP step from the returned state.
     status : ndarray of shape (K,), int8
-        ``CONVERGED``, ``NOT_CONVERGED`` or ``DIVERGED`` per temperature.
+        ``CONVERGED`` (residual <= RESIDUAL_FACTOR tol, state inside the
+        domain), ``INVALID`` (residual met, state outside the domain),
+        ``NOT_CONVERGED`` or ``DIVERGED`` per temperature (see
+        :mod:`kernels.status`).
     overlap_err, q_err : ndarray or None
         Statistical errors (one standard error) for sampling methods.
     """

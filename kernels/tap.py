@@ -45,8 +45,15 @@ import numpy as np
 from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
 from ._reproducible import reproducible
 from .initial import initial_state
-from .reaction import IIDReaction, SiteSpectralReaction, make_reaction
-from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution, status_code
+from .reaction import IIDReaction, NoReaction, SiteSpectralReaction, make_reaction
+from .solution import (
+    DIVERGED,
+    INVALID,
+    NOT_CONVERGED,
+    Solution,
+    exit_status,
+    status_code,
+)
 
 #: Supported floating types of the iteration (xi is cast once to this type).
 DTYPES = ("float32", "float64")
@@ -87,6 +94,21 @@ STAGNATION_STRIKES = 2
 #: iterations it takes to overflow).
 AMP_DIVERGENCE_FACTOR = 100.0
 
+#: Starts outside the domain. A temperature whose start has x_0 = beta (1 - q_0)
+#: >= TRANSIENT_START * x_e (a random or near-zero m0 below ~2 T_g; never the
+#: pattern start, q_0 = 1) first runs naive mean field (the step with x = 0:
+#: R(0) removes the self-coupling, no memory term) until its step falls below
+#: ``tol``, then TAP / AMP from there. AMP from such a start has x > 1 after one
+#: step and its memory terms blow up; naive mean field (J_ii = 0) instead relaxes
+#: into the basin of a retrieval or mixture state, whose x is small. After the
+#: transient such a temperature is stopped as NOT_CONVERGED as soon as x reaches
+#: the guard ``x_max`` (spin-glass-like states with x > x_e, typical at alpha >=
+#: 0.03 below T = 0.9, are no TAP states; clipping x there makes fake ones).
+#: Measured at N = 1000, T = 0.3-0.85, four samples per (alpha, init), from
+#: ``random`` and ``paramagnetic`` starts: see ``bench/kernels.py``
+#: (random_start) and tests/test_tap.py.
+TRANSIENT_START = 0.5
+
 #: Absolute accuracy of the quadrature of R(x) in the free energy of a
 #: reaction without a closed form.
 FREE_ENERGY_QUAD_EPS = 1e-10
@@ -98,7 +120,9 @@ class _Active:
 
     ``rows`` maps active column a to the output row (temperature index); ``m``
     is (N, k) and ``gbar`` (P, k), C-contiguous; the rest are (k,), ``q_sum``
-    being sum_i m_i^2 = N q of the current m (float64).
+    being sum_i m_i^2 = N q of the current m (float64), ``transient`` whether
+    the column still runs its naive-mean-field transient and ``started_outside``
+    whether it started outside the domain (see ``TRANSIENT_START``).
     """
 
     rows: np.ndarray
@@ -109,6 +133,8 @@ class _Active:
     level_previous: np.ndarray
     log_sum: np.ndarray
     strikes: np.ndarray
+    transient: np.ndarray
+    started_outside: np.ndarray
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the columns where ``mask`` is False (contiguous copies for BLAS)."""
@@ -121,6 +147,8 @@ class _Active:
             "level_previous",
             "log_sum",
             "strikes",
+            "transient",
+            "started_outside",
         ):
             value = getattr(self, name)
             setattr(self, name, np.ascontiguousarray(value[..., mask]))
@@ -142,6 +170,18 @@ def _subtract_reaction(h, m, c):
     for n in range(N):
         for k in range(K):
             h[n, k] -= c[k] * m[n, k]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _subtract_site_reaction(h, m, c, beta, self_coupling):
+    """h[n, k] -= (c[k] + beta[k] J_nn) m[n, k] in place; h, m (N, k), c, beta (k,), J_nn (N,).
+
+    The per-site reaction (naive mean field, ``spectral_site``) in one fused pass.
+    """
+    N, K = h.shape
+    for n in range(N):
+        for k in range(K):
+            h[n, k] -= (c[k] + beta[k] * self_coupling[n]) * m[n, k]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -252,25 +292,21 @@ def solve(
         reaction = make_reaction(reaction, xi)
     tol = max(float(tol), TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
     with np.errstate(all="ignore"):
-        m, iterations, residual, status = _iterate(
-            xi.astype(dtype),
-            beta,
-            m_start.astype(dtype),
-            None if field is None else field.astype(dtype),
-            reaction,
-            damping,
-            tol,
-            max_iter,
-            early_stop,
+        system = _System.build(xi.astype(dtype), field, reaction)
+        m, iterations, step_status = _iterate(
+            system, beta, m_start.astype(dtype), damping, tol, max_iter, early_stop
         )
+        residual = equation_residual(system, beta, m)
         overlap = m @ xi.T / xi.shape[1]
         q = np.einsum("kn,kn->k", m, m) / xi.shape[1]
         x = beta * (1.0 - q)
-        outside = ~np.asarray(reaction.valid(x), dtype=bool) | (x > reaction.x_max)
-        status[(status == CONVERGED) & outside] = DIVERGED
-        # a diverged iterate is no TAP state: it has no free energy (as in BP)
+        inside = np.asarray(reaction.valid(x), dtype=bool) & (x < reaction.x_max)
+        status = exit_status(step_status, residual, tol, inside)
+        # a diverged or invalid state is no TAP state: it has no free energy (as in BP)
         free_energy = np.where(
-            status == DIVERGED, np.nan, free_energy_tap(xi, beta, m, reaction, field)
+            (status == DIVERGED) | (status == INVALID),
+            np.nan,
+            free_energy_tap(xi, beta, m, reaction, field),
         )
     return Solution(
         m=m,
@@ -283,51 +319,142 @@ def solve(
     )
 
 
-def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_stop):
+@dataclass(frozen=True)
+class _System:
+    """The equations a solve iterates, in the iteration dtype.
+
+    ``xi`` (P, N); ``xi_field_t`` (N, P or P + 1), the transposed patterns with
+    the field as one more pattern row (it rides in the second GEMM with factor
+    beta); ``self_coupling`` (N, 1) column J_ii of a per-site reaction, else
+    None; ``amp`` whether the AMP form with time indices is iterated.
+    """
+
+    xi: np.ndarray
+    xi_field_t: np.ndarray
+    has_field: bool
+    reaction: object
+    self_coupling: np.ndarray | None
+    amp: bool
+
+    @classmethod
+    def build(cls, xi: np.ndarray, field: np.ndarray | None, reaction) -> _System:
+        per_site = isinstance(reaction, (SiteSpectralReaction, NoReaction))
+        return cls(
+            xi=xi,
+            xi_field_t=np.ascontiguousarray(
+                (xi if field is None else np.vstack([xi, field.astype(xi.dtype)])).T
+            ),
+            has_field=field is not None,
+            reaction=reaction,
+            self_coupling=reaction.self_coupling.astype(xi.dtype) if per_site else None,
+            amp=isinstance(reaction, IIDReaction),
+        )
+
+    def local_field(self, scaled: np.ndarray, m: np.ndarray, beta: np.ndarray, r: np.ndarray,
+                    out: np.ndarray) -> None:
+        """beta h = [xi; field]^T @ scaled - beta (r + J_ii) m into ``out`` (N, k).
+
+        ``scaled`` (P [+ 1], k) holds beta g (and beta in the field row); r (k,)
+        is the column part of the reaction, J_ii only for per-site reactions.
+        """
+        np.matmul(self.xi_field_t, scaled, out=out)
+        c = (r * beta).astype(out.dtype)
+        if self.self_coupling is None:
+            _subtract_reaction(out, m, c)
+        else:
+            _subtract_site_reaction(out, m, c, beta.astype(out.dtype), self.self_coupling)
+
+    def column_reaction(self, x: np.ndarray) -> np.ndarray:
+        """The part of the reaction term common to all sites, for x of shape (k,).
+
+        R(x) itself, or R(x) - R(0) (zero for naive mean field) for a per-site
+        reaction, whose self-coupling J_ii ``local_field`` subtracts separately.
+        """
+        if self.self_coupling is not None:
+            return np.asarray(self.reaction.response(x), dtype=self.xi.dtype)
+        return np.asarray(self.reaction(x), dtype=self.xi.dtype)
+
+
+def equation_residual(system: _System, beta: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Residual max_i |m_i - tanh(beta h_i(m))| of the fixed-point equations.
+
+    The time-index-free form of physics.md c, h_i = sum_mu xi^mu_i m^mu -
+    R(x) m_i + field_i with x = beta (1 - q) clipped to ``x_max`` (per-site
+    reactions: - [R(x) - R(0) + J_ii] m_i), evaluated in the iteration dtype
+    with one batched pair of GEMMs (the cost of one step for all K).
+
+    Parameters
+    ----------
+    system : _System
+    beta : ndarray of shape (K,)
+    m : ndarray of shape (K, N), float64
+
+    Returns
+    -------
+    ndarray of shape (K,), float64 (NaN where m is not finite)
+    """
+    xi = system.xi
+    P, N = xi.shape
+    dtype = xi.dtype
+    m_cols = np.ascontiguousarray(m.T, dtype=dtype)
+    q = np.einsum("nk,nk->k", m_cols, m_cols, dtype=np.float64) / N
+    x = np.minimum(beta * (1.0 - q), system.reaction.x_max)
+    b = beta.astype(dtype)
+    scaled = np.empty((system.xi_field_t.shape[1], beta.size), dtype=dtype)
+    np.matmul(xi, m_cols, out=scaled[:P])
+    scaled[:P] *= b / dtype.type(N)
+    if system.has_field:
+        scaled[P] = b
+    h = np.empty_like(m_cols)
+    system.local_field(scaled, m_cols, b, system.column_reaction(x), h)
+    np.tanh(h, out=h)
+    h -= m_cols
+    residual = np.abs(h).max(axis=0).astype(np.float64)
+    residual[~np.isfinite(q)] = np.nan
+    return residual
+
+
+def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop):
     """Damped TAP / AMP iteration with a compacted active set.
 
     The state is stored by columns, m of shape (N, k) for the k active
     temperatures: both products, xi @ m (P, k) and [xi; field]^T @ [beta g; beta]
     (N, k), are then GEMMs with contiguous operands, which ran 1.3x faster than
-    the row layout at k = 32 (tall-skinny OpenBLAS kernels).
+    the row layout at k = 32 (tall-skinny OpenBLAS kernels). Columns that start
+    outside the domain run the naive-mean-field transient first (see
+    ``TRANSIENT_START``): x = 0 in the step, so g = M and R = R(0).
 
-    Returns m (K, N) float64, iterations (K,) int64, residual (K,) float64 and
-    status (K,) int8 (CONVERGED, NOT_CONVERGED or DIVERGED, before the final
-    domain check of :func:`solve`).
+    Returns m (K, N) float64, iterations (K,) int64 and the iteration's status
+    (K,) int8 (CONVERGED: last step below tol; NOT_CONVERGED or DIVERGED), before
+    the exit checks of :func:`solve`.
     """
+    xi, reaction = system.xi, system.reaction
     P, N = xi.shape
     K = beta.shape[0]
     dtype = xi.dtype
-    amp = isinstance(reaction, IIDReaction)
-    # per-site reaction: R_i(x) = J_ii + [R(x) - R(0)], the J_ii part as an (N, 1) column
-    self_coupling = (
-        reaction.self_coupling.astype(dtype)[:, None]
-        if isinstance(reaction, SiteSpectralReaction)
-        else None
-    )
     m_out = np.empty((K, N))
     iterations = np.zeros(K, dtype=np.int64)
-    residual = np.full(K, np.nan)
     status = np.full(K, NOT_CONVERGED, dtype=np.int8)
 
+    m_cols = np.array(np.broadcast_to(m_start, (K, N)).T, dtype=dtype, order="C")
+    q_sum = np.einsum("nk,nk->k", m_cols, m_cols, dtype=np.float64)
+    outside = beta * (1.0 - q_sum / N) >= TRANSIENT_START * reaction.edge
     act = _Active(
         rows=np.arange(K),
         beta=beta.astype(dtype),
-        m=np.array(np.broadcast_to(m_start, (K, N)).T, dtype=dtype, order="C"),
-        q_sum=np.zeros(K),
+        m=m_cols,
+        q_sum=q_sum,
         gbar=np.zeros((P, K), dtype=dtype),
         level_previous=np.full(K, np.nan),
         log_sum=np.zeros(K),
         strikes=np.zeros(K, dtype=np.int64),
+        transient=outside.copy(),
+        started_outside=outside,
     )
-    # beta h = [xi; field]^T @ [beta g; beta] - beta R m: the field rides in the
-    # second GEMM as one more pattern row, and beta is folded into the (P, k) factor
-    xi_field_t = np.ascontiguousarray((xi if field is None else np.vstack([xi, field])).T)
-    n_rows = xi_field_t.shape[1]
+    n_rows = system.xi_field_t.shape[1]
     M, scaled = np.empty(P * K, dtype=dtype), np.empty(n_rows * K, dtype=dtype)
     h = np.empty(N * K, dtype=dtype)
     res, g_max = np.empty(K), np.empty(K)
-    act.q_sum[:] = np.einsum("nk,nk->k", act.m, act.m, dtype=np.float64)
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
     g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max()
     windows = _Windows(next_check=STAGNATION_FIRST_CHECK)
@@ -338,33 +465,38 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
         Mk, sk = _view(M, P, k), _view(scaled, n_rows, k)
         hk, res_k, g_max_k = _view(h, N, k), res[:k], g_max[:k]
         np.matmul(xi, m, out=Mk)
-        x = np.minimum(beta_k * (1.0 - act.q_sum / N), reaction.x_max).astype(dtype)
-        if amp:
+        x_raw = act.beta * (1.0 - act.q_sum / N)
+        # the transient evaluates the step at x = 0: no memory (g = M), R(0)
+        x = np.where(act.transient, 0.0, np.minimum(x_raw, reaction.x_max)).astype(dtype)
+        if system.amp:
             # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0; gbar is the damped
             # average of the g's, the field history the damped m^t responds to
             _amp_hidden(
                 Mk, dtype.type(1.0 / N), gbar, x, beta_k, dtype.type(damping), t == 1, sk, g_max_k
             )
-            r = reaction.alpha / (1.0 - x)
         else:
             Mk *= 1.0 / N
             np.multiply(Mk, beta_k, out=sk[:P])
-            r = np.asarray(_column_reaction(reaction, x), dtype=dtype)
-        if field is not None:
+        if system.has_field:
             sk[P] = beta_k
-        np.matmul(xi_field_t, sk, out=hk)
-        _subtract_reaction(hk, m, (r * beta_k).astype(dtype))
-        if self_coupling is not None:
-            hk -= self_coupling * m * beta_k
+        system.local_field(sk, m, beta_k, system.column_reaction(x), hk)
         np.tanh(hk, out=hk)
         _damped_update(m, hk, dtype.type(damping), res_k, act.q_sum)
         res_k *= 1.0 - damping
 
         diverged = ~np.isfinite(act.q_sum)
-        if amp:
+        if system.amp:
             diverged |= g_max_k > g_limit
-        converged = res_k < tol
-        done = diverged | converged
+        settled = res_k < tol
+        converged = settled & ~act.transient
+        # after the transient, a start from outside that climbs back to the guard
+        # has left the domain: stopped, never clipped into a fake fixed point
+        left = act.started_outside & ~act.transient & (x_raw >= reaction.x_max)
+        done = diverged | converged | left
+        ending = act.transient & settled & ~done
+        if ending.any():
+            act.transient[ending] = False
+            act.level_previous[ending] = np.nan  # a new iteration: no rate across the switch
         if early_stop:
             act.log_sum += np.log(res_k)
             if t == windows.next_check:
@@ -375,12 +507,11 @@ def _iterate(xi, beta, m_start, field, reaction, damping, tol, max_iter, early_s
             rows = act.rows[done]
             m_out[rows] = m[:, done].T
             iterations[rows] = t
-            residual[rows] = res_k[done]
             status[rows] = status_code(diverged[done], converged[done])
             if done.all():
                 break
             act.keep(~done)
-    return m_out, iterations, residual, status
+    return m_out, iterations, status
 
 
 @dataclass
@@ -416,17 +547,6 @@ def _hopeless(act: _Active, windows: _Windows, tol: float, max_iter: int) -> np.
     return act.strikes >= STAGNATION_STRIKES
 
 
-def _column_reaction(reaction, x: np.ndarray) -> np.ndarray:
-    """The part of the reaction term common to all sites, for x of shape (k,).
-
-    R(x) itself, or R(x) - R(0) for a per-site reaction, whose site-dependent
-    self-coupling J_ii the caller subtracts separately.
-    """
-    if isinstance(reaction, SiteSpectralReaction):
-        return reaction.response(x)
-    return reaction(x)
-
-
 def free_energy_tap(
     xi: np.ndarray,
     beta: np.ndarray,
@@ -441,6 +561,8 @@ def free_energy_tap(
     diagonal of the Hamiltonian, G(q = 1) = (1/2N) sum_i J_ii (alpha / 2 for ±1
     patterns): G(q) = G(1) - (T/2) int_0^x R(y) dy with x = beta (1 - q). For
     R = alpha / (1 - x) this is 1/2 alpha q + (alpha T/2) [ln(1 - x) + x].
+    Naive mean field (:class:`~kernels.reaction.NoReaction`) has G replaced by
+    (1/2N) sum_i J_ii m_i^2 (the diagonal removed from -1/2 sum_mu (m^mu)^2).
 
     Parameters
     ----------
@@ -457,6 +579,13 @@ def free_energy_tap(
     """
     P, N = xi.shape
     m = np.asarray(m, dtype=np.float64)
+    if isinstance(reaction, NoReaction):
+        # naive mean field: -(1/2N) sum_{i != j} J_ij m_i m_j = -1/2 sum_mu (m^mu)^2
+        # + (1/2N) sum_i J_ii m_i^2, and no reaction part
+        overlap = m @ xi.T / N
+        f = -_entropy(m) / beta - 0.5 * np.einsum("kp,kp->k", overlap, overlap)
+        f += (m * m) @ reaction.self_coupling / (2 * N)
+        return f if field is None else f - m @ field / N
     if isinstance(reaction, SiteSpectralReaction):
         # the site-dependent self-coupling replaces the average R(0) in the q term:
         # + (1/2N) sum_i (J_ii - R(0)) m_i^2, whose gradient completes R_i(x) m_i
@@ -467,8 +596,7 @@ def free_energy_tap(
     q = np.einsum("kn,kn->k", m, m) / N
     x = beta * (1.0 - q)
     valid = np.asarray(reaction.valid(x), dtype=bool)
-    plus, minus = (1.0 + m) / 2.0, (1.0 - m) / 2.0
-    entropy = -(_xlogx(plus) + _xlogx(minus)).sum(axis=1) / N
+    entropy = _entropy(m)
     diagonal = np.einsum("pn,pn->", xi, xi) / (2.0 * N * N)
     f = -T * entropy - 0.5 * np.einsum("kp,kp->k", overlap, overlap) + diagonal
     if field is not None:
@@ -476,6 +604,12 @@ def free_energy_tap(
     with np.errstate(all="ignore"):
         f -= 0.5 * T * _reaction_integral(reaction, np.where(valid, x, 0.0))
     return np.where(valid, f, np.nan)
+
+
+def _entropy(m: np.ndarray) -> np.ndarray:
+    """(1/N) sum_i H(m_i) of (K, N) magnetizations, H the binary entropy."""
+    plus, minus = (1.0 + m) / 2.0, (1.0 - m) / 2.0
+    return -(_xlogx(plus) + _xlogx(minus)).sum(axis=1) / m.shape[1]
 
 
 def _xlogx(p: np.ndarray) -> np.ndarray:
