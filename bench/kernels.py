@@ -15,12 +15,16 @@ time of each is kept. Sections:
 - speed-up over a plain numpy loop that iterates each (alpha, T) point alone in
   float64 (the same damped AMP step with matrix-vector products): its time per
   point-iteration divided by the batched solver's (float32, and float64);
+- shapes (``bench/step_shapes.py``): the step against a plain numpy batched
+  step from N = 500 to 16000 and K = 1 to 64, both dtypes, and the float32
+  speed-up at N = 4000;
 - early stop: on a grid at N = 1000 (alpha in ALPHAS_GRID, T across
   [0.05, 1.2]), the share of all iterations spent on points that end
   unconverged, with and without the early stop.
 
 Run ``python bench/kernels.py``. The last line is built from the dict of results:
-``tap_fraction_of_peak=F speedup_vs_loop=S bp_relaxed_over_tap=R``.
+``tap_fraction_of_peak=F speedup_vs_loop=S step_vs_numpy=V float32_speedup=G
+bp_relaxed_over_tap=R``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import time
 
 import _unshadow  # first: the kernels package, not this file
 import numpy as np
+from step_shapes import report_step_shapes
 from threadpoolctl import threadpool_limits
 
 from kernels import tap
@@ -283,6 +288,7 @@ def main() -> dict:
     with threadpool_limits(limits=1):
         timing = speed()
         results |= report_speed(timing)
+        results |= report_step_shapes()
         results |= report_early_stop()
         results |= report_bp_cost(gemm_flops=1e9 * timing["float64"]["peak"])
     return results
