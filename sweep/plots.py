@@ -135,6 +135,17 @@ def _given(ax, n: int, stack: int = 1) -> tuple[Figure, np.ndarray]:
     return axes.flat[0].figure, axes.reshape(stack, n)
 
 
+def _algorithm_panels(ds: xr.Dataset, ax, N: int | None, stack: int = 1
+                      ) -> tuple[int, list, Figure, np.ndarray]:
+    """The size drawn, the algorithms, and ``stack`` panels per algorithm: a new Figure
+    (``ax`` None) or the given axes."""
+    N = _pick_N(ds, N)
+    algorithms = _names(ds, "algorithm")
+    n = len(algorithms)
+    fig, axes = _wrapped(n, stack) if ax is None else _given(ax, n, stack)
+    return N, algorithms, fig, axes
+
+
 def _label_width(label: str) -> float:
     """Width in points of a legend label at LEGEND_FONTSIZE (mathtext included)."""
     path = TextPath((0, 0), label, size=LEGEND_FONTSIZE, prop=FontProperties())
@@ -449,9 +460,7 @@ def phase_diagram(
     matplotlib.figure.Figure
     """
 
-    N = _pick_N(ds, N)
-    algorithms = _names(ds, "algorithm")
-    fig, axes = _wrapped(len(algorithms)) if ax is None else _given(ax, len(algorithms))
+    N, algorithms, fig, axes = _algorithm_panels(ds, ax, N)
     data = analysis.phase_diagram(
         ds.sel(N=[N]), threshold=threshold, n_boot=n_boot, rng=rng
     ).compute()
@@ -705,9 +714,7 @@ def convergence_map(
     matplotlib.figure.Figure
     """
 
-    N = _pick_N(ds, N)
-    algorithms = _names(ds, "algorithm")
-    fig, axes = _wrapped(len(algorithms), 2) if ax is None else _given(ax, len(algorithms), 2)
+    N, algorithms, fig, axes = _algorithm_panels(ds, ax, N, stack=2)
     at = ds.sel(N=N)
     status = at["status"].load()
     computed = status != PENDING
@@ -793,9 +800,7 @@ def basin_map(ds: xr.Dataset, ax: Axes | Sequence[Axes] | None = None, *,
     """
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
-    N = _pick_N(ds, N)
-    algorithms = _names(ds, "algorithm")
-    fig, axes = _wrapped(len(algorithms)) if ax is None else _given(ax, len(algorithms))
+    N, algorithms, fig, axes = _algorithm_panels(ds, ax, N)
     at = ds.sel(N=N)
     shares = analysis.basins(at).compute()
     status = at["status"].load()
