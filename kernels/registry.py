@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ._checks import MAX_ITER
 from .exact_limits import EXACT_MAX_N
 from .patterns import Patterns
 from .solution import Solution
@@ -53,7 +54,7 @@ class SolverOptions:
 
     damping: float = 0.5
     tol: float = 1e-8
-    max_iter: int = 2000
+    max_iter: int = MAX_ITER
     dtype: str = "float64"
     reaction: str = "iid"
     mc_sweeps: int = 2000
