@@ -53,8 +53,8 @@ from pathlib import Path
 
 import _unshadow  # noqa: F401  (first: the kernels package, not bench/kernels.py)
 
+from sweep.config import parse_spec
 from sweep.plan import make_plan
-from sweep.spec import parse_spec
 from sweep.store import create
 from sweep.tasks import run_task
 

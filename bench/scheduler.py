@@ -43,8 +43,8 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from sweep import runner
 from sweep.cluster import connect
+from sweep.config import parse_spec
 from sweep.plan import make_plan
-from sweep.spec import parse_spec
 from sweep.store import Writer, create
 from sweep.tasks import run_task
 

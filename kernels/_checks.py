@@ -128,6 +128,12 @@ def _real(name: str, value) -> float:
         raise ValueError(f"{name} must be a real number, got {value!r}") from None
 
 
+#: Iteration budget per temperature of every iterative solver (tap, bp, layered)
+#: when none is given; also the default of ``[solver] max_iter``
+#: (:class:`kernels.registry.SolverOptions`).
+MAX_ITER = 2000
+
+
 def check_iteration(damping: float, tol: float, max_iter: int) -> None:
     """Damping in [0, 1), finite tol > 0, integer max_iter >= 1.
 

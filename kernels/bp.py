@@ -62,7 +62,7 @@ import numpy as np
 
 from . import _bp_full
 from ._bp_full import log_cosh
-from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
+from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
 from ._reproducible import lane_log_product, lane_sum, reproducible
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
 
@@ -590,7 +590,7 @@ def solve(
     field: np.ndarray | None = None,
     damping: float = 0.5,
     tol: float = 1e-8,
-    max_iter: int = 1000,
+    max_iter: int = MAX_ITER,
     dtype: str = "float64",
 ) -> Solution:
     """Belief propagation fixed points, one per inverse temperature.
@@ -620,7 +620,7 @@ def solve(
         ``residual``). The total fields must settle too, max_i |H_i^{t+1} - H_i^t|
         <= sqrt(tol) (units of J): near T = 0 saturated magnetizations can stay
         put for an iteration while the messages still move, and move later.
-    max_iter : int, default=1000
+    max_iter : int, default=MAX_ITER (2000)
         Sweep budget per temperature.
     dtype : {"float64", "float32"}, default="float64"
         Storage and arithmetic of the relaxed messages (the patterns are cast

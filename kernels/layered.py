@@ -54,7 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_beta, check_field, check_iteration, check_start
+from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_start
 from ._reproducible import reproducible
 from .patterns import mixture
 from .reaction import SpectralReaction
@@ -110,7 +110,7 @@ def solve(
     field: np.ndarray | None = None,
     damping: float = 0.5,
     tol: float = 1e-8,
-    max_iter: int = 1000,
+    max_iter: int = MAX_ITER,
 ) -> Solution:
     """Multi-layer AMP for the feature model, K temperatures at once.
 
@@ -134,7 +134,7 @@ def solve(
         d in [0, 1): estimate <- (1 - d) new + d old.
     tol : float, default=1e-8
         Convergence threshold on max_i |m_i^{t+1} - m_i^t|.
-    max_iter : int, default=1000
+    max_iter : int, default=MAX_ITER (2000)
         Iteration budget per temperature.
 
     Returns

@@ -368,6 +368,8 @@ _PARAMS = {
     "features_sign": ("alpha_D", "density"),
     "products": ("n_eta",),
 }
+#: The keys of each pattern model (the ``**params`` of :func:`make`).
+PARAMS = _PARAMS
 
 
 def make(kind: str, N: int, alpha: float, rng: np.random.Generator, **params) -> Patterns:

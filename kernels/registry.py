@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ._checks import MAX_ITER
 from .exact_limits import EXACT_MAX_N
 from .patterns import Patterns
 from .solution import Solution
@@ -53,7 +54,7 @@ class SolverOptions:
 
     damping: float = 0.5
     tol: float = 1e-8
-    max_iter: int = 2000
+    max_iter: int = MAX_ITER
     dtype: str = "float64"
     reaction: str = "iid"
     mc_sweeps: int = 2000
@@ -86,6 +87,14 @@ class Algorithm:
     iteration_cost : float
         Cost of one iteration per (temperature, pattern, neuron) relative to a
         batched TAP step, for the sweep's cost model (iterative solvers only).
+    loop_flops : callable or None
+        ``loop_flops(N, P, K, options)``: scalar-loop operations of one sample
+        over K temperatures, for methods whose work is not iterations of matrix
+        products (Monte Carlo, enumeration); None for the iterative solvers.
+    min_patterns : int
+        Fewest patterns it needs (a method conditioned on pattern 1 needs two).
+    needs_feature_mixture : bool
+        Whether it needs patterns built as linear mixtures of features.
     """
 
     name: str
@@ -95,6 +104,9 @@ class Algorithm:
     max_N: int | None = None
     has_free_energy: bool = True
     iteration_cost: float = 1.0
+    loop_flops: Callable[[int, int, int, SolverOptions], float] | None = None
+    min_patterns: int = 1
+    needs_feature_mixture: bool = False
 
 
 def _iterative(options: SolverOptions) -> dict:
@@ -157,6 +169,16 @@ def _exact(patterns, beta, m0, options, rng):
     return exact.solve(patterns.xi, beta, field=_field(patterns, options))
 
 
+def _mc_flops(N: int, P: int, K: int, options: SolverOptions) -> float:
+    """Glauber sweeps: 2 N P per sweep (a local field), per chain and temperature."""
+    return 2.0 * N * P * K * options.mc_sweeps * options.mc_chains
+
+
+def _exact_flops(N: int, P: int, K: int, options: SolverOptions) -> float:
+    """Enumeration: 2^N states of N P work each, per temperature."""
+    return 2.0**N * N * P * K
+
+
 #: Relaxed BP per (point, iteration) over batched TAP: 6.1 at N = 2000, alpha = 0.1
 #: (``python bench/kernels.py``, bp_relaxed_over_tap).
 RELAXED_BP_COST = 6.0
@@ -189,13 +211,14 @@ ALGORITHMS: dict[str, Algorithm] = {
         Algorithm("bp_retrieval_wrong", _bp(relaxed=True, retrieved=1),
                   "relaxed BP conditioned on pattern 1 while the state starts on pattern 0 "
                   "(shows that BP must be told which pattern is retrieved)", _TYPED,
-                  iteration_cost=RELAXED_BP_COST),
+                  iteration_cost=RELAXED_BP_COST, min_patterns=2),
         Algorithm("layered", _layered, "multi-layer AMP for feature-built patterns", _ITERATIVE,
-                  iteration_cost=LAYERED_COST),
+                  iteration_cost=LAYERED_COST, needs_feature_mixture=True),
         Algorithm("mc", _mc, "Glauber Monte Carlo (reference)",
-                  frozenset({"mc_sweeps", "mc_chains", "field"}), has_free_energy=False),
+                  frozenset({"mc_sweeps", "mc_chains", "field"}), has_free_energy=False,
+                  loop_flops=_mc_flops),
         Algorithm("exact", _exact, "exact enumeration of all 2^N states (reference)",
-                  frozenset({"field"}), max_N=EXACT_MAX_N),
+                  frozenset({"field"}), max_N=EXACT_MAX_N, loop_flops=_exact_flops),
     ]
 }
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
+from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
 from ._reproducible import reproducible
 from .initial import initial_state
 from .reaction import IIDReaction, NoReaction, SiteSpectralReaction, make_reaction
@@ -238,7 +238,7 @@ def solve(
     reaction="iid",
     damping: float = 0.5,
     tol: float = 1e-8,
-    max_iter: int = 1000,
+    max_iter: int = MAX_ITER,
     dtype: str = "float64",
     early_stop: bool = True,
 ) -> Solution:
@@ -265,7 +265,7 @@ def solve(
     tol : float, default=1e-8
         Convergence threshold on max_i |m_i^{t+1} - m_i^t|; raised to at least
         ``TOL_FLOOR_EPS`` machine epsilons of ``dtype``.
-    max_iter : int, default=1000
+    max_iter : int, default=MAX_ITER (2000)
         Iteration budget per temperature.
     dtype : {"float32", "float64"}, default="float64"
         Floating type of the iteration. Outputs are float64.

@@ -7,8 +7,8 @@ number used is reported as ``n_used``. Reductions stay lazy (Dask-backed) when
 the input is; call ``.compute()`` on the result. No physics is computed here:
 theory lines come from :mod:`kernels.rs`.
 
-Importing this module registers the ``ds.hopfield`` accessor
-(:class:`HopfieldAccessor`).
+The ``ds.hopfield`` accessor over these functions is registered by
+:mod:`sweep.accessor` (opening results does it).
 """
 
 from __future__ import annotations
@@ -19,55 +19,13 @@ import numpy as np
 import xarray as xr
 
 from kernels import rs
-from kernels.status import CONVERGED
+
+from .basins import BASINS, SPIN_GLASS_Q, basins  # noqa: F401  (sweep.analysis.basins)
+from .crossings import N_BOOTSTRAP, crossing_dataset
+from .points import SEED, check_dims, check_var, usable
 
 #: Seed-mean overlap above which a point counts as retrieving (T_M, alpha_c, T_c).
 RETRIEVAL_THRESHOLD = 0.5
-#: Bootstrap resamples of the seeds for the errors of transition estimates.
-N_BOOTSTRAP = 200
-#: Seed of the bootstrap generator when none is given (results are reproducible).
-BOOTSTRAP_SEED = 0
-
-SEED = "seed"
-
-#: ``<name>_bound`` flags of a transition estimate (CF flags): where the estimate
-#: is not measured it is NaN and this says why.
-MEASURED, LOWER_BOUND, UPPER_BOUND, NO_DATA = 0, 1, 2, 3
-BOUND_MEANINGS = "measured lower_bound upper_bound no_data"
-
-
-def _rng(rng) -> np.random.Generator:
-    return (
-        rng
-        if isinstance(rng, np.random.Generator)
-        else np.random.default_rng(BOOTSTRAP_SEED if rng is None else rng)
-    )
-
-
-def _check_var(ds: xr.Dataset, var: str) -> None:
-    if var not in ds.data_vars:
-        raise ValueError(
-            f"var: {var!r} is not a variable of the dataset; "
-            f"choose one of {sorted(map(str, ds.data_vars))}"
-        )
-
-
-def _check_dims(ds: xr.Dataset, *dims: str) -> None:
-    missing = [d for d in dims if d not in ds.dims]
-    if missing:
-        raise ValueError(
-            f"ds: dimensions {missing} are missing; a results Dataset has "
-            "(algorithm, N, alpha, seed, T) (open it with sweep.open_results)"
-        )
-
-
-def usable(ds: xr.Dataset) -> xr.DataArray:
-    """Boolean mask of the points that enter averages: ``status == converged``.
-
-    Pending, not converged, diverged and failed points are excluded.
-    """
-    _check_var(ds, "status")
-    return ds["status"] == CONVERGED
 
 
 # --------------------------------------------------------------------------- #
@@ -99,8 +57,8 @@ def seed_mean(ds: xr.Dataset, var: str = "m") -> xr.Dataset:
         error, sample std with ddof=1 over sqrt(n); NaN for n < 2) and ``n_used``
         (number of converged seeds; the mean is NaN where it is 0).
     """
-    _check_var(ds, var)
-    _check_dims(ds, SEED)
+    check_var(ds, var)
+    check_dims(ds, SEED)
     ok = usable(ds)
     values = ds[var].where(ok)
     n_used = ok.sum(SEED)
@@ -117,156 +75,6 @@ def seed_mean(ds: xr.Dataset, var: str = "m") -> xr.Dataset:
         }
     )
     return out
-
-
-# --------------------------------------------------------------------------- #
-# Threshold crossings (numpy cores)
-# --------------------------------------------------------------------------- #
-
-
-def upper_crossing(values: np.ndarray, coord: np.ndarray, threshold: float) -> np.ndarray:
-    """Highest coordinate at which ``values`` exceed ``threshold``, interpolated.
-
-    Parameters
-    ----------
-    values : ndarray of shape (..., K)
-        Curve sampled at ``coord``; NaN counts as not above.
-    coord : ndarray of shape (K,)
-        Increasing grid (temperatures or loads).
-    threshold : float
-
-    Returns
-    -------
-    ndarray of shape (...)
-        With j the last index where values > threshold: coord[j] if j = K - 1
-        (clipped to the grid); else the linear interpolation to the threshold
-        between j and j + 1, or their midpoint if values[j + 1] is NaN; NaN if
-        the curve never exceeds the threshold.
-    """
-    values = np.asarray(values, dtype=float)
-    coord = np.asarray(coord, dtype=float)
-    K = values.shape[-1]
-    above = values > threshold
-    j = K - 1 - np.argmax(above[..., ::-1], axis=-1)
-    j_next = np.minimum(j + 1, K - 1)
-    v_j = np.take_along_axis(values, j[..., None], axis=-1)[..., 0]
-    v_next = np.take_along_axis(values, j_next[..., None], axis=-1)[..., 0]
-    x_j, x_next = coord[j], coord[j_next]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        interpolated = x_j + (v_j - threshold) / (v_j - v_next) * (x_next - x_j)
-    crossing = np.where(np.isnan(v_next), 0.5 * (x_j + x_next), interpolated)
-    crossing = np.where(j == K - 1, x_j, crossing)
-    return np.where(above.any(axis=-1), crossing, np.nan)
-
-
-def _masked_mean(values: np.ndarray, ok: np.ndarray, axis: int) -> np.ndarray:
-    count = ok.sum(axis=axis)
-    total = np.where(ok, values, 0.0).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
-
-
-def crossing_bound(values: np.ndarray, threshold: float) -> np.ndarray:
-    """Whether :func:`upper_crossing` of ``values`` is a measurement or a grid edge.
-
-    Parameters
-    ----------
-    values : ndarray of shape (..., K)
-        Curve over an increasing grid; NaN where nothing was measured.
-    threshold : float
-
-    Returns
-    -------
-    ndarray of shape (...), int8
-        ``LOWER_BOUND`` where the last grid value exceeds ``threshold`` (the
-        crossing is at or beyond the grid's end), ``UPPER_BOUND`` where no value
-        does (it is below the grid's start, if anywhere), ``NO_DATA`` where all
-        are NaN, else ``MEASURED``.
-    """
-    values = np.asarray(values, dtype=float)
-    flag = np.full(values.shape[:-1], MEASURED, dtype=np.int8)
-    flag[~(values > threshold).any(axis=-1)] = UPPER_BOUND
-    flag[np.isnan(values).all(axis=-1)] = NO_DATA
-    flag[values[..., -1] > threshold] = LOWER_BOUND
-    return flag
-
-
-def _bootstrap_crossing(
-    values: np.ndarray, ok: np.ndarray, coord: np.ndarray, threshold: float, resamples: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Crossing of the seed mean, its bootstrap standard deviation and its bound flag.
-
-    values, ok : (..., S, K) per seed; resamples : (B, S) seed indices. The
-    crossing and its error are NaN unless the flag is ``MEASURED``.
-    """
-    mean = _masked_mean(values, ok, -2)
-    bound = crossing_bound(mean, threshold)
-    estimate = np.where(bound == MEASURED, upper_crossing(mean, coord, threshold), np.nan)
-    boot_values = values[..., resamples, :]  # (..., B, S, K)
-    boot_ok = ok[..., resamples, :]
-    boot = upper_crossing(_masked_mean(boot_values, boot_ok, -2), coord, threshold)  # (..., B)
-    finite = np.isfinite(boot)
-    n = finite.sum(axis=-1)
-    centred = np.where(finite, boot - _masked_mean(boot, finite, -1)[..., None], 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        err = np.where(n > 1, np.sqrt((centred**2).sum(axis=-1) / (n - 1)), np.nan)
-    return estimate, np.where(bound == MEASURED, err, np.nan), bound
-
-
-def _crossing_dataset(
-    values: xr.DataArray,
-    ok: xr.DataArray,
-    along: str,
-    threshold: float,
-    n_boot: int,
-    rng,
-    name: str,
-    long_name: str,
-    units: str,
-) -> xr.Dataset:
-    """Crossing along ``along`` of the seed mean, with bootstrap errors, as a Dataset."""
-    if n_boot < 2:
-        raise ValueError(f"n_boot: must be >= 2 for a bootstrap error, got {n_boot}")
-    values = values.sortby(along)
-    ok = ok.sortby(along)
-    if values.chunks is not None:
-        values = values.chunk({SEED: -1, along: -1})
-        ok = ok.chunk({SEED: -1, along: -1})
-    n_seed = values.sizes[SEED]
-    resamples = _rng(rng).integers(0, n_seed, size=(n_boot, n_seed))
-    coord = values[along].values
-    estimate, err, bound = xr.apply_ufunc(
-        _bootstrap_crossing,
-        values,
-        ok,
-        input_core_dims=[[SEED, along], [SEED, along]],
-        output_core_dims=[[], [], []],
-        kwargs={"coord": coord, "threshold": threshold, "resamples": resamples},
-        dask="parallelized",
-        output_dtypes=[float, float, np.int8],
-    )
-    attrs = {"threshold": threshold, "n_boot": n_boot}
-    low, high = coord[0], coord[-1]
-    return xr.Dataset(
-        {
-            name: estimate.assign_attrs(attrs, long_name=long_name, units=units),
-            f"{name}_err": err.assign_attrs(
-                attrs, long_name=f"bootstrap error of {name} (seeds)", units=units
-            ),
-            f"{name}_bound": bound.assign_attrs(
-                long_name=f"whether {name} is measured or only bounded by the {along} grid",
-                units="1",
-                flag_values=[MEASURED, LOWER_BOUND, UPPER_BOUND, NO_DATA],
-                flag_meanings=BOUND_MEANINGS,
-                comment=(
-                    f"{name} is NaN unless measured. lower_bound: the seed mean is above "
-                    f"{threshold:g} at the largest {along} of the grid, {name} >= {high:g}; "
-                    f"upper_bound: above it at no {along} of the grid, {name} < {low:g} if "
-                    f"it exists; no_data: no converged seed at any {along}"
-                ),
-            ),
-        }
-    )
 
 
 # --------------------------------------------------------------------------- #
@@ -305,8 +113,8 @@ def retrieval_temperature(
         ``MEASURED``, ``LOWER_BOUND``, ``UPPER_BOUND``, ``NO_DATA``) over the
         dimensions other than seed and T.
     """
-    _check_dims(ds, SEED, "T")
-    return _crossing_dataset(
+    check_dims(ds, SEED, "T")
+    return crossing_dataset(
         ds["m"],
         usable(ds),
         "T",
@@ -350,10 +158,10 @@ def critical_load(
         (flags as ``T_M_bound``) over the remaining dimensions, with the
         temperature used as coordinate ``T``.
     """
-    _check_dims(ds, SEED, "T", "alpha")
+    check_dims(ds, SEED, "T", "alpha")
     T_used = float(ds["T"].min()) if T is None else float(ds["T"].sel(T=T, method="nearest"))
     at = ds.sel(T=T_used)
-    out = _crossing_dataset(
+    out = crossing_dataset(
         at["m"],
         usable(at),
         "alpha",
@@ -405,7 +213,7 @@ def stability_temperature(
         ``other``) ``T_c`` and ``T_c_err`` are NaN, there is no ``T_c_bound``,
         and the Dataset's ``note`` attribute says why.
     """
-    _check_dims(ds, SEED, "T")
+    check_dims(ds, SEED, "T")
     if other is None:
         inits = [str(v) for v in ds[INIT].values] if INIT in ds.dims else []
         others = [v for v in inits if v != RETRIEVAL_INIT]
@@ -426,8 +234,8 @@ def stability_temperature(
     else:
         retrieval = ds
     retrieval, other = xr.align(retrieval, other, join="inner")
-    _check_var(retrieval, "free_energy")
-    _check_var(other, "free_energy")
+    check_var(retrieval, "free_energy")
+    check_var(other, "free_energy")
     ok = (
         usable(retrieval)
         & usable(other)
@@ -437,7 +245,7 @@ def stability_temperature(
     if "m_other" in other.data_vars:  # the other run must not retrieve any pattern either
         ok = ok & (other["m_other"] <= threshold)
     advantage = other["free_energy"] - retrieval["free_energy"]  # > 0: retrieval lower
-    return _crossing_dataset(
+    return crossing_dataset(
         advantage, ok, "T", 0.0, n_boot, rng, "T_c", "measured retrieval stability temperature", "J"
     )
 
@@ -508,7 +316,7 @@ def finite_size(
         alpha): ``T_M``, ``T_M_err``, ``T_M_bound`` (measured), ``T_M_theory``
         (RS), ``T_M_shift`` = T_M - T_M_theory (NaN where T_M is only bounded).
     """
-    _check_dims(ds, "N", "alpha", SEED, "T")
+    check_dims(ds, "N", "alpha", SEED, "T")
     means = seed_mean(ds, "m")
     m_theory = theory_overlap(ds["alpha"].values, ds["T"].values)
     T_M = retrieval_temperature(ds, threshold=threshold, n_boot=n_boot, rng=rng)
@@ -549,7 +357,7 @@ def compare(ds: xr.Dataset, a: str, b: str, var: str = "m") -> xr.Dataset:
         (standard error), ``max_abs_difference``, ``n_used``, and the seed means
         ``<var>_a``, ``<var>_b`` over the same seeds.
     """
-    _check_var(ds, var)
+    check_var(ds, var)
     names = [str(x) for x in ds["algorithm"].values]
     for label, value in (("a", a), ("b", b)):
         if value not in names:
@@ -602,68 +410,3 @@ def phase_diagram(
     for name in lines.data_vars:
         out[f"{name}_theory"] = lines[name]
     return out
-
-
-@xr.register_dataset_accessor("hopfield")
-class HopfieldAccessor:
-    """``ds.hopfield``: the analysis and plots of :mod:`sweep.analysis` and :mod:`sweep.plots`.
-
-    Examples
-    --------
-    >>> ds.hopfield.seed_mean("m")                       # doctest: +SKIP
-    >>> ds.hopfield.retrieval_temperature().compute()    # doctest: +SKIP
-    >>> ds.hopfield.plot_phase()                         # doctest: +SKIP
-    """
-
-    def __init__(self, xarray_obj: xr.Dataset):
-        self._obj = xarray_obj
-
-    def usable(self) -> xr.DataArray:
-        """See :func:`usable`."""
-        return usable(self._obj)
-
-    def seed_mean(self, var: str = "m") -> xr.Dataset:
-        """See :func:`seed_mean`."""
-        return seed_mean(self._obj, var)
-
-    def retrieval_temperature(self, **kwargs) -> xr.Dataset:
-        """See :func:`retrieval_temperature`."""
-        return retrieval_temperature(self._obj, **kwargs)
-
-    def critical_load(self, **kwargs) -> xr.Dataset:
-        """See :func:`critical_load`."""
-        return critical_load(self._obj, **kwargs)
-
-    def stability_temperature(self, other: xr.Dataset | None = None, **kwargs) -> xr.Dataset:
-        """See :func:`stability_temperature`."""
-        return stability_temperature(self._obj, other, **kwargs)
-
-    def finite_size(self, **kwargs) -> xr.Dataset:
-        """See :func:`finite_size`."""
-        return finite_size(self._obj, **kwargs)
-
-    def compare(self, a: str, b: str, var: str = "m") -> xr.Dataset:
-        """See :func:`compare`."""
-        return compare(self._obj, a, b, var)
-
-    def phase_diagram(self, **kwargs) -> xr.Dataset:
-        """See :func:`phase_diagram`."""
-        return phase_diagram(self._obj, **kwargs)
-
-    def plot_phase(self, **kwargs):
-        """See :func:`sweep.plots.phase_diagram`."""
-        from . import plots
-
-        return plots.phase_diagram(self._obj, **kwargs)
-
-    def plot_overlap(self, alpha: float, **kwargs):
-        """See :func:`sweep.plots.overlap_curves`."""
-        from . import plots
-
-        return plots.overlap_curves(self._obj, alpha, **kwargs)
-
-    def plot_convergence(self, **kwargs):
-        """See :func:`sweep.plots.convergence_map`."""
-        from . import plots
-
-        return plots.convergence_map(self._obj, **kwargs)

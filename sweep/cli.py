@@ -1,7 +1,10 @@
 """The ``hopsweep`` command (also ``python -m sweep``).
 
-Thin commands over library functions; heavy imports live inside the commands
-so ``hopsweep --help`` is instant. Exit codes (DESIGN.md): 0 every point has a
+Thin commands over the Python API (:mod:`sweep.api`: run, status, dry run) and
+the results, plots and theory modules; each parses its flags, calls the library
+and prints. Library errors (:mod:`sweep.errors`) are rendered with the flags
+that fix them (:data:`CLI_WORDS`) and mapped to exit codes. Heavy imports live
+inside the commands so ``hopsweep --help`` is instant. Exit codes (DESIGN.md): 0 every point has a
 result (converged or not), 1 some points failed or are still pending, 2 bad input
 or usage with nothing written, 130 interrupted (what was written is kept).
 """
@@ -11,8 +14,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
-import signal
 import sys
 from pathlib import Path
 
@@ -22,28 +23,23 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
-#: Failed-point error texts listed by ``hopsweep status`` (most frequent first).
-STATUS_MAX_ERRORS = 10
+#: How the command names the arguments a library error tells a caller to change.
+CLI_WORDS = {
+    "store": "--store",
+    "overwrite": "`hopsweep run CONFIG --overwrite`",
+    "overwrite_flag": "--overwrite",
+    "retry_failed": "--retry-failed",
+    "scheduler": "--scheduler / cluster.address",
+    "index": "--index",
+    "count": "--count",
+}
+#: The same for commands whose store is their positional argument.
+STORE_ARGUMENT_WORDS = {**CLI_WORDS, "store": "STORE"}
 
 
 def _fail(message: str) -> int:
     print(f"hopsweep: error: {message}", file=sys.stderr)
     return EXIT_USAGE
-
-
-def _human_bytes(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
-
-
-def _human_seconds(seconds: float) -> str:
-    for unit, size in (("days", 86400.0), ("hours", 3600.0), ("min", 60.0)):
-        if seconds >= size:
-            return f"about {seconds / size:.1f} {unit}"
-    return f"about {seconds:.0f} s"
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -74,201 +70,54 @@ def _config_error(config: str, err, overrides: dict[str, object]) -> int:
     return _fail(f"{config}: invalid config\n" + "\n".join(lines))
 
 
-def _dry_run(spec, plan, store: Path) -> int:
-    from .store import StoreMismatch, location_problem, stored_hash, stored_plan
-
-    if store.exists():
-        try:
-            same = stored_hash(store) == spec.hash
-        except StoreMismatch:
-            state = "exists but is not a hopsweep store: would refuse, even with --overwrite"
-        else:
-            state = ("exists, same spec: would resume" if same else
-                     "exists with another spec: would refuse without --overwrite")
-            plan = stored_plan(store, plan) if same else plan
-    else:
-        problem = location_problem(store)
-        state = "new" if problem is None else f"cannot be created: {problem}"
-    print(f"spec      {spec.name} (hash {spec.hash[:12]})")
-    print(f"points    {spec.n_points} = algorithm {spec.shape[0]} x N {spec.shape[1]} x alpha "
-          f"{spec.shape[2]} x seed {spec.shape[3]} x T {spec.shape[4]}")
-    print(f"tasks     {plan.n_tasks} ({plan.seed_block} seeds per task)")
-    print(f"chunks    {plan.n_chunks} per variable, chunk sizes {plan.chunks}")
-    print(f"store     {store} ({state}), at most {_human_bytes(plan.estimated_bytes())}")
-    seconds = plan.estimated_seconds()
-    print(f"estimate  {seconds:.0f} core-seconds of compute ({_human_seconds(seconds)} on one "
-          f"core, {_human_seconds(seconds / spec.cluster.workers)} on {spec.cluster.workers}; "
-          "cost model)")
-    print(f"cluster   {spec.cluster.kind}, {spec.cluster.workers} workers, "
-          f"{spec.cluster.max_in_flight} tasks in flight")
-    for note in _unused_option_notes(spec):
-        print(f"note      {note}")
-    if spec.cluster.kind in ("slurm", "pbs"):
-        from .jobqueue import job_script
-
-        print("worker job script:")
-        print(job_script(spec.cluster))
-    print("dry run: nothing written")
-    return EXIT_OK
-
-
-def _prepare_store(spec, plan, store: Path, overwrite: bool):
-    """Create, verify or (``--overwrite``) replace the store.
-
-    Returns
-    -------
-    (StoreLock, bool)
-        The store's exclusive lock, held, and whether this call made the store.
-    """
-    from . import store as st
-    from .lock import StoreLock
-
-    if overwrite and store.exists():
-        st.stored_hash(store)  # refuses to replace anything but a hopsweep store
-        with StoreLock(store):
-            st.replace(store, spec, plan)
-        created = True
-    else:
-        created = st.create(store, spec, plan)
-    return StoreLock(store).acquire(), created
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _unused_option_notes(spec) -> list[str]:
-    """One line per ``[solver]`` option set away from its default that no selected
-    algorithm reads (it is accepted, and part of the spec hash, but has no effect)."""
-    from kernels.registry import unused_options
-
-    return [
-        f"[solver] {name} = {getattr(spec.options, name)!r} has no effect: it is read "
-        f"by {', '.join(readers)} only, and grid.algorithm selects none of them"
-        for name, readers in unused_options(spec.algorithm, spec.options).items()
-    ]
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from .cluster import ClusterUnavailable
-    from .lock import StoreBusy
-    from .plan import make_plan
-    from .spec import SpecError, load_spec
-    from .store import StoreLocationError, StoreMismatch, stored_plan
+    from . import api
+    from .config import as_spec
+    from .errors import HopsweepError, SpecError
 
     overrides = _overrides(args)
     try:
-        spec = load_spec(args.config, overrides)
+        spec = as_spec(args.config, overrides)
+        if args.dry_run:
+            print("\n".join(api.dry_run(spec, store=args.store).lines(CLI_WORDS)))
+            print("dry run: nothing written")
+            return EXIT_OK
+        store = Path(args.store or spec.store)
+        resume = f"hopsweep run {args.config} --store {store}"
+        report = api.execute(spec, store, overwrite=args.overwrite,
+                             retry_failed=args.retry_failed)
     except SpecError as err:
         return _config_error(args.config, err, overrides)
-    store = Path(args.store or spec.store)
-    plan = make_plan(spec)
-    if args.dry_run:
-        return _dry_run(spec, plan, store)
-    try:
-        lock, created = _prepare_store(spec, plan, store, args.overwrite)
-    except (StoreMismatch, StoreLocationError, StoreBusy) as err:
-        return _fail(str(err))
-    plan = stored_plan(store, plan)  # a store made by another hopsweep version keeps its chunks
-    resume = f"hopsweep run {args.config} --store {store}"
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        return _run_locked(spec, plan, store, args, resume)
+    except HopsweepError as err:
+        return _fail(err.render(CLI_WORDS))
     except KeyboardInterrupt:
         print(f"\nhopsweep: interrupted; points already written are kept in {store}.\n"
               f"resume with: {resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except ClusterUnavailable as err:
-        if created:  # nothing was computed: leave nothing behind
-            shutil.rmtree(store, ignore_errors=True)
-        return _fail(str(err))
-    finally:
-        lock.release()
-
-
-def _run_locked(spec, plan, store: Path, args: argparse.Namespace, resume: str) -> int:
-    from . import runner
-    from . import store as st
-    from .cluster import connect
-    from .progress import Progress
-
-    print(f"hopsweep: {spec.name} -> {store} ({plan.n_tasks} tasks, {spec.n_points} points)",
-          file=sys.stderr, flush=True)
-    for note in _unused_option_notes(spec):
-        print(f"hopsweep: note: {note}", file=sys.stderr)
-    summary = None
-    todo = int(plan.todo(st.Writer(store).status(), args.retry_failed).sum()) * len(spec.T)
-    if todo:
-        try:
-            with connect(spec.cluster) as client:
-                print(f"hopsweep: dashboard {client.dashboard_link}", file=sys.stderr,
-                      flush=True)
-                progress = Progress(todo)
-                try:
-                    summary = runner.run(plan, str(store), client,
-                                         retry_failed=args.retry_failed, progress=progress)
-                finally:
-                    progress.close()
-        finally:
-            st.touch(store)
-    status = st.Writer(store).status()
-    failed = int((status == st.FAILED).sum())
-    pending = int((status == st.PENDING).sum())
+    summary = report.summary
     if summary is None:
         print("hopsweep: nothing to compute", file=sys.stderr)
     else:
         print(f"hopsweep: computed {summary.points_done} points, {summary.points_failed} "
               f"failed, in {summary.seconds:.1f} s", file=sys.stderr)
-    print(f"hopsweep: store has {failed} failed and {pending} pending points", file=sys.stderr)
+    print(f"hopsweep: store has {report.failed} failed and {report.pending} pending points",
+          file=sys.stderr)
     if summary is not None and summary.stopped:
         print(f"hopsweep: {summary.stopped}", file=sys.stderr)
-    if failed:
+    if report.failed:
         print(f"hopsweep: see the errors with `hopsweep status {store}`; recompute failed "
               f"points with `{resume} --retry-failed`", file=sys.stderr)
-    return EXIT_FAILED if failed or pending else EXIT_OK
+    return EXIT_FAILED if report.failed or report.pending else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import collections
+    from . import api
+    from .errors import HopsweepError
 
-    import numpy as np
-    import zarr
-
-    from .progress import core_seconds_left
-    from .spec import spec_from_canonical
-    from .store import PENDING, STATUS_MEANINGS
-
-    store = Path(args.store)
-    if not (store / "zarr.json").exists():
-        return _fail(f"STORE {store}: no hopsweep store there (run `hopsweep run CONFIG`)")
-    root = zarr.open_group(str(store), mode="r")
-    status = root["status"][...]
-    total = status.size
-    print(f"store     {store} ({root.attrs.get('title', '')}, spec hash "
-          f"{str(root.attrs.get('spec_hash', ''))[:12]}, updated {root.attrs.get('updated')})")
-    for code, meaning in STATUS_MEANINGS.items():
-        count = int((status == code).sum())
-        print(f"{meaning:<14}{count:>10}  ({100.0 * count / total:.1f}%)")
-    done = total - int((status == PENDING).sum())
-    print(f"done      {done}/{total} ({100.0 * done / total:.1f}%)")
-    wall = root["wall_time"][...]
-    finite = np.isfinite(wall)
-    remaining = core_seconds_left(status, wall, spec_from_canonical(root.attrs["spec"]))
-    if remaining is not None:
-        per_point = float(wall[finite].mean())
-        print(f"rate      {1.0 / per_point:.1f} points per core-second so far; remaining about "
-              f"{remaining:.0f} core-seconds (cost model calibrated by the times so far; "
-              "divide by the number of workers)")
-    errors = root["error"][...]
-    texts = collections.Counter(str(e) for e in errors.ravel() if str(e))
-    if texts:
-        print("failed points (samples over all T), by error:")
-        coords = {name: root[name][...] for name in ("algorithm", "N", "alpha", "seed")}
-        for text, count in texts.most_common(STATUS_MAX_ERRORS):
-            first = np.argwhere(errors == text)[0]
-            where = ", ".join(f"{name}={coords[name][i]}" for name, i in
-                              zip(coords, first, strict=True))
-            print(f"  {count} x {text}\n      e.g. {where}")
+    try:
+        print(api.status(args.store))
+    except HopsweepError as err:
+        return _fail(err.render(STORE_ARGUMENT_WORDS))
     return EXIT_OK
 
 
@@ -324,18 +173,22 @@ def _plot_kwargs(ds, args: argparse.Namespace) -> tuple[object, dict[str, object
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from .errors import HopsweepError
+    from .results import open_results
+
     store = Path(args.store)
-    if not (store / "zarr.json").exists():
-        return _fail(f"STORE {store}: no hopsweep store there (run `hopsweep run CONFIG`)")
+    try:
+        ds = open_results(store)
+    except HopsweepError as err:
+        return _fail(err.render(STORE_ARGUMENT_WORDS))
     named = store if store.name not in ("", "..") else store.resolve()  # `plot .` in the store
     output = Path(args.output) if args.output else named.with_suffix(".png")
     problem = _check_output(output)
     if problem:
         return _fail(problem)
     from .plots import save_figure
-    from .store import open_results
 
-    chosen = _plot_kwargs(open_results(store), args)
+    chosen = _plot_kwargs(ds, args)
     if isinstance(chosen, str):
         return _fail(chosen)
     ds, kwargs = chosen
@@ -385,18 +238,17 @@ def cmd_theory(args: argparse.Namespace) -> int:
 
 
 def cmd_shard(args: argparse.Namespace) -> int:
-    from .lock import StoreBusy
+    from .config import as_spec
+    from .errors import HopsweepError, SpecError
     from .shard import run_shard
-    from .spec import SpecError, load_spec
 
     try:
-        spec = load_spec(args.config)
+        spec = as_spec(args.config)
+        return run_shard(spec, index=args.index, count=args.count, store=args.store)
     except SpecError as err:
         return _fail(f"{args.config}: invalid config\n{err}")
-    try:
-        return run_shard(spec, index=args.index, count=args.count, store=args.store)
-    except (ValueError, StoreBusy) as err:  # includes StoreMismatch (a ValueError)
-        return _fail(str(err))
+    except HopsweepError as err:
+        return _fail(err.render(CLI_WORDS))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -425,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="figure from a store (PNG/PDF/SVG by suffix)")
     plot.add_argument("store", help="store path")
     plot.add_argument("-o", "--output", help="output file (default <store>.png)")
-    plot.add_argument("--kind", choices=["phase", "overlap", "convergence"], default="phase")
+    plot.add_argument("--kind", choices=["phase", "overlap", "convergence", "basins"],
+                      default="phase")
     plot.add_argument("--N", type=int, help="system size drawn (default the largest; "
                       "--kind overlap draws every N unless given)")
     plot.add_argument("--alpha", type=float, nargs="+", metavar="A",

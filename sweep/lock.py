@@ -13,14 +13,12 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from .errors import StoreBusy
+
 #: The lock file, relative to the store root: the metadata of the empty Zarr group
 #: ``_lock`` that the store template contains for this purpose. Zarr never rewrites
 #: it, and a separate file would be an object Zarr does not recognise (it warns).
 LOCK_FILE = Path("_lock") / "zarr.json"
-
-
-class StoreBusy(RuntimeError):
-    """Another hopsweep process holds the store's lock."""
 
 
 class StoreLock:
@@ -47,10 +45,9 @@ class StoreLock:
         except BlockingIOError:
             handle.close()
             raise StoreBusy(
-                f"store {self.path.parent.parent} is being written by another hopsweep "
-                "process (wait for it to finish, or stop it; a killed process frees the "
-                "store at once)"
-            ) from None
+                "store {path} is being written by another hopsweep process (wait for it "
+                "to finish, or stop it; a killed process frees the store at once)",
+                path=str(self.path.parent.parent)) from None
         self._file = handle
         return self
 

@@ -6,22 +6,9 @@ block, the whole T axis), so every chunk has one writer. Tasks are generated on
 demand from their integer ids: a sweep of 10^6 points never materialises per-point
 objects.
 
-Seed blocks (the cost model)
-----------------------------
-Scheduling one task costs a few ms (Dask about 1.8 ms, a Zarr region write 12-15
-ms, PERFORMANCE.md), so a task should run for at least ``TARGET_TASK_SECONDS``.
-The estimated time of one seed over all K temperatures is
-
-    ``flops / NOMINAL_FLOPS[dtype] + iterations * ITERATION_OVERHEAD + SEED_OVERHEAD``
-
-with ``flops = 4 N P K * iterations`` for the iterative solvers (two products with
-xi per iteration, ``iterations = min(max_iter, EXPECTED_ITERATIONS)``), times the
-algorithm's ``iteration_cost`` relative to TAP (:mod:`kernels.registry`: relaxed
-BP, full BP by quadrature, multi-layer AMP), ``2 N P K * sweeps * chains``
-for Monte Carlo and ``2^N N P K`` for exact enumeration. The seed block is
-``ceil(TARGET_TASK_SECONDS / median seed cost)``, capped at the number of seeds; one
-block size for the whole sweep because Zarr chunks are regular. The model only
-has to be right within a factor of a few.
+The seed block comes from the cost model (:mod:`sweep.cost`): a task should run
+for at least ``TARGET_TASK_SECONDS``; one block size for the whole sweep because
+Zarr chunks are regular.
 """
 
 from __future__ import annotations
@@ -34,28 +21,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kernels.patterns import n_patterns
-from kernels.registry import ALGORITHMS
+from kernels.status import FAILED, PENDING
 
+from .cost import TARGET_TASK_SECONDS, seed_cost
+from .schema import GRID, Layout
 from .spec import Spec
-from .store import FAILED, PENDING
-
-#: Shortest worthwhile task, s (scheduling + write overhead is a few ms).
-TARGET_TASK_SECONDS = 0.5
-#: Iterations a solver is assumed to need (TAP: tens, more near transitions).
-EXPECTED_ITERATIONS = 50
-#: Nominal sustained rate of the batched products on one core, flop/s (measured
-#: for TAP at N = 1000, K = 32, float64: about 7e9 under load, PERFORMANCE.md: ~3e10 peak).
-NOMINAL_FLOPS = {"float64": 1e10, "float32": 2e10}
-#: Fixed cost of one iteration (Python and elementwise work), s.
-ITERATION_OVERHEAD = 2e-5
-#: Fixed cost of one seed (patterns, initial state, labels), s.
-SEED_OVERHEAD = 2e-3
-#: Rate of the scalar loops of Monte Carlo and exact enumeration, flop/s.
-LOOP_FLOPS = 1e9
-
-#: Bytes stored per point: 6 float64 values, int32 iterations, bool, int8 status.
-BYTES_PER_POINT = 6 * 8 + 4 + 1 + 1
 
 
 class Task(NamedTuple):
@@ -79,21 +49,6 @@ class Task(NamedTuple):
     s1: int
 
 
-def seed_cost(spec: Spec, algorithm: str, N: int, alpha: float) -> float:
-    """Estimated seconds to run one seed over all temperatures (module docstring)."""
-    P, K = n_patterns(N, alpha), len(spec.T)
-    options = spec.options
-    if algorithm == "mc":
-        seconds = 2.0 * N * P * K * options.mc_sweeps * options.mc_chains / LOOP_FLOPS
-    elif algorithm == "exact":
-        seconds = 2.0**N * N * P * K / LOOP_FLOPS
-    else:
-        iterations = min(options.max_iter, EXPECTED_ITERATIONS)
-        flops = 4.0 * N * P * K * iterations * ALGORITHMS[algorithm].iteration_cost
-        seconds = flops / NOMINAL_FLOPS[options.dtype] + iterations * ITERATION_OVERHEAD
-    return seconds + SEED_OVERHEAD
-
-
 @dataclass(frozen=True)
 class Plan:
     """Tasks and chunks of a spec.
@@ -107,6 +62,9 @@ class Plan:
 
     spec: Spec
     seed_block: int
+
+    #: Dimensions and variables of the store this plan fills.
+    layout: Layout = GRID
 
     @cached_property
     def n_blocks(self) -> int:
@@ -218,7 +176,7 @@ class Plan:
     def estimated_bytes(self) -> int:
         """Upper bound of the store size (uncompressed, all points written), bytes."""
         spec = self.spec
-        size = spec.n_points * BYTES_PER_POINT
+        size = spec.n_points * self.layout.bytes_per_point
         if spec.sites:
             size += spec.n_points * max(spec.N) * np.dtype(spec.options.dtype).itemsize
         return size

@@ -1,4 +1,4 @@
-"""Figures of a sweep: phase diagram, overlap curves, convergence map.
+"""Figures of a sweep: phase diagram, overlap curves, convergence map, basin map.
 
 Built on :class:`matplotlib.figure.Figure` without pyplot, so they work under
 any backend (Agg on a cluster) and leave no global state. Every function takes
@@ -13,12 +13,14 @@ one legend below them (outside the data) and, when there is something to say
 given axes, each panel gets its own legend and the caller's figure is left alone.
 The replica-symmetric lines are those of zero field and i.i.d. patterns: over a
 run with a field they are left out, and the legend says why.
+
+One module of about 900 lines because the figures share their layout, legend,
+cell map, pending-cell and theory-line helpers; each figure is one section below.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Sequence
 
@@ -35,8 +37,10 @@ from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextPath
 
 from kernels import rs
+from kernels.status import FAILED, INVALID, PENDING
 
-from . import analysis
+from . import analysis, crossings
+from .spec import Spec, spec_from_canonical
 
 #: Points of the alpha and T grids on which the RS lines are drawn.
 THEORY_POINTS = 60
@@ -63,7 +67,7 @@ LOAD_TOLERANCE = 1e-9
 #: gid of the legend entries that are notes (no artist): listed after the others.
 NOTE = "note"
 
-KINDS = ("phase", "overlap", "convergence")
+KINDS = ("phase", "overlap", "convergence", "basins")
 
 T_LABEL = r"temperature $T$ [J]"
 ALPHA_LABEL = r"load $\alpha = P/N$"
@@ -129,6 +133,17 @@ def _given(ax, n: int, stack: int = 1) -> tuple[Figure, np.ndarray]:
             "or pass ax=None for a new figure"
         )
     return axes.flat[0].figure, axes.reshape(stack, n)
+
+
+def _algorithm_panels(ds: xr.Dataset, ax, N: int | None, stack: int = 1
+                      ) -> tuple[int, list, Figure, np.ndarray]:
+    """The size drawn, the algorithms, and ``stack`` panels per algorithm: a new Figure
+    (``ax`` None) or the given axes."""
+    N = _pick_N(ds, N)
+    algorithms = _names(ds, "algorithm")
+    n = len(algorithms)
+    fig, axes = _wrapped(n, stack) if ax is None else _given(ax, n, stack)
+    return N, algorithms, fig, axes
 
 
 def _label_width(label: str) -> float:
@@ -231,12 +246,15 @@ PENDING_COLOR = "white"
 PENDING_HATCH = "///"
 PENDING_EDGE = "tab:blue"
 PENDING_LABEL = "pending: not computed yet"
+#: Cells with a seed whose state is ``invalid`` (the equations hold outside the
+#: method's domain, e.g. the TAP paramagnet below T_g): cross-hatched over their colour.
+INVALID_HATCH = "xx"
+INVALID_EDGE = "tab:purple"
+INVALID_LABEL = "invalid: a seed's fixed point lies outside the method's domain"
 
 
 def _pending_share(status: xr.DataArray) -> float:
     """Fraction of the points of ``status`` (any shape) that are pending."""
-    from .store import PENDING
-
     return float((status == PENDING).mean())
 
 
@@ -252,6 +270,29 @@ def _percent(share: float) -> str:
     if 0 < percent < 1 or 99 < percent < 100:
         return f"{percent:.1f} %"
     return f"{percent:.0f} %"
+
+
+def _hatch(panel: Axes, edges: tuple[np.ndarray, np.ndarray], where: np.ndarray,
+           **style) -> None:
+    """Hatch the (alpha, T) cells where ``where`` (shape (K, A), bool) is True.
+
+    ``style``: PolyCollection keywords (hatch, edgecolors, facecolors, label).
+    """
+    alpha_edges, T_edges = edges
+    rows, columns = np.nonzero(where)
+    if not rows.size:
+        return
+    corners = [
+        [
+            (alpha_edges[c], T_edges[r]),
+            (alpha_edges[c + 1], T_edges[r]),
+            (alpha_edges[c + 1], T_edges[r + 1]),
+            (alpha_edges[c], T_edges[r + 1]),
+        ]
+        for r, c in zip(rows, columns, strict=True)
+    ]
+    panel.add_collection(PolyCollection(corners, linewidths=0.0, **{"facecolors": "none",
+                                                                     **style}))
 
 
 def _cells(
@@ -295,27 +336,8 @@ def _cells(
         )
     )
     mesh = panel.pcolormesh(alpha_edges, T_edges, values, shading="flat", **mesh_kwargs)
-    rows, columns = np.nonzero(pending)
-    if rows.size:
-        corners = [
-            [
-                (alpha_edges[c], T_edges[r]),
-                (alpha_edges[c + 1], T_edges[r]),
-                (alpha_edges[c + 1], T_edges[r + 1]),
-                (alpha_edges[c], T_edges[r + 1]),
-            ]
-            for r, c in zip(rows, columns, strict=True)
-        ]
-        panel.add_collection(
-            PolyCollection(
-                corners,
-                facecolors=PENDING_COLOR,
-                edgecolors=PENDING_EDGE,
-                hatch=PENDING_HATCH,
-                linewidths=0.0,
-                label=PENDING_LABEL,
-            )
-        )
+    _hatch(panel, edges, pending, facecolors=PENDING_COLOR, edgecolors=PENDING_EDGE,
+           hatch=PENDING_HATCH, label=PENDING_LABEL)
     return mesh
 
 
@@ -324,24 +346,24 @@ def _cells(
 # --------------------------------------------------------------------------- #
 
 
-def _spec(ds: xr.Dataset) -> dict:
-    """The store's spec (its ``spec`` attribute), or {} for a Dataset made by hand."""
+def _spec(ds: xr.Dataset) -> Spec | None:
+    """The store's spec (its ``spec`` attribute), or None for a Dataset made by hand."""
     try:
-        spec = json.loads(ds.attrs["spec"])
+        return spec_from_canonical(ds.attrs["spec"])
     except (KeyError, TypeError, ValueError):
-        return {}
-    return spec if isinstance(spec, dict) else {}
+        return None
 
 
 def _correlated_kind(ds: xr.Dataset) -> str | None:
     """The pattern model of a store's spec when it is not i.i.d. (the RS theory's), else None."""
-    kind = _spec(ds).get("patterns", {}).get("kind", "iid")
-    return None if kind == "iid" else kind
+    spec = _spec(ds)
+    return None if spec is None or spec.patterns_kind == "iid" else spec.patterns_kind
 
 
 def field_strength(ds: xr.Dataset) -> float:
     """Strength h of the field along pattern 0 recorded in the store's spec (0 if none)."""
-    return float(_spec(ds).get("solver", {}).get("field", 0.0))
+    spec = _spec(ds)
+    return 0.0 if spec is None else float(spec.options.field)
 
 
 def _rs_applies(ds: xr.Dataset) -> bool:
@@ -379,7 +401,7 @@ def _draw_measured_T_M(panel: Axes, sel: xr.Dataset, T_top: float, threshold: fl
     """Measured T_M with bootstrap error bars; where retrieval lasts up to the grid's top
     temperature ``T_top`` (T_M only a lower bound, ``T_M_bound``), a ^ there."""
     T_M = sel["T_M"].values
-    clipped = sel["T_M_bound"].values == analysis.LOWER_BOUND
+    clipped = sel["T_M_bound"].values == crossings.LOWER_BOUND
     panel.errorbar(
         sel["alpha"].values[~clipped],
         T_M[~clipped],
@@ -437,11 +459,8 @@ def phase_diagram(
     -------
     matplotlib.figure.Figure
     """
-    from .store import PENDING
 
-    N = _pick_N(ds, N)
-    algorithms = _names(ds, "algorithm")
-    fig, axes = _wrapped(len(algorithms)) if ax is None else _given(ax, len(algorithms))
+    N, algorithms, fig, axes = _algorithm_panels(ds, ax, N)
     data = analysis.phase_diagram(
         ds.sel(N=[N]), threshold=threshold, n_boot=n_boot, rng=rng
     ).compute()
@@ -673,8 +692,10 @@ def convergence_map(
 
     Upper panel of each algorithm: iterations (seed mean over points that ran;
     for methods whose count is fixed, Monte Carlo and exact enumeration, a note
-    instead). Lower panel: fraction of the computed seeds with status converged.
-    Cells with no computed seed are hatched (pending) or grey (failed). The RS
+    instead). Lower panel: fraction of the computed seeds with status converged;
+    cells where some seed is ``invalid`` (a fixed point outside the method's
+    domain, which is not counted as converged) are cross-hatched in
+    :data:`INVALID_EDGE`. Cells with no computed seed are hatched (pending) or grey (failed). The RS
     T_M line is drawn on every panel (not over a run with a field): iterative
     solvers slow down and fail near it.
 
@@ -692,11 +713,8 @@ def convergence_map(
     -------
     matplotlib.figure.Figure
     """
-    from .store import FAILED, PENDING
 
-    N = _pick_N(ds, N)
-    algorithms = _names(ds, "algorithm")
-    fig, axes = _wrapped(len(algorithms), 2) if ax is None else _given(ax, len(algorithms), 2)
+    N, algorithms, fig, axes = _algorithm_panels(ds, ax, N, stack=2)
     at = ds.sel(N=N)
     status = at["status"].load()
     computed = status != PENDING
@@ -704,6 +722,7 @@ def convergence_map(
     iterations = at["iterations"].where(ran).mean("seed").compute()
     converged = analysis.usable(at).where(computed).mean("seed").compute()
     pending = (~computed).any("seed")
+    invalid = (status == INVALID).any("seed")
     lines = analysis.theory_lines(_theory_alpha(ds), names=("T_M",))
     alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
     for column, algorithm in enumerate(algorithms):
@@ -729,6 +748,10 @@ def convergence_map(
                 cmap=cmap,
                 **limits,
             )
+            if row == 1:
+                _hatch(panel, (alpha_edges, T_edges),
+                       invalid.sel(algorithm=algorithm).transpose("T", "alpha").values,
+                       edgecolors=INVALID_EDGE, hatch=INVALID_HATCH, label=INVALID_LABEL)
             if np.isfinite(field).any():  # no colour scale for a panel without values
                 fig.colorbar(mesh, ax=panel, label=label)
             if _rs_applies(ds):
@@ -746,6 +769,66 @@ def convergence_map(
 
 
 # --------------------------------------------------------------------------- #
+# Basin map
+# --------------------------------------------------------------------------- #
+
+#: Colour of each class of :data:`sweep.analysis.BASINS`, in that order.
+BASIN_COLORS = ("tab:green", "tab:orange", "tab:purple", "tab:red", "tab:gray")
+
+
+def basin_map(ds: xr.Dataset, ax: Axes | Sequence[Axes] | None = None, *,
+              N: int | None = None) -> Figure:
+    """The most frequent class of the converged states over (alpha, T), one panel per algorithm.
+
+    Classes of :func:`sweep.analysis.basins` (retrieval of pattern 0, of another
+    pattern, mixture, spin glass, paramagnet), each its own colour; the colour
+    bar names them. Cells without a converged seed are grey (or hatched while
+    pending); the RS T_g and T_M lines are drawn (not over a run with a field).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results with ``n_condensed`` and ``best_pattern``.
+    ax : Axes or sequence of Axes, optional
+        One per algorithm; default a new Figure.
+    N : int, optional
+        System size shown (default the largest).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    N, algorithms, fig, axes = _algorithm_panels(ds, ax, N)
+    at = ds.sel(N=N)
+    shares = analysis.basins(at).compute()
+    status = at["status"].load()
+    pending = (status == PENDING).any("seed")
+    cmap = ListedColormap(BASIN_COLORS)
+    norm = BoundaryNorm(np.arange(len(analysis.BASINS) + 1) - 0.5, cmap.N)
+    alpha_edges, T_edges = cell_edges(ds["alpha"].values), cell_edges(ds["T"].values)
+    lines = analysis.theory_lines(_theory_alpha(ds), names=("T_g", "T_M"))
+    for panel, algorithm in zip(axes.flat, algorithms, strict=True):
+        sel = shares.sel(algorithm=algorithm)
+        fraction = sel["fraction"].transpose("basin", "T", "alpha").values
+        used = sel["n_used"].transpose("T", "alpha").values > 0
+        dominant = np.where(used, np.argmax(np.nan_to_num(fraction, nan=-1.0), axis=0), np.nan)
+        mesh = _cells(panel, (alpha_edges, T_edges), dominant,
+                      pending.sel(algorithm=algorithm).transpose("T", "alpha").values,
+                      "no converged seed", cmap=cmap, norm=norm)
+        bar = fig.colorbar(mesh, ax=panel, ticks=np.arange(len(analysis.BASINS)),
+                           label="most frequent state")
+        bar.ax.set_yticklabels([name.replace("_", " ") for name in analysis.BASINS])
+        if _rs_applies(ds):
+            _draw_theory(panel, lines)
+        _note_theory(panel, ds)
+        panel.set(xlabel=ALPHA_LABEL, ylabel=T_LABEL, title=f"{algorithm}, N = {N}",
+                  xlim=(lines["alpha"][0], lines["alpha"][-1]), ylim=(0.0, T_edges[-1]))
+    return _finish(fig, list(axes.flat), ax is None, _pending_notes(N, status))
+
+
+# --------------------------------------------------------------------------- #
 # Files
 # --------------------------------------------------------------------------- #
 
@@ -759,10 +842,10 @@ def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase", **
         Results.
     path : path-like
         Output file.
-    kind : {"phase", "overlap", "convergence"}
+    kind : {"phase", "overlap", "convergence", "basins"}
         :func:`phase_diagram`, overlap curves (one panel per load of
-        :func:`overlap_loads`; pass ``alpha=`` to choose them) or
-        :func:`convergence_map`.
+        :func:`overlap_loads`; pass ``alpha=`` to choose them),
+        :func:`convergence_map` or :func:`basin_map`.
     **kwargs
         Passed to the drawing function.
 
@@ -776,6 +859,8 @@ def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase", **
         fig = phase_diagram(ds, **kwargs)
     elif kind == "convergence":
         fig = convergence_map(ds, **kwargs)
+    elif kind == "basins":
+        fig = basin_map(ds, **kwargs)
     else:
         fig = _overlap_figure(ds, **kwargs)
     fig.savefig(path, dpi=120)

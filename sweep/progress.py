@@ -1,10 +1,15 @@
-"""Progress of a sweep: a tqdm bar on a terminal, plain periodic lines otherwise.
+"""Progress of a sweep: a bar in Jupyter and on a terminal, plain periodic lines otherwise.
 
-The ETA weighs points by the plan's cost model (:func:`sweep.plan.seed_cost`):
+In a Jupyter kernel the bar is tqdm's notebook widget when ipywidgets is
+installed, else tqdm's text bar on the cell's stderr (Jupyter redraws it in
+place); on a terminal with a width, tqdm's text bar; anywhere else (a pipe, a
+log file, a terminal of zero columns) a plain line every ``PROGRESS_INTERVAL`` s.
+
+The ETA weighs points by the cost model (:func:`sweep.cost.seed_cost`):
 tasks run most expensive first, so the first points take far longer than the
 last ones and an ETA from the point rate alone starts out many times too long.
 With the estimated cost of the run and of each finished task the ETA is
-``elapsed * remaining cost / completed cost`` (:func:`remaining_seconds`), the
+``elapsed * remaining cost / completed cost`` (:func:`sweep.cost.remaining_seconds`), the
 model's cost calibrated per algorithm by the measured solver time of the tasks
 done (the model's ratios between algorithms are off by up to ten times, those
 between sizes and loads of one algorithm much less). Without costs it falls
@@ -17,12 +22,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .spec import Spec
+from .cost import remaining_seconds
 
 #: Seconds between plain progress lines when stderr is not a terminal.
 PROGRESS_INTERVAL = 10.0
@@ -47,83 +51,28 @@ def _sized_terminal(stream: TextIO) -> bool:
         return False
 
 
-def remaining_seconds(elapsed: float, done, left, spent=None) -> float:
-    """Time left if the work left goes at the rate of the work done so far.
-
-    Parameters
-    ----------
-    elapsed : float
-        Time spent on the work done, s (wall time, or core-seconds).
-    done, left : float or array_like of shape (G,)
-        Work done and work left per group (e.g. per algorithm), in one unit:
-        estimated cost (s, cost model) or points.
-    spent : array_like of shape (G,), optional
-        Measured seconds of the work done, per group: calibrates the estimate of
-        each group by ``spent / done`` (groups with nothing done yet take the
-        overall ratio).
-
-    Returns
-    -------
-    float
-        ``elapsed * sum(left * c) / sum(done * c)``, in the unit of ``elapsed``,
-        with ``c`` the calibration (1 without ``spent``); NaN while nothing is done.
-    """
-    done, left = np.atleast_1d(np.asarray(done, float)), np.atleast_1d(np.asarray(left, float))
-    spent = done if spent is None else np.atleast_1d(np.asarray(spent, float))
-    if done.sum() <= 0 or spent.sum() <= 0:
-        return float("nan")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(done > 0, spent / done, spent.sum() / done.sum())
-    return elapsed * float((left * scale).sum()) / float(spent.sum())
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython with a kernel app)."""
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    try:
+        return "IPKernelApp" in shell.get_ipython().config
+    except AttributeError:  # IPython imported, but no shell running
+        return False
 
 
-def seed_costs(spec: Spec) -> np.ndarray:
-    """Estimated seconds of one seed over all temperatures, per (algorithm, N, alpha).
+def _notebook_bar(total: int):
+    """A tqdm bar for a Jupyter cell: the widget if ipywidgets is there, else text on stderr."""
+    import importlib.util
 
-    Returns
-    -------
-    ndarray of shape (algorithm, N, alpha), float
-        :func:`sweep.plan.seed_cost` of every (algorithm, N, alpha) of the grid.
-    """
-    from .plan import seed_cost
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm
 
-    return np.array([[[seed_cost(spec, algorithm, N, alpha) for alpha in spec.alpha]
-                      for N in spec.N] for algorithm in spec.algorithm])
+        return tqdm(total=total, unit="pt", desc="hopsweep")
+    from tqdm import tqdm
 
-
-def core_seconds_left(status: np.ndarray, wall: np.ndarray, spec: Spec) -> float | None:
-    """Compute time the pending points of a sweep still need, core-seconds.
-
-    The cost model (:func:`sweep.plan.seed_cost`) of the pending points,
-    calibrated per algorithm by the wall times of the points computed so far
-    (:func:`remaining_seconds`). Runs do the most expensive points first, so the
-    mean time of a point done so far overstates the rest.
-
-    Parameters
-    ----------
-    status : ndarray of shape (algorithm, N, alpha, seed, T), int8
-        Store status codes.
-    wall : ndarray of that shape, float
-        Wall time of each point, s (NaN where not measured).
-    spec : Spec
-        The sweep's spec.
-
-    Returns
-    -------
-    float or None
-        Core-seconds; None while no point has a wall time.
-    """
-    from .store import PENDING
-
-    measured = np.isfinite(wall) & (status != PENDING)
-    if not measured.any():
-        return None
-    # cost model per point, (algorithm, N, alpha, 1, 1): a seed's cost shared among its T
-    costs = seed_costs(spec)[..., None, None] / status.shape[-1]
-    per_algorithm = (1, 2, 3, 4)
-    spent = np.where(measured, wall, 0.0).sum(axis=per_algorithm)
-    return remaining_seconds(float(spent.sum()), (costs * measured).sum(axis=per_algorithm),
-                             (costs * (status == PENDING)).sum(axis=per_algorithm), spent)
+    return tqdm(total=total, unit="pt", file=sys.stderr, desc="hopsweep", bar_format=BAR_FORMAT)
 
 
 class Progress:
@@ -138,6 +87,9 @@ class Progress:
         Seconds between plain lines (no terminal).
     clock : callable, default=time.monotonic
         Current time, s.
+    notebook : bool, optional
+        Show the Jupyter bar (default: when running in a Jupyter kernel and no
+        ``stream`` is given).
 
     Notes
     -----
@@ -148,7 +100,7 @@ class Progress:
 
     def __init__(self, total: int, stream: TextIO | None = None,
                  interval: float = PROGRESS_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, notebook: bool | None = None):
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
@@ -159,7 +111,11 @@ class Progress:
         self.cost_unmeasured = 0.0
         self.start = self.last = clock()
         self.bar = None
-        if _sized_terminal(self.stream):
+        if notebook is None:
+            notebook = stream is None and in_notebook()
+        if notebook:
+            self.bar = _notebook_bar(total)
+        elif _sized_terminal(self.stream):
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="pt", file=self.stream, dynamic_ncols=True,

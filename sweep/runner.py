@@ -40,13 +40,15 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .cost import seed_costs
 from .plan import Plan
-from .progress import Progress, seed_costs
 from .store import Writer
 from .tasks import run_task
 
 if TYPE_CHECKING:
     import distributed
+
+    from .progress import Progress
 
 #: Stop the sweep after this many tasks failed with the very same error text.
 MAX_IDENTICAL_FAILURES = 20
@@ -133,7 +135,7 @@ class RunSummary:
 
 
 def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: bool = False,
-        progress: Progress | None = None) -> RunSummary:
+        progress: Progress | None = None, own_workers: bool = True) -> RunSummary:
     """Compute every pending point of ``store`` on ``client``'s cluster.
 
     Parameters
@@ -148,6 +150,10 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
         Recompute failed points too.
     progress : Progress, optional
         Receives the number of points of each finished task.
+    own_workers : bool, default=True
+        Whether the workers are this run's (a cluster it started): only then are
+        they told to ignore SIGINT and the cancellations of an interrupt
+        (module docstring); a caller's workers are left as they are.
 
     Returns
     -------
@@ -166,7 +172,8 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
     costs = seed_costs(spec)  # (algorithm, N, alpha), s per seed
     if progress is not None:  # per algorithm: the model's errors differ most between them
         progress.expect_cost((todo.sum(axis=-1) * costs).sum(axis=(1, 2)))
-    _quiet_own_workers(client)
+    if own_workers:
+        _quiet_own_workers(client)
     in_flight: dict[str, tuple] = {}
     queue = as_completed()
     # unique per run: a shared scheduler never mistakes another run's task for ours

@@ -20,11 +20,14 @@ import sys
 import time
 from pathlib import Path
 
+from kernels.status import FAILED
+
+from .errors import ArgumentError
 from .lock import StoreLock
 from .plan import make_plan
 from .runner import error_text
 from .spec import Spec
-from .store import FAILED, Writer, create, stored_plan
+from .store import Writer, create, stored_plan
 from .tasks import run_task
 
 #: Exit codes (DESIGN.md, "The CLI"): every point has a result / some points failed.
@@ -59,20 +62,19 @@ def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | Non
 
     Raises
     ------
-    ValueError
+    sweep.errors.ArgumentError
         Bad ``index``/``count``.
-    sweep.store.StoreMismatch
+    sweep.errors.StoreMismatch
         The store holds another spec.
-    sweep.lock.StoreBusy
+    sweep.errors.StoreBusy
         A ``hopsweep run`` is writing the store.
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"--count: must be an integer >= 1, got {count!r}")
+        raise ArgumentError("{count}: must be an integer >= 1, got {value!r}", value=count)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
-        raise ValueError(
-            f"--index: must be an integer in [0, {count - 1}] (0-based, below --count), "
-            f"got {index!r}"
-        )
+        raise ArgumentError(
+            "{index}: must be an integer in [0, {last}] (0-based, below {count}), "
+            "got {value!r}", last=count - 1, value=index)
     path = Path(spec.store if store is None else store)
     plan = make_plan(spec)
     create(path, spec, plan)

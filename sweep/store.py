@@ -1,17 +1,16 @@
-"""The Zarr store of a sweep: template, region writes, status, provenance.
+"""Writing the Zarr store of a sweep: template, region writes, locking-safe replacement.
 
-The template (every coordinate and every variable, chunks unwritten) is built
-before any task runs, in a temporary sibling directory renamed into place, so
-processes starting together never see a half-made store; whoever loses the
-rename checks that the winner's spec hash is its own. Unwritten chunks read as
-their fill values: ``status`` 0 is pending. Results are written one task (one
-chunk) at a time, values first and ``status`` last, so a point is never marked
-done before its values are on disk. Nothing is ever appended or resized.
+The template (every coordinate and every variable of the plan's
+:class:`~sweep.schema.Layout`, chunks unwritten) is built before any task runs,
+in a temporary sibling directory renamed into place, so processes starting
+together never see a half-made store; whoever loses the rename checks that the
+winner's spec hash is its own. Unwritten chunks read as their fill values:
+``status`` 0 is pending. Results are written one task (one chunk) at a time,
+values first and ``status`` last, so a point is never marked done before its
+values are on disk. Nothing is ever appended or resized.
 
-Layout (DESIGN.md, "The dataset"): dimensions (algorithm, N, alpha, seed, T)
-[+ site]; variables ``m, m_other, q, free_energy, iterations, residual,
-converged, wall_time, status`` over all five, ``error`` (text of failed points)
-over (algorithm, N, alpha, seed), ``magnetization`` over all six when asked for.
+The layout itself (names, dtypes, fill values, attributes) is
+:mod:`sweep.schema`'s; reading results is :mod:`sweep.results`'.
 """
 
 from __future__ import annotations
@@ -22,79 +21,20 @@ import shutil
 import uuid
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kernels.patterns import ALPHA_KEY_SCALE
-from kernels.status import FAILED, PENDING, STATUS_MEANINGS
+from kernels.status import FAILED
 
 from . import provenance
+from .errors import StoreLocationError, StoreMismatch
+from .schema import COORDINATES, ERROR, GRID, MAGNETIZATION, status_attrs
 
 if TYPE_CHECKING:
-    import xarray
-
-    from kernels.patterns import Patterns
-
     from .plan import Plan, Task
     from .spec import Spec
-
-
-DIMS = ("algorithm", "N", "alpha", "seed", "T")
-SAMPLE_DIMS = DIMS[:4]
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One stored variable: dtype, fill value, CF attributes."""
-
-    dtype: str
-    fill: Any
-    long_name: str
-    units: str
-
-
-#: Data variables over all five dimensions, in the order they are written
-#: (``status`` last: it marks the point done).
-VARIABLES: dict[str, Variable] = {
-    "m": Variable("float64", np.nan, "overlap with the retrieved pattern (pattern 0)", "1"),
-    "m_other": Variable("float64", np.nan, "largest |overlap| with any other pattern", "1"),
-    "q": Variable("float64", np.nan, "Edwards-Anderson parameter (1/N) sum_i <s_i>^2", "1"),
-    "free_energy": Variable("float64", np.nan, "free energy per neuron at the fixed point", "J"),
-    "iterations": Variable("int32", -1, "iterations (Monte Carlo sweeps) spent, -1 if not run",
-                           "1"),
-    "residual": Variable("float64", np.nan, "last max_i |m_i(t+1) - m_i(t)|", "1"),
-    "converged": Variable("bool", False, "iteration met its tolerance", "1"),
-    "wall_time": Variable("float64", np.nan,
-                          "solver wall time of the seed shared equally among its temperatures",
-                          "s"),
-    "status": Variable("int8", PENDING, "outcome of the point", "1"),
-}
-
-#: Text of the error of failed points, over (algorithm, N, alpha, seed); "" otherwise.
-ERROR = Variable("str", "", "error of a failed point (empty otherwise)", "1")
-#: Per-neuron magnetizations (``[output] sites = true``), NaN-padded past N, stored
-#: in the solver's dtype (``[solver] dtype``).
-MAGNETIZATION_ATTRS = {"long_name": "local magnetization <s_i>", "units": "1"}
-
-COORDINATES = {
-    "algorithm": ("algorithm name (kernels.registry)", "1"),
-    "N": ("number of neurons", "1"),
-    "alpha": ("load P / N", "1"),
-    "seed": ("disorder sample index", "1"),
-    "T": ("temperature", "J / k_B"),
-    "site": ("neuron index", "1"),
-}
-
-
-class StoreMismatch(ValueError):
-    """The store exists but holds another spec (or is no hopsweep store)."""
-
-
-class StoreLocationError(ValueError):
-    """The store cannot be created where asked (no such directory, not writable)."""
 
 
 def location_problem(path: str | os.PathLike) -> str | None:
@@ -112,9 +52,8 @@ def location_problem(path: str | os.PathLike) -> str | None:
 def _location_error(path: Path, err: OSError) -> StoreLocationError:
     reason = location_problem(path) or f"{err.strerror or type(err).__name__} in {path.parent}"
     return StoreLocationError(
-        f"--store {path}: cannot create a store there ({reason}) "
-        "(choose a --store in a writable directory)"
-    )
+        "{store} {path}: cannot create a store there ({reason}) "
+        "(choose a {store} in a writable directory)", path=str(path), reason=reason)
 
 
 def _root_attrs(spec: Spec, plan: Plan) -> dict[str, Any]:
@@ -147,9 +86,10 @@ def _small_array(root, name: str, values: np.ndarray, dims: list[str], attrs: di
 
 
 def _build(path: Path, spec: Spec, plan: Plan) -> None:
-    """Write the template (metadata and coordinates only) at ``path``."""
+    """Write the template (metadata and coordinates only) of ``plan.layout`` at ``path``."""
     import zarr
 
+    layout = plan.layout
     root = zarr.open_group(str(path), mode="w-", zarr_format=3,
                            attributes=_root_attrs(spec, plan))
     root.create_group("_lock", attributes={"description": "its zarr.json is hopsweep's lock file"})
@@ -161,27 +101,26 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
         long_name, units = COORDINATES[name]
         _small_array(root, name, values, [name], {"long_name": long_name, "units": units})
     P = np.rint(np.multiply.outer(np.array(spec.N), np.array(spec.alpha))).astype(np.int64)
-    _small_array(root, "P", P, ["N", "alpha"],
-                 {"long_name": "number of patterns round(alpha N)", "units": "1"})
+    long_name, units = COORDINATES["P"]
+    _small_array(root, "P", P, ["N", "alpha"], {"long_name": long_name, "units": units})
     chunks = plan.chunks
-    shape = dict(zip(DIMS, spec.shape, strict=True))
-    for name, var in VARIABLES.items():
-        attrs = {"long_name": var.long_name, "units": var.units, "coordinates": "P"}
-        if name == "status":
-            attrs["flag_values"] = list(STATUS_MEANINGS)
-            attrs["flag_meanings"] = " ".join(STATUS_MEANINGS.values())
+    shape = dict(zip(layout.dims, spec.shape, strict=True))
+    for name, var in layout.variables.items():
+        attrs = {**var.attrs, "coordinates": "P", **(status_attrs() if name == "status" else {})}
         root.create_array(name, shape=tuple(shape.values()),
-                          chunks=tuple(chunks[d] for d in DIMS), dtype=var.dtype,
-                          fill_value=var.fill, dimension_names=list(DIMS), attributes=attrs)
-    root.create_array("error", shape=spec.shape[:4], chunks=tuple(chunks[d] for d in SAMPLE_DIMS),
-                      dtype=str, fill_value=ERROR.fill, dimension_names=list(SAMPLE_DIMS),
-                      attributes={"long_name": ERROR.long_name, "units": ERROR.units})
+                          chunks=tuple(chunks[d] for d in layout.dims), dtype=var.dtype,
+                          fill_value=var.fill, dimension_names=list(layout.dims),
+                          attributes=attrs)
+    sample = layout.sample_dims
+    root.create_array("error", shape=tuple(shape[d] for d in sample),
+                      chunks=tuple(chunks[d] for d in sample), dtype=str, fill_value=ERROR.fill,
+                      dimension_names=list(sample), attributes=ERROR.attrs)
     if spec.sites:
-        dims = [*DIMS, "site"]
+        dims = [*layout.dims, "site"]
         root.create_array("magnetization", shape=(*spec.shape, max(spec.N)),
                           chunks=tuple(chunks[d] for d in dims), dtype=spec.options.dtype,
-                          fill_value=np.nan, dimension_names=dims,
-                          attributes=MAGNETIZATION_ATTRS)
+                          fill_value=MAGNETIZATION.fill, dimension_names=dims,
+                          attributes=MAGNETIZATION.attrs)
     _consolidate(path)
 
 
@@ -204,9 +143,8 @@ def stored_hash(path: str | os.PathLike) -> str:
         return str(attrs["spec_hash"])
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError) as err:
         raise StoreMismatch(
-            f"--store {path}: exists but is not a hopsweep store (choose another --store "
-            "or remove it)"
-        ) from err
+            "{store} {path}: exists but is not a hopsweep store (choose another {store} "
+            "or remove it)", path=str(path)) from err
 
 
 def verify(path: str | os.PathLike, spec: Spec) -> None:
@@ -224,10 +162,10 @@ def verify(path: str | os.PathLike, spec: Spec) -> None:
         stored = json.loads(zarr.open_group(str(path), mode="r").attrs["spec"])
         changed = _differing_keys(stored, spec.physics())
         raise StoreMismatch(
-            f"--store {path}: holds another spec (hash {found[:12]}, this config "
-            f"{spec.hash[:12]}; differs in {', '.join(changed) or 'its canonical text'}); "
-            "replace it with `hopsweep run CONFIG --overwrite`, or choose another --store"
-        )
+            "{store} {path}: holds another spec (hash {found}, this config {wanted}; "
+            "differs in {changed}); replace it with {overwrite}, or choose another {store}",
+            path=str(path), found=found[:12], wanted=spec.hash[:12],
+            changed=", ".join(changed) or "its canonical text")
 
 
 def _differing_keys(stored: dict, current: dict, prefix: str = "") -> list[str]:
@@ -293,12 +231,12 @@ def stored_plan(path: str | os.PathLike, plan: Plan) -> Plan:
     versions; a store keeps the block it was made with, so that resuming it
     with a newer hopsweep still runs one task per chunk (one writer per chunk).
     """
+    import dataclasses
+
     import zarr
 
-    from .plan import Plan
-
     block = int(zarr.open_group(str(path), mode="r")["status"].chunks[3])
-    return plan if block == plan.seed_block else Plan(plan.spec, block)
+    return plan if block == plan.seed_block else dataclasses.replace(plan, seed_block=block)
 
 
 def replace(path: str | os.PathLike, spec: Spec, plan: Plan) -> None:
@@ -339,7 +277,10 @@ class Writer:
 
         self.path = Path(path)
         root = zarr.open_group(str(path), mode="r+", use_consolidated=False)
-        self.arrays = {name: root[name] for name in [*VARIABLES, "error"]}
+        # the variables of the store's own layout: one made by an older hopsweep
+        # may lack a variable added since, and is still resumed
+        self.variables = [name for name in GRID.variables if name in root]
+        self.arrays = {name: root[name] for name in [*self.variables, "error"]}
         if "magnetization" in root:
             self.arrays["magnetization"] = root["magnetization"]
 
@@ -372,7 +313,7 @@ class Writer:
 
         ``magnetization`` rows shorter than the site axis are NaN-padded.
         """
-        values = {name: result[name] for name in VARIABLES}
+        values = {name: result[name] for name in self.variables}
         values["error"] = np.full(int(seeds.sum()), ERROR.fill, dtype=object)
         if "magnetization" in self.arrays:
             mag = result["magnetization"]
@@ -388,86 +329,3 @@ class Writer:
         values = {"error": np.full(n_seeds, error, dtype=object),
                   "status": np.full((n_seeds, K), FAILED, dtype=np.int8)}
         self._write(task, seeds, values)
-
-
-def remaining_core_seconds(path: str | os.PathLike) -> float | None:
-    """Compute time the pending points of a store still need, core-seconds
-    (:func:`sweep.progress.core_seconds_left` of its status and wall times).
-
-    Parameters
-    ----------
-    path : path-like
-        A store (it may be being written).
-
-    Returns
-    -------
-    float or None
-        Core-seconds (divide by the number of workers for wall time); None while
-        no point has a wall time (nothing computed yet, or only failures).
-    """
-    import zarr
-
-    from .progress import core_seconds_left
-    from .spec import spec_from_canonical
-
-    root = zarr.open_group(str(path), mode="r")
-    return core_seconds_left(root["status"][...], root["wall_time"][...],
-                             spec_from_canonical(root.attrs["spec"]))
-
-
-def open_results(store: str | os.PathLike) -> xarray.Dataset:
-    """Open a sweep's store as a lazy, labelled xarray Dataset.
-
-    Parameters
-    ----------
-    store : path-like
-        A store written by ``hopsweep run`` or ``hopsweep shard``.
-
-    Returns
-    -------
-    xarray.Dataset
-        Dask-backed variables over (algorithm, N, alpha, seed, T) as in DESIGN.md.
-    """
-    import importlib.util
-
-    import xarray as xr
-
-    if not Path(store).exists():
-        raise ValueError(f"store {store} does not exist (run `hopsweep run CONFIG` first)")
-    if importlib.util.find_spec("sweep.analysis") is not None:
-        import sweep.analysis  # noqa: F401  (registers the Dataset accessor)
-    return xr.open_zarr(str(store), consolidated=True)
-
-
-def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float,
-                 seed: int) -> Patterns:
-    """Regenerate the patterns of one point from the store alone.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        From :func:`open_results` (its ``spec`` attribute is used).
-    algorithm : str
-        Algorithm coordinate of the point (patterns do not depend on it, but it
-        must be in the store).
-    N, alpha, seed
-        Coordinates of the point; alpha is matched to the stored coordinate.
-
-    Returns
-    -------
-    kernels.patterns.Patterns
-        Identical to the patterns the point was computed with.
-    """
-    from .spec import spec_from_canonical
-    from .tasks import build_patterns
-
-    spec = spec_from_canonical(ds.attrs["spec"])
-    for key, value, axis in (("algorithm", algorithm, spec.algorithm), ("N", N, spec.N),
-                             ("seed", seed, spec.seed)):
-        if value not in axis:
-            raise ValueError(f"{key} must be one of the store's {list(axis)}, got {value!r}")
-    keys = [round(a * ALPHA_KEY_SCALE) for a in spec.alpha]
-    if round(float(alpha) * ALPHA_KEY_SCALE) not in keys:
-        raise ValueError(f"alpha must be one of the store's {list(spec.alpha)}, got {alpha!r}")
-    return build_patterns(spec, N, spec.alpha[keys.index(round(float(alpha) * ALPHA_KEY_SCALE))],
-                          seed)

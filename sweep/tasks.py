@@ -75,7 +75,8 @@ def run_seed(spec: Spec, algorithm: str, N: int, alpha: float, seed: int) -> dic
     -------
     dict of str to ndarray
         ``m, m_other, q, free_energy, residual, wall_time`` (float64),
-        ``iterations`` (int32), ``converged`` (bool), ``status`` (int8), each of
+        ``iterations``, ``n_condensed``, ``best_pattern`` (int32), ``converged``
+        (bool), ``status`` (int8), each of
         shape (K,); ``magnetization`` (K, N) when ``spec.sites``.
     """
     start = time.perf_counter()
@@ -98,6 +99,8 @@ def run_seed(spec: Spec, algorithm: str, N: int, alpha: float, seed: int) -> dic
         "iterations": np.asarray(solution.iterations, dtype=np.int32),
         "residual": np.asarray(solution.residual, dtype=np.float64),
         "converged": status == CONVERGED,
+        "n_condensed": np.asarray(solution.n_condensed, dtype=np.int32),
+        "best_pattern": np.asarray(solution.best_pattern, dtype=np.int32),
         "status": status,
     }
     if spec.sites:

@@ -37,7 +37,8 @@ from pathlib import Path
 
 import pytest
 
-from sweep.cluster import WORKER_ENVIRONMENT
+from sweep.cluster.environment import WORKER_ENVIRONMENT
+from sweep.schema import GRID
 
 #: Environment of every process a test starts: one BLAS and one Numba thread
 #: (2 shared cores), and a short lost-worker timeout so adaptive clusters replace
@@ -364,7 +365,7 @@ def scancel_name(name: str) -> None:
     subprocess.run(["scancel", "-n", name], timeout=SLURM_PING_TIMEOUT, check=False)
 
 
-#: Names of the Slurm jobs the tests make: dask-jobqueue workers (sweep.jobqueue.JOB_NAME)
+#: Names of the Slurm jobs the tests make: dask-jobqueue workers (sweep.cluster.jobqueue.JOB_NAME)
 #: and the deploy/slurm driver and array jobs.
 JOB_NAMES = ("hopsweep-worker", "hopsweep-driver", "hopsweep-shard")
 
@@ -486,7 +487,9 @@ max_iter = 300
 """
 
 #: Variables that must agree between run modes (``wall_time`` differs by nature).
-COMPARED = ("m", "m_other", "q", "free_energy", "iterations", "residual", "converged", "status")
+#: Every per-point variable of the schema but ``wall_time`` (a measured duration,
+#: different in every run).
+COMPARED = tuple(name for name in GRID.variables if name != "wall_time")
 
 #: Seconds between two looks at a store's progress.
 POLL_INTERVAL = 0.05

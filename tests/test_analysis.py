@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import xarray as xr
 from cluster_helpers import COMMAND_TIMEOUT, env, write_config
+from matplotlib.collections import QuadMesh
 
 import sweep
+import sweep.accessor  # noqa: F401  (registers ds.hopfield on Datasets made here)
 from kernels import rs
-from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
-from sweep import analysis, plots
-from sweep.store import FAILED, PENDING
+from kernels.solution import CONDENSATION_FLOOR
+from kernels.status import CONVERGED, DIVERGED, FAILED, NOT_CONVERGED, PENDING
+from sweep import analysis, crossings, plots
 from sweep.tasks import FAULT_VARIABLE
 
 STATUSES = np.array([PENDING, CONVERGED, NOT_CONVERGED, DIVERGED, FAILED], dtype=np.int8)
@@ -74,6 +76,10 @@ def synthetic(
         "m_other": (dims, np.zeros(shape), {"units": "1"}),
         "status": (dims, status.astype(np.int8), {"units": "1"}),
         "iterations": (dims, np.full(shape, 10, dtype=np.int32), {"units": "1"}),
+        # a state near pattern 0 condenses on it alone; q of a uniform |m_i| = |m|
+        "n_condensed": (dims, (np.abs(m) > CONDENSATION_FLOOR).astype(np.int32), {"units": "1"}),
+        "best_pattern": (dims, np.zeros(shape, dtype=np.int32), {"units": "1"}),
+        "q": (dims, m**2, {"units": "1"}),
         "free_energy": (
             dims,
             np.zeros(shape) if free_energy is None else free_energy,
@@ -158,7 +164,7 @@ def test_upper_crossing_by_hand():
             [0.1, 0.2, np.nan, 0.0, 0.4],  # never above: NaN
         ]
     )
-    got = analysis.upper_crossing(curves, T, 0.5)
+    got = crossings.upper_crossing(curves, T, 0.5)
     np.testing.assert_allclose(got, [0.35, 0.35, 0.25, 0.5, np.nan], rtol=1e-12)
 
 
@@ -216,19 +222,19 @@ def test_transitions_at_a_grid_edge_are_nan_and_flagged_as_bounds():
     ds = rs_dataset([0.02, 0.5], T)  # alpha = 0.5: no retrieval at any T (above alpha_c)
     out = analysis.retrieval_temperature(ds, n_boot=20)
     bound = out["T_M_bound"].values[0, 0]
-    np.testing.assert_array_equal(bound, [analysis.LOWER_BOUND, analysis.UPPER_BOUND])
+    np.testing.assert_array_equal(bound, [crossings.LOWER_BOUND, crossings.UPPER_BOUND])
     assert np.isnan(out["T_M"]).all() and np.isnan(out["T_M_err"]).all()
     assert "T_M >= 0.3" in out["T_M_bound"].attrs["comment"]
-    assert out["T_M_bound"].attrs["flag_meanings"].split()[analysis.LOWER_BOUND] == "lower_bound"
+    assert out["T_M_bound"].attrs["flag_meanings"].split()[crossings.LOWER_BOUND] == "lower_bound"
     alpha = [0.02, 0.04, 0.06]  # all below alpha_c(0.1) = 0.135: the QA report's case
     low_load = analysis.critical_load(rs_dataset(alpha, [0.1, 0.3]), n_boot=20)
     assert np.isnan(low_load["alpha_c"].item()) and np.isnan(low_load["alpha_c_err"].item())
-    assert low_load["alpha_c_bound"].item() == analysis.LOWER_BOUND
+    assert low_load["alpha_c_bound"].item() == crossings.LOWER_BOUND
     nothing = rs_dataset(alpha, [0.1, 0.3])
     nothing["status"][:] = NOT_CONVERGED
-    assert analysis.critical_load(nothing, n_boot=20)["alpha_c_bound"].item() == analysis.NO_DATA
+    assert analysis.critical_load(nothing, n_boot=20)["alpha_c_bound"].item() == crossings.NO_DATA
     measured = analysis.critical_load(rs_dataset(np.arange(0.08, 0.16, 0.01), [0.1]), n_boot=20)
-    assert measured["alpha_c_bound"].item() == analysis.MEASURED
+    assert measured["alpha_c_bound"].item() == crossings.MEASURED
     assert np.isfinite(measured["alpha_c"].item())
 
 
@@ -244,9 +250,9 @@ def test_crossing_bound_by_hand():
         ]
     )
     np.testing.assert_array_equal(
-        analysis.crossing_bound(curves, 0.5),
-        [analysis.MEASURED, analysis.LOWER_BOUND, analysis.LOWER_BOUND, analysis.UPPER_BOUND,
-         analysis.NO_DATA, analysis.MEASURED],
+        crossings.crossing_bound(curves, 0.5),
+        [crossings.MEASURED, crossings.LOWER_BOUND, crossings.LOWER_BOUND, crossings.UPPER_BOUND,
+         crossings.NO_DATA, crossings.MEASURED],
     )
 
 
@@ -398,14 +404,78 @@ def test_real_sweep_seed_means_and_exclusions(tap_sweep):
     assert out["n_used"].sum() == (status == CONVERGED).sum()
     T_M = ds.hopfield.retrieval_temperature(n_boot=20).compute()
     assert np.isnan(T_M["T_M"].sel(alpha=FAILING_ALPHA)).all()
-    assert (T_M["T_M_bound"].sel(alpha=FAILING_ALPHA) == analysis.NO_DATA).all()
+    assert (T_M["T_M_bound"].sel(alpha=FAILING_ALPHA) == crossings.NO_DATA).all()
 
 
 def test_real_sweep_bounds_are_flagged_not_measured(tap_sweep):
     """Loads 0.02, 0.05 both retrieve at T = 0.27 (RS alpha_c(0.27) ~ 0.12): a bound only."""
     alpha_c = tap_sweep.sel(alpha=[0.02, 0.05]).hopfield.critical_load(n_boot=20).compute()
     assert np.isnan(alpha_c["alpha_c"]).all() and np.isnan(alpha_c["alpha_c_err"]).all()
-    assert (alpha_c["alpha_c_bound"] == analysis.LOWER_BOUND).all()
+    assert (alpha_c["alpha_c_bound"] == crossings.LOWER_BOUND).all()
     cold = tap_sweep.sel(alpha=[0.02], T=tap_sweep["T"] < 0.6)  # RS T_M(0.02) = 0.716
     T_M = cold.hopfield.retrieval_temperature(n_boot=20).compute()
-    assert np.isnan(T_M["T_M"]).all() and (T_M["T_M_bound"] == analysis.LOWER_BOUND).all()
+    assert np.isnan(T_M["T_M"]).all() and (T_M["T_M_bound"] == crossings.LOWER_BOUND).all()
+
+
+# --------------------------------------------------------------------------- #
+# Basins of attraction
+# --------------------------------------------------------------------------- #
+
+
+def numpy_basin(n_condensed: int, best: int, q: float) -> str:
+    """The class of one state, by the rules written out again."""
+    if n_condensed > 1:
+        return "mixture"
+    if n_condensed == 1:
+        return "retrieval" if best == 0 else "other_pattern"
+    return "spin_glass" if q > analysis.SPIN_GLASS_Q else "paramagnet"
+
+
+def test_basins_count_every_class_against_loops(random_results):
+    rng = np.random.default_rng(5)
+    ds = random_results.copy()
+    shape = ds["m"].shape
+    ds["n_condensed"] = (ds["m"].dims, rng.choice([0, 1, 1, 2], size=shape).astype(np.int32))
+    ds["best_pattern"] = (ds["m"].dims, rng.choice([0, 0, 3], size=shape).astype(np.int32))
+    ds["q"] = (ds["m"].dims, rng.uniform(0.0, 0.3, size=shape))
+    out = ds.hopfield.basins()
+    assert out["fraction"].dims == ("basin", "algorithm", "N", "alpha", "T")
+    assert list(out["basin"].values) == list(analysis.BASINS)
+    status, n, best, q = (ds[v].values for v in ("status", "n_condensed", "best_pattern", "q"))
+    for a, k, j, t in np.ndindex(shape[0], shape[1], shape[2], shape[4]):
+        used = [numpy_basin(n[a, k, j, s, t], best[a, k, j, s, t], q[a, k, j, s, t])
+                for s in range(shape[3]) if status[a, k, j, s, t] == CONVERGED]
+        at = out.isel(algorithm=a, N=k, alpha=j, T=t)
+        assert int(at["n_used"]) == len(used)
+        for name in analysis.BASINS:
+            count = used.count(name)
+            assert int(at["count"].sel(basin=name)) == count
+            if used:
+                f = count / len(used)
+                assert float(at["fraction"].sel(basin=name)) == pytest.approx(f)
+                assert float(at["fraction_err"].sel(basin=name)) == pytest.approx(
+                    np.sqrt(f * (1 - f) / len(used)))
+            else:
+                assert np.isnan(float(at["fraction"].sel(basin=name)))
+    used = out["n_used"] > 0
+    np.testing.assert_allclose(out["fraction"].sum("basin").where(used).fillna(1.0), 1.0)
+
+
+def test_basin_map_colours_the_most_frequent_class(random_results, tmp_path):
+    ds = random_results.copy()
+    shape = ds["m"].shape
+    ds["n_condensed"] = (ds["m"].dims, np.ones(shape, dtype=np.int32))
+    ds["best_pattern"] = (ds["m"].dims, np.zeros(shape, dtype=np.int32))
+    ds["q"] = (ds["m"].dims, np.full(shape, 0.5))
+    ds["best_pattern"][{"alpha": 2}] = 4  # the largest load retrieves another pattern
+    fig = plots.save_figure(ds, tmp_path / "basins.png", kind="basins")
+    assert (tmp_path / "basins.png").stat().st_size > 0
+    panel = next(a for a in fig.axes if a.get_title() == "tap, N = 200")
+    mesh = next(c for c in panel.collections if isinstance(c, QuadMesh))
+    shown = np.ma.filled(mesh.get_array(), np.nan).reshape(shape[4], shape[2])
+    used = (ds["status"].sel(algorithm="tap", N=200) == CONVERGED).any("seed")
+    used = used.transpose("T", "alpha").values
+    expected = np.where(used, [[0, 0, 1]] * shape[4], np.nan)
+    np.testing.assert_array_equal(shown, expected)
+    labels = [t.get_text() for t in mesh.colorbar.ax.get_yticklabels()]
+    assert labels == [name.replace("_", " ") for name in analysis.BASINS]

@@ -30,9 +30,9 @@ from cluster_helpers import (
     write_config,
 )
 
+from kernels.status import FAILED, PENDING
+from sweep.config import load_spec
 from sweep.plan import make_plan
-from sweep.spec import load_spec
-from sweep.store import FAILED, PENDING
 
 #: Seconds a signalled or killed hopsweep process may take to end.
 EXIT_TIMEOUT = 60

@@ -19,7 +19,7 @@ from cluster_helpers import env, hopsweep, run_args, write_config
 from matplotlib.collections import QuadMesh
 
 import sweep
-from sweep import analysis, plots
+from sweep import crossings, plots
 
 #: One temperature and one load, six algorithms, two sizes: about a second.
 ONE_POINT_SWEEP = """
@@ -328,7 +328,7 @@ def test_T_M_at_the_top_of_the_grid_is_drawn_as_a_lower_bound(one_point_store):
     flagged as a lower bound), and the figure draws it as such."""
     ds = sweep.open_results(one_point_store)
     out = ds.hopfield.retrieval_temperature().sel(N=16)
-    lower = out["T_M_bound"] == analysis.LOWER_BOUND
+    lower = out["T_M_bound"] == crossings.LOWER_BOUND
     assert lower.any()  # some algorithm retrieves at T = 0.5
     assert np.isnan(out["T_M"].where(lower, 0.0)).sum() == lower.sum()
     fig = plots.phase_diagram(ds)
@@ -352,8 +352,8 @@ def test_the_fix_for_zero_patterns_is_a_load_that_gives_one(tmp_path):
 def test_a_store_keeps_its_seed_block_when_the_cost_model_changes(tmp_path):
     """A store made by a hopsweep whose cost model chose another seed block (1 seed per
     chunk here, where this version groups 3) is resumed one task per chunk."""
+    from sweep.config import load_spec
     from sweep.plan import Plan, make_plan
-    from sweep.spec import load_spec
     from sweep.store import create
 
     config = write_config(
@@ -376,8 +376,8 @@ def test_a_store_keeps_its_seed_block_when_the_cost_model_changes(tmp_path):
 
 def test_dry_run_estimate_of_full_bp_is_the_right_order_of_magnitude(tmp_path):
     """The cost model put full BP at 50 TAP iterations per iteration; it costs ~3000."""
+    from sweep.config import load_spec
     from sweep.plan import make_plan
-    from sweep.spec import load_spec
 
     config = write_config(
         tmp_path,

@@ -18,8 +18,8 @@ import dask.config
 import pytest
 import yaml
 
-from sweep import jobqueue
-from sweep.spec import load_spec
+from sweep.cluster import jobqueue
+from sweep.config import load_spec
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 CONFIGS = sorted(DEPLOY.glob("*/*.toml"))

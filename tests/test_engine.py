@@ -28,14 +28,18 @@ from cluster_helpers import env, pseudo_terminal
 from kernels.initial import initial_state
 from kernels.patterns import iid, point_rng
 from kernels.registry import ALGORITHMS
+from kernels.status import FAILED, PENDING
 from sweep import open_results, patterns_for
 from sweep.cluster import connect
-from sweep.lock import StoreBusy, StoreLock
-from sweep.plan import make_plan, seed_cost
+from sweep.config import parse_spec
+from sweep.cost import seed_cost
+from sweep.errors import StoreBusy, StoreMismatch
+from sweep.lock import StoreLock
+from sweep.plan import make_plan
 from sweep.progress import Progress
 from sweep.runner import run
-from sweep.spec import ClusterSpec, parse_spec
-from sweep.store import FAILED, PENDING, StoreMismatch, Writer, create
+from sweep.spec import ClusterSpec
+from sweep.store import Writer, create
 
 DIMS = ("algorithm", "N", "alpha", "seed", "T")
 
@@ -158,7 +162,7 @@ def test_concurrent_creation_makes_one_store(tmp_path, small_sweep):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["race.zarr"]  # no temporaries left
     assert (Writer(path).status() == PENDING).all()
     other = _spec(small_sweep, tol=1e-6)
-    with pytest.raises(StoreMismatch, match="--overwrite"):
+    with pytest.raises(StoreMismatch, match="overwrite=True"):  # the library speaks Python
         create(path, other, make_plan(other))
 
 
@@ -200,6 +204,7 @@ def test_partial_block_write_touches_only_its_seeds(tmp_path, small_sweep):
     values = {name: np.full((1, K), 0.5) for name in ("m", "m_other", "q", "free_energy",
                                                        "residual", "wall_time")}
     values |= {"iterations": np.full((1, K), 7, dtype=np.int32),
+               "n_condensed": np.ones((1, K), np.int32), "best_pattern": np.zeros((1, K), np.int32),
                "converged": np.ones((1, K), bool), "status": np.ones((1, K), np.int8)}
     writer.write_result(task, seeds, values)
     writer.write_failure(plan.task(1), np.array([True, False, True]), "ValueError: boom")
@@ -278,15 +283,23 @@ def test_dataset_schema_follows_the_design(swept):
     assert tuple(ds.sizes) == DIMS
     dtypes = {"m": "float64", "m_other": "float64", "q": "float64", "free_energy": "float64",
               "iterations": "int32", "residual": "float64", "converged": "bool",
-              "wall_time": "float64", "status": "int8"}
+              "n_condensed": "int32", "best_pattern": "int32", "wall_time": "float64",
+              "status": "int8"}
     for name, dtype in dtypes.items():
         assert ds[name].dims == DIMS, name
         assert ds[name].dtype == np.dtype(dtype), name
         assert ds[name].attrs["long_name"] and "units" in ds[name].attrs, name
     assert ds.wall_time.attrs["units"] == "s"
     assert ds.error.dims == DIMS[:4]
-    assert list(ds.status.attrs["flag_values"]) == [0, 1, 2, 3, 4]
-    assert ds.status.attrs["flag_meanings"] == "pending converged not_converged diverged failed"
+    assert list(ds.status.attrs["flag_values"]) == [0, 1, 2, 3, 4, 5]
+    assert (ds.status.attrs["flag_meanings"]
+            == "pending converged not_converged diverged failed invalid")
+    # a state near pattern 0 is one condensed pattern, pattern 0; a state far from all is none
+    retrieving = (ds.status == 1) & (ds.m > 0.9)
+    assert retrieving.any()
+    assert (ds.n_condensed.where(retrieving) == 1).sum() == retrieving.sum()
+    assert (ds.best_pattern.where(retrieving) == 0).sum() == retrieving.sum()
+    assert ((ds.n_condensed >= 0) & (ds.best_pattern >= 0)).all()  # every point was run
     assert list(ds.algorithm.values) == ["tap"]
     np.testing.assert_array_equal(ds.N, spec.N)
     np.testing.assert_array_equal(ds.alpha, spec.alpha)

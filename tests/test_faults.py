@@ -39,7 +39,7 @@ from cluster_helpers import (
     write_config,
 )
 
-from sweep.jobqueue import JOB_NAME
+from sweep.cluster.jobqueue import JOB_NAME
 
 #: Worker lifetime for the retirement test: at most 4 s with the stagger, well
 #: under the sweep (about 8 s on two workers with LIFETIME_TASK_DELAY), longer than

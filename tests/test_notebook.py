@@ -1,4 +1,5 @@
-"""examples/phase_diagram.ipynb runs from a fresh kernel on real sweep stores."""
+"""examples/phase_diagram.ipynb runs from a fresh kernel: its sweep through ``sweep.run``
+on a Dask cluster the notebook starts, on a store it makes or one ``hopsweep run`` made."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ workers = 1
 """
 
 
-def run_notebook(tmp_path: Path, store: Path, monkeypatch) -> nbformat.NotebookNode:
-    """Execute the notebook in ``tmp_path`` with the store and figure paths set."""
+def run_notebook(tmp_path: Path, store: Path, monkeypatch,
+                 config: Path | None = None) -> nbformat.NotebookNode:
+    """Execute the notebook in ``tmp_path`` with the store and figure paths (and the
+    config, if given) set."""
     if "python3" not in KernelSpecManager().find_kernel_specs():
         subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user"], check=True)
     figures = tmp_path / "figures"
@@ -44,6 +47,7 @@ def run_notebook(tmp_path: Path, store: Path, monkeypatch) -> nbformat.NotebookN
         **env(),
         "HOPSWEEP_STORE": str(store),
         "HOPSWEEP_FIGURES": str(figures),
+        **({"HOPSWEEP_CONFIG": str(config)} if config else {}),
     }.items():
         monkeypatch.setenv(key, value)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -66,6 +70,18 @@ def check_outputs(notebook: nbformat.NotebookNode, figures: Path) -> None:
     assert len(images) == len(FIGURES)
 
 
+def chunk_files(store: Path) -> dict[str, int]:
+    """Modification times (ns) of every chunk file of a store."""
+    return {str(f.relative_to(store)): f.stat().st_mtime_ns for f in store.rglob("*")
+            if f.is_file() and "/c/" in f.as_posix()}
+
+
+def stream_text(notebook: nbformat.NotebookNode, name: str) -> str:
+    """Everything the notebook's cells wrote to one stream (stdout or stderr)."""
+    return "".join(o.get("text", "") for cell in notebook.cells
+                   for o in cell.get("outputs", []) if o.get("name") == name)
+
+
 def test_notebook_on_a_real_store(tmp_path, monkeypatch):
     config = write_config(tmp_path, TINY_SWEEP)
     store = tmp_path / "nbtest.zarr"
@@ -78,7 +94,10 @@ def test_notebook_on_a_real_store(tmp_path, monkeypatch):
         timeout=COMMAND_TIMEOUT,
     )
     assert done.returncode == 0, done.stderr
-    notebook = run_notebook(tmp_path, store, monkeypatch)
+    before = chunk_files(store)
+    notebook = run_notebook(tmp_path, store, monkeypatch, config=config)
+    assert chunk_files(store) == before  # sweep.run resumed the complete store: no recompute
+    assert "exists, same spec: would resume" in stream_text(notebook, "stdout")
     check_outputs(notebook, tmp_path / "figures")
     text = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
     assert "nothing to compare" not in text  # two algorithms: the paired comparison ran
@@ -87,5 +106,8 @@ def test_notebook_on_a_real_store(tmp_path, monkeypatch):
 def test_notebook_makes_its_own_store_when_missing(tmp_path, monkeypatch):
     store = tmp_path / "missing.zarr"
     notebook = run_notebook(tmp_path, store, monkeypatch)
-    assert (store / "zarr.json").exists()  # the notebook ran `hopsweep run` itself
+    assert (store / "zarr.json").exists()  # the notebook ran its sweep itself, through sweep.run
+    progress = stream_text(notebook, "stderr")
+    assert "hopsweep: 100%" in progress and "72/72" in progress, progress[-2000:]
+    assert "done      72/72" in stream_text(notebook, "stdout")  # sweep.status(STORE)
     check_outputs(notebook, tmp_path / "figures")

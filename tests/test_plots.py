@@ -16,8 +16,8 @@ from cluster_helpers import hopsweep, run_args, write_config
 from matplotlib.collections import QuadMesh
 
 import sweep
+from kernels.status import INVALID, PENDING
 from sweep import plots
-from sweep.store import PENDING
 
 #: 5 algorithms x 7 loads x 4 temperatures x 2 seeds at N = 16: a few seconds.
 FIVE_ALGORITHMS = """
@@ -190,3 +190,27 @@ def test_iterations_of_mc_and_exact_are_marked_not_applicable(stores):
               if isinstance(m, QuadMesh)]
     iterations = [m.axes.get_title() for m in meshes if "iterations" in m.colorbar.ax.get_ylabel()]
     assert iterations == ["tap, N = 16", "nmf, N = 16", "bp_retrieval, N = 16"]
+
+
+def test_invalid_points_are_marked_not_counted_as_converged(stores):
+    """A fixed point outside the method's domain has its own hatch on the fraction panel
+    and lowers the converged fraction like any point that is not converged."""
+    ds = stores[0].copy(deep=True).load()
+    status = ds["status"]
+    at = {"algorithm": "tap", "N": 16}
+    marked = status.sel(**at).copy()
+    marked[{"alpha": 0, "seed": 0}] = INVALID  # every T of one load, one seed
+    ds["status"].loc[at] = marked
+    fig = plots.convergence_map(ds)
+    tap = [a for a in _panels(fig) if a.get_title() == "tap, N = 16"][1]  # fraction panel
+    hatched = [c for c in tap.collections if c.get_label() == plots.INVALID_LABEL]
+    assert len(hatched) == 1 and hatched[0].get_hatch() == plots.INVALID_HATCH
+    assert len(hatched[0].get_paths()) == ds.sizes["T"]  # one cell per temperature of the load
+    fraction = next(c for c in tap.collections if isinstance(c, QuadMesh)).get_array()
+    n_seed = ds.sizes["seed"]
+    column = np.ma.filled(fraction, np.nan).reshape(ds.sizes["T"], ds.sizes["alpha"])[:, 0]
+    expected = (marked.isel(alpha=0) == 1).sum("seed").transpose("T").values / n_seed
+    np.testing.assert_allclose(column, expected)
+    others = [a for a in _panels(fig) if a.get_title() != "tap, N = 16"]
+    assert not [c for a in others for c in a.collections if c.get_label() == plots.INVALID_LABEL]
+    assert plots.INVALID_LABEL in _legend_labels(fig)

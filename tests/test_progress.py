@@ -23,10 +23,12 @@ from cluster_helpers import (
     write_config,
 )
 
+from kernels.status import PENDING
 from sweep import runner
-from sweep.progress import Progress, remaining_seconds, seed_costs
-from sweep.spec import load_spec
-from sweep.store import PENDING, remaining_core_seconds
+from sweep.config import load_spec
+from sweep.cost import remaining_seconds, seed_costs
+from sweep.progress import Progress
+from sweep.results import read_status
 
 #: A run's tasks, most expensive first as the plan orders them: estimated cost (s)
 #: and the group (algorithm) of each. Group 1 is cheap in the model but slow in fact.
@@ -183,7 +185,7 @@ def test_cli_run_prints_one_final_line_and_status_a_remaining_time(tmp_path, sma
     total = re.search(r"\(\d+ tasks, (\d+) points\)", done.stderr).group(1)
     finals = [line for line in done.stderr.splitlines() if f"{total}/{total} points" in line]
     assert len(finals) == 1 and re.search(r", in \d+m\d\ds$", finals[0]), done.stderr
-    assert remaining_core_seconds(store) == 0.0  # all done
+    assert read_status(store).core_seconds_left == 0.0  # all done
     # alpha = 0.12, 0.16 pending again: the first half's time scaled by the cost model
     root = zarr.open_group(str(store), mode="r+")
     values = root["status"][...]
@@ -192,7 +194,7 @@ def test_cli_run_prints_one_final_line_and_status_a_remaining_time(tmp_path, sma
     wall = root["wall_time"][...]
     costs = seed_costs(load_spec(config))
     expected = np.nansum(wall[:, :, :2]) * costs[:, :, 2:].sum() / costs[:, :, :2].sum()
-    assert remaining_core_seconds(store) == pytest.approx(expected, rel=1e-12)
+    assert read_status(store).core_seconds_left == pytest.approx(expected, rel=1e-12)
 
 
 def _sigterm_to_the_driver(run) -> None:

@@ -21,8 +21,8 @@ from cluster_helpers import (
     write_config,
 )
 
+from sweep.config import load_spec
 from sweep.plan import make_plan
-from sweep.spec import load_spec
 
 TLS_CLUSTER = """
 [cluster]

@@ -30,7 +30,7 @@ from cluster_helpers import (
     write_config,
 )
 
-from sweep import jobqueue
+from sweep.cluster import jobqueue
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SHARD_JOB_NAME = "hopsweep-shard"
@@ -140,7 +140,7 @@ def test_dry_run_prints_the_worker_job_script(tmp_path):
 def test_site_defaults_are_there_in_a_fresh_process():
     """dask-jobqueue's defaults (walltime 00:30:00) are registered by sweep.jobqueue itself."""
     program = (
-        "from sweep.jobqueue import job_script; "
+        "from sweep.cluster.jobqueue import job_script; "
         "print(job_script({'kind': 'slurm', 'jobqueue': {'cores': 1, 'memory': '1GB'}}))"
     )
     result = subprocess.run(

@@ -1,6 +1,6 @@
 """Config validation: every key of the constraint table fed bad values, exit 2, nothing written.
 
-The malformed configs are generated from ``sweep.spec.CONSTRAINTS`` (scikit-learn
+The malformed configs are generated from ``sweep.keys.CONSTRAINTS`` (scikit-learn
 ``check_param_validation`` style): for each key, values of the wrong type and
 values just outside its allowed range or options. Each goes through the real
 ``hopsweep run`` entry point (in-process, ``sweep.cli.main``), which must exit 2
@@ -24,19 +24,11 @@ from test_registry import CHANGED as CHANGED_OPTIONS  # a non-default value per 
 
 from kernels.registry import SolverOptions
 from sweep import cli
-from sweep.spec import (
-    CONSTRAINTS,
-    Axis,
-    Flag,
-    Interval,
-    Options,
-    SpecError,
-    Text,
-    TextList,
-    load_spec,
-    parse_spec,
-    spec_from_canonical,
-)
+from sweep.config import load_spec, parse_spec
+from sweep.errors import SpecError
+from sweep.keys import CONSTRAINTS
+from sweep.rules import Axis, Flag, Interval, Options, Text, TextList
+from sweep.spec import spec_from_canonical
 
 VALID = """
 name = "valid"

@@ -29,13 +29,14 @@ import dask.config
 import dask_jobqueue  # also registers dask-jobqueue's config: the site defaults
 from dask.utils import parse_timedelta
 
-from . import cluster
+from ..spec import BATCH_KINDS
+from . import environment
 
 if TYPE_CHECKING:
     from dask_jobqueue.core import JobQueueCluster
 
 #: Batch systems this module can drive (also their dask-jobqueue config section names).
-KINDS = ("slurm", "pbs")
+KINDS = BATCH_KINDS
 
 #: Keys of ``[cluster.jobqueue]`` handed unchanged to dask-jobqueue.
 PASSTHROUGH_KEYS = (
@@ -82,13 +83,13 @@ LOCALHOST = "127.0.0.1"
 SCHEDULER_PLACEHOLDER = "tcp://SCHEDULER_ADDRESS"
 
 #: Exported by every worker job before the worker starts: the local workers'
-#: environment (sweep.cluster.WORKER_ENVIRONMENT: one Numba and one BLAS thread
+#: environment (sweep.cluster.environment.WORKER_ENVIRONMENT: one Numba and one BLAS thread
 #: per task) and the nanny's pre-spawn overrides (NANNY_PRE_SPAWN_ENVIRON, as a
 #: dict literal in Dask's environment configuration: variable names are
 #: lower-cased, so a key such as MALLOC_TRIM_THRESHOLD_ cannot be set alone).
 WORKER_ENVIRONMENT = (
-    *(f"export {name}={value}" for name, value in cluster.WORKER_ENVIRONMENT.items()),
-    f'export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{cluster.NANNY_PRE_SPAWN_ENVIRON!r}"',
+    *(f"export {name}={value}" for name, value in environment.WORKER_ENVIRONMENT.items()),
+    f'export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{environment.NANNY_PRE_SPAWN_ENVIRON!r}"',
 )
 
 _WALLTIME = re.compile(

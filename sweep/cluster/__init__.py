@@ -1,7 +1,9 @@
 """Connect to the Dask cluster a spec asks for: local, an address (+TLS), Slurm or PBS.
 
 ``connect(cluster_spec)`` is a context manager yielding a ``distributed.Client``;
-leaving it closes the client and whatever cluster it started.
+leaving it closes the client and whatever cluster it started. The workers'
+environment is :mod:`sweep.cluster.environment`'s; batch systems are
+:mod:`sweep.cluster.jobqueue`'s (imported only for them: it imports dask-jobqueue).
 """
 
 from __future__ import annotations
@@ -10,47 +12,15 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .spec import ClusterSpec
+from ..errors import ClusterUnavailable, SpecError
+from .environment import LOCAL_DASK_CONFIG, WORKER_ENVIRONMENT
 
 if TYPE_CHECKING:
     import distributed
 
-#: Environment of worker processes, local or in batch jobs: one task per core, one
-#: thread each (PERFORMANCE.md: oversubscription on 2 cores is catastrophic).
-WORKER_ENVIRONMENT = {
-    "NUMBA_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
-#: Overrides of the variables a Dask nanny exports before it spawns its worker
-#: (``distributed.nanny.pre-spawn-environ``; None unsets one), local or in batch
-#: jobs: no MALLOC_TRIM_THRESHOLD_ (see LOCAL_DASK_CONFIG).
-NANNY_PRE_SPAWN_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": None}
-#: Dask settings of a local cluster: no statistical profiler in the workers (it
-#: samples the computing thread every 10 ms), a 1 s event-loop tick (20 ms by
-#: default) in every process, the nannies' memory check every 1 s (100 ms) and
-#: the system monitor every 2 s (500 ms). On 2 cores these background callbacks
-#: cost the driver and workers about 1.5 CPU-s per 10 s of sweep with Dask's
-#: defaults (bench/engine.py); the last two halve what is left of it at idle
-#: (driver 1.5 -> 0.8 %, each worker 0.7 -> 0.3 % of a core). And no
-#: MALLOC_TRIM_THRESHOLD_ in the workers' environment (the nanny sets 65536 by
-#: default, None unsets it): with it glibc gives every freed large array back to
-#: the OS at once, and the TAP kernel's temporaries then page-fault 4x as often
-#: (82,000 -> 349,000 minor faults, 1.6-7 % more CPU on the bench/engine.py
-#: tasks). Worker memory here is a few pattern matrices, so there is nothing to trim.
-LOCAL_DASK_CONFIG = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.tick.interval": "1s",
-    "distributed.worker.memory.monitor-interval": "1s",
-    "distributed.admin.system-monitor.interval": "2s",
-    **{f"distributed.nanny.pre-spawn-environ.{name}": value
-       for name, value in NANNY_PRE_SPAWN_ENVIRON.items()},
-}
+    from ..spec import ClusterSpec
 
-class ClusterUnavailable(RuntimeError):
-    """The cluster could not be started or reached (nothing was computed)."""
-
+__all__ = ["ClusterUnavailable", "check", "connect"]
 
 def _security(cluster_spec: ClusterSpec) -> distributed.Security | None:
     if not cluster_spec.tls:
@@ -89,9 +59,9 @@ def connect(cluster_spec: ClusterSpec) -> Iterator[distributed.Client]:
             client = Client(cluster_spec.address, security=_security(cluster_spec))
         except OSError as err:
             raise ClusterUnavailable(
-                f"cannot reach the Dask scheduler at {cluster_spec.address} ({err}); is it "
-                "running? (check --scheduler / cluster.address and [cluster.tls])"
-            ) from err
+                "cannot reach the Dask scheduler at {address} ({err}); is it running? "
+                "(check {scheduler} and [cluster.tls])", address=cluster_spec.address,
+                err=str(err)) from err
         with client:
             yield client
         return
@@ -114,8 +84,40 @@ def connect(cluster_spec: ClusterSpec) -> Iterator[distributed.Client]:
             cluster.adapt(**cluster_spec.adapt)
     except OSError as err:
         raise ClusterUnavailable(
-            f"cannot start the {kind} cluster ({err}); check [cluster] (e.g. "
-            "dashboard_address, jobqueue settings)"
-        ) from err
+            "cannot start the {kind} cluster ({err}); check [cluster] (e.g. "
+            "dashboard_address, jobqueue settings)", kind=kind, err=str(err)) from err
     with cluster, Client(cluster) as client:
         yield client
+
+
+def check(cluster_spec: ClusterSpec) -> None:
+    """Check the batch-system settings of ``[cluster]`` now, before anything is written.
+
+    For ``kind = "slurm"`` / ``"pbs"``: builds (does not submit) one worker job,
+    so dask-jobqueue's own checks and the walltime / lifetime rules run; keys
+    absent from ``[cluster.jobqueue]`` fall back to dask-jobqueue's configuration
+    (site defaults). Other kinds have nothing to check here.
+
+    Raises
+    ------
+    sweep.errors.SpecError
+        Naming the ``cluster.jobqueue`` key and the fix.
+    """
+    from ..spec import BATCH_KINDS
+
+    if cluster_spec.kind not in BATCH_KINDS:
+        return
+    from ..rules import problem
+    from .jobqueue import job_script
+
+    try:
+        job_script(cluster_spec)
+    except ValueError as err:
+        text = str(err)
+        key, sep, rest = text.partition(":")
+        if sep and key.startswith("cluster.jobqueue."):
+            raise SpecError([f"`{key}`: {rest.strip()}"]) from err
+        raise SpecError([problem(
+            "cluster.jobqueue", f"rejected by dask-jobqueue ({text})", cluster_spec.jobqueue,
+            "set these keys in [cluster.jobqueue] or in the site's dask-jobqueue configuration",
+        )]) from err

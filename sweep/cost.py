@@ -1,0 +1,142 @@
+"""The cost model of a sweep: estimated seconds of each disorder sample, and what is left.
+
+Scheduling one task costs a few ms (Dask about 1.8 ms, a Zarr region write 12-15
+ms, PERFORMANCE.md), so a task should run for at least ``TARGET_TASK_SECONDS``.
+The estimated time of one seed over all K temperatures is
+
+    ``flops / NOMINAL_FLOPS[dtype] + iterations * ITERATION_OVERHEAD + SEED_OVERHEAD``
+
+with ``flops = 4 N P K * iterations`` for the iterative solvers (two products with
+xi per iteration, ``iterations = min(max_iter, EXPECTED_ITERATIONS)``), times the
+algorithm's ``iteration_cost`` relative to TAP (:mod:`kernels.registry`: relaxed
+BP, full BP by quadrature, multi-layer AMP), or the entry's ``loop_flops`` at
+``LOOP_FLOPS`` (``2 N P K * sweeps * chains`` for Monte Carlo, ``2^N N P K`` for
+exact enumeration). The seed block is
+``ceil(TARGET_TASK_SECONDS / median seed cost)``, capped at the number of seeds; one
+block size for the whole sweep because Zarr chunks are regular. The model only
+has to be right within a factor of a few.
+
+The plan sizes its tasks with it (:func:`sweep.plan.make_plan`), the progress
+display and ``hopsweep status`` weigh the remaining work with it, calibrated
+by the solver times measured so far (:func:`remaining_seconds`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kernels.patterns import n_patterns
+from kernels.registry import ALGORITHMS
+from kernels.status import PENDING
+
+if TYPE_CHECKING:
+    from .spec import Spec
+
+#: Shortest worthwhile task, s (scheduling + write overhead is a few ms).
+TARGET_TASK_SECONDS = 0.5
+#: Iterations a solver is assumed to need (TAP: tens, more near transitions).
+EXPECTED_ITERATIONS = 50
+#: Nominal sustained rate of the batched products on one core, flop/s (measured
+#: for TAP at N = 1000, K = 32, float64: about 7e9 under load, PERFORMANCE.md: ~3e10 peak).
+NOMINAL_FLOPS = {"float64": 1e10, "float32": 2e10}
+#: Fixed cost of one iteration (Python and elementwise work), s.
+ITERATION_OVERHEAD = 2e-5
+#: Fixed cost of one seed (patterns, initial state, labels), s.
+SEED_OVERHEAD = 2e-3
+#: Rate of the scalar loops of Monte Carlo and exact enumeration, flop/s.
+LOOP_FLOPS = 1e9
+
+def seed_cost(spec: Spec, algorithm: str, N: int, alpha: float) -> float:
+    """Estimated seconds to run one seed over all temperatures (module docstring).
+
+    The algorithm's registry entry says what its work is: scalar loops
+    (``loop_flops``, Monte Carlo and enumeration) or iterations of batched
+    products (``iteration_cost`` relative to TAP).
+    """
+    P, K = n_patterns(N, alpha), len(spec.T)
+    options = spec.options
+    entry = ALGORITHMS[algorithm]
+    if entry.loop_flops is not None:
+        seconds = entry.loop_flops(N, P, K, options) / LOOP_FLOPS
+    else:
+        iterations = min(options.max_iter, EXPECTED_ITERATIONS)
+        flops = 4.0 * N * P * K * iterations * entry.iteration_cost
+        seconds = flops / NOMINAL_FLOPS[options.dtype] + iterations * ITERATION_OVERHEAD
+    return seconds + SEED_OVERHEAD
+
+
+def remaining_seconds(elapsed: float, done, left, spent=None) -> float:
+    """Time left if the work left goes at the rate of the work done so far.
+
+    Parameters
+    ----------
+    elapsed : float
+        Time spent on the work done, s (wall time, or core-seconds).
+    done, left : float or array_like of shape (G,)
+        Work done and work left per group (e.g. per algorithm), in one unit:
+        estimated cost (s, cost model) or points.
+    spent : array_like of shape (G,), optional
+        Measured seconds of the work done, per group: calibrates the estimate of
+        each group by ``spent / done`` (groups with nothing done yet take the
+        overall ratio).
+
+    Returns
+    -------
+    float
+        ``elapsed * sum(left * c) / sum(done * c)``, in the unit of ``elapsed``,
+        with ``c`` the calibration (1 without ``spent``); NaN while nothing is done.
+    """
+    done, left = np.atleast_1d(np.asarray(done, float)), np.atleast_1d(np.asarray(left, float))
+    spent = done if spent is None else np.atleast_1d(np.asarray(spent, float))
+    if done.sum() <= 0 or spent.sum() <= 0:
+        return float("nan")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(done > 0, spent / done, spent.sum() / done.sum())
+    return elapsed * float((left * scale).sum()) / float(spent.sum())
+
+
+def seed_costs(spec: Spec) -> np.ndarray:
+    """Estimated seconds of one seed over all temperatures, per (algorithm, N, alpha).
+
+    Returns
+    -------
+    ndarray of shape (algorithm, N, alpha), float
+        :func:`seed_cost` of every (algorithm, N, alpha) of the grid.
+    """
+    return np.array([[[seed_cost(spec, algorithm, N, alpha) for alpha in spec.alpha]
+                      for N in spec.N] for algorithm in spec.algorithm])
+
+
+def core_seconds_left(status: np.ndarray, wall: np.ndarray, spec: Spec) -> float | None:
+    """Compute time the pending points of a sweep still need, core-seconds.
+
+    The cost model (:func:`seed_cost`) of the pending points,
+    calibrated per algorithm by the wall times of the points computed so far
+    (:func:`remaining_seconds`). Runs do the most expensive points first, so the
+    mean time of a point done so far overstates the rest.
+
+    Parameters
+    ----------
+    status : ndarray of shape (algorithm, N, alpha, seed, T), int8
+        Store status codes.
+    wall : ndarray of that shape, float
+        Wall time of each point, s (NaN where not measured).
+    spec : Spec
+        The sweep's spec.
+
+    Returns
+    -------
+    float or None
+        Core-seconds; None while no point has a wall time.
+    """
+    measured = np.isfinite(wall) & (status != PENDING)
+    if not measured.any():
+        return None
+    # cost model per point, (algorithm, N, alpha, 1, 1): a seed's cost shared among its T
+    costs = seed_costs(spec)[..., None, None] / status.shape[-1]
+    per_algorithm = (1, 2, 3, 4)
+    spent = np.where(measured, wall, 0.0).sum(axis=per_algorithm)
+    return remaining_seconds(float(spent.sum()), (costs * measured).sum(axis=per_algorithm),
+                             (costs * (status == PENDING)).sum(axis=per_algorithm), spent)
