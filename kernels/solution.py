@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .status import CONVERGED, DIVERGED, NOT_CONVERGED
+from .status import CONVERGED, DIVERGED, INVALID, NOT_CONVERGED
 
 #: An overlap |m^mu| counts as condensed above the larger of this floor and
 #: CONDENSATION_NOISE times the largest overlap noise of P random patterns,
@@ -14,6 +14,10 @@ from .status import CONVERGED, DIVERGED, NOT_CONVERGED
 #: classified alike at every N >= ~500; below that the noise term takes over.
 CONDENSATION_FLOOR = 0.3
 CONDENSATION_NOISE = 2.0
+
+#: CONVERGED (and INVALID) need the residual of the fixed-point equations,
+#: recomputed at the returned state, to be at most this many times ``tol``.
+RESIDUAL_FACTOR = 10.0
 
 
 def condensation_threshold(N: int, P: int) -> float:
@@ -49,6 +53,40 @@ def status_code(diverged: np.ndarray, converged: np.ndarray) -> np.ndarray:
     return np.where(diverged, DIVERGED, np.where(converged, CONVERGED, NOT_CONVERGED)).astype(
         np.int8
     )
+
+
+def exit_status(
+    status: np.ndarray, residual: np.ndarray, tol: float, inside: np.ndarray
+) -> np.ndarray:
+    """Final status from the iteration's own verdict and the exit checks.
+
+    A temperature the iteration reports CONVERGED (small last step) stays
+    CONVERGED only if its equation residual is <= RESIDUAL_FACTOR * tol and its
+    state lies inside the method's domain; with the residual met but the state
+    outside, it is INVALID; with the residual missed, NOT_CONVERGED. Other
+    statuses are kept.
+
+    Parameters
+    ----------
+    status : ndarray of shape (K,), int8
+        CONVERGED, NOT_CONVERGED or DIVERGED from the iteration.
+    residual : ndarray of shape (K,)
+        Residual of the fixed-point equations at the returned state (NaN fails).
+    tol : float
+        The tolerance the iteration used.
+    inside : ndarray of shape (K,), bool
+        Whether each state lies inside the method's domain.
+
+    Returns
+    -------
+    ndarray of shape (K,), int8
+    """
+    solved = residual <= RESIDUAL_FACTOR * tol
+    final = status.copy()
+    stepped = status == CONVERGED
+    final[stepped & ~solved] = NOT_CONVERGED
+    final[stepped & solved & ~inside] = INVALID
+    return final
 
 
 @dataclass(frozen=True)
