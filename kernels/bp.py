@@ -132,6 +132,19 @@ SETTLED_ITERATIONS = 2
 # kernels._reproducible.
 _FASTMATH = {"contract"}
 
+#: Rows of at least this many sites take :func:`_sweep_row_vector`, whose running
+#: sums LLVM may reassociate into vector partial sums. Its only other code path
+#: (the scalar loop behind the runtime alias check, taken when an array it writes
+#: starts less than VF x UF entries after one it reads) then cannot run: distinct
+#: rows that long never lie that close (VF x UF <= 128 entries on any x86 vector
+#: unit), so the order of the sums depends on N and the CPU only, never on where
+#: the arrays lie. Shorter rows (where the one-ulp differences were seen, N = 16)
+#: take :func:`_sweep_row`, whose sums have a fixed order on every path.
+VECTOR_SUM_MIN_N = 256
+
+# The flags of _sweep_row_vector (see VECTOR_SUM_MIN_N).
+_FASTMATH_VECTOR_SUMS = {"reassoc", "contract"}
+
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _tanh_fraction(x):
@@ -306,6 +319,34 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     return lane_sum(xm_cav), lane_sum(w_cav), outside
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH_VECTOR_SUMS)
+def _sweep_row_vector(xi_row, beta, t, u_row, xm_cav, w_cav):
+    """:func:`_sweep_row` with its sums in the loop, vectorised by reassociation:
+    for rows of at least VECTOR_SUM_MIN_N sites only (same arguments and results)."""
+    N = xi_row.shape[0]
+    real = t.dtype.type
+    zero, z_max = real(0.0), real(_TANH_Z_MAX)
+    p0, p1, p2 = real(_TANH_P[0]), real(_TANH_P[1]), real(_TANH_P[2])
+    q0, q1, q2 = real(_TANH_Q[0]), real(_TANH_Q[1]), real(_TANH_Q[2])
+    A = zero
+    V = zero
+    outside = False
+    for i in range(N):
+        y = beta * u_row[i]
+        z = y * y
+        outside |= z > z_max
+        p = (p0 * z + p1) * z + p2
+        d = ((z + q0) * z + q1) * z + q2
+        n = y * (d + z * p)
+        xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
+        w = xi_row[i] * xi_row[i] - xm * xm
+        xm_cav[i] = xm
+        w_cav[i] = w
+        A += xm
+        V += w
+    return A, V, outside
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _relaxed_sweep(xi, xi_sq_max, beta, t, beta_H, u, damping, H_new, xm_cav, w_cav):
     """One parallel update of all relaxed hidden -> spin messages, in place.
@@ -360,7 +401,10 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, beta_H, u, damping, H_new, xm_cav, w_
     H_new[:] = 0.0
     beta_v_max = 0.0
     for mu in range(P):
-        A, V, outside = _sweep_row(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
+        if N >= VECTOR_SUM_MIN_N:
+            A, V, outside = _sweep_row_vector(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
+        else:
+            A, V, outside = _sweep_row(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
         if outside:  # rare (large |beta u|): redo the row with libm tanh
             A, V = _cavity_row_libm(xi[mu], beta, beta_H, u[mu], xm_cav, w_cav)
         A = float(A) * inv_sqrt_n
