@@ -155,7 +155,7 @@ def _pass_one(xi, beta, t, u, xm_cav, w_cav):
     """Pass 1 of the relaxed sweep alone: cavity quantities of every row."""
     total = 0.0
     for mu in range(xi.shape[0]):
-        A, V, _ = bp._sweep_row(xi[mu], beta, t, u[mu], xm_cav, w_cav)
+        A, V, _ = bp._sweep_row_vector(xi[mu], beta, t, u[mu], xm_cav, w_cav)
         total += A + V
     return total
 
@@ -260,7 +260,8 @@ def _loop_profile(body: list[list[str]]) -> dict:
 def _fresh_asm(dispatcher, *args) -> str:
     """Machine code of a kernel compiled in this process with the flags of
     :mod:`kernels.bp` (numba cannot show code loaded from its cache)."""
-    fresh = numba.njit(error_model="numpy", fastmath=bp._FASTMATH)(dispatcher.py_func)
+    flags = dispatcher.targetoptions.get("fastmath", False)
+    fresh = numba.njit(error_model="numpy", fastmath=flags)(dispatcher.py_func)
     fresh(*args)
     return fresh.inspect_asm(fresh.signatures[0])
 
@@ -277,7 +278,7 @@ def _square_gemm_flops(n: int = 2000, repeats: int = 5) -> float:
 def fma_pipe_floor(gemm_flops: float | None = None) -> dict:
     """Floor set by the FMA/multiply pipes on one relaxed sweep, float64.
 
-    Pass 1 is the vectorised loop of ``_sweep_row`` (the one with divisions),
+    Pass 1 is the vectorised loop of ``_sweep_row_vector`` (the one with divisions),
     pass 2 the vectorised message update of ``_relaxed_sweep`` (the series
     branch: no division, no call). Each counts multiply and FMA *lane* operations
     per message (instructions x float64 lanes / messages per pass of the loop),
@@ -300,7 +301,10 @@ def fma_pipe_floor(gemm_flops: float | None = None) -> dict:
         ``floor_ns``: the floor in ns per message.
     """
     xi, row = np.ones((2, 64)), np.zeros(64)
-    sweep_loops = _loops(_fresh_asm(bp._sweep_row, xi[0], 2.0, row, row, row.copy(), row.copy()))
+    # the row kernel of long rows (N >= VECTOR_SUM_MIN_N), as in the timed sweep
+    sweep_loops = _loops(
+        _fresh_asm(bp._sweep_row_vector, xi[0], 2.0, row, row, row.copy(), row.copy())
+    )
     update_loops = _loops(
         _fresh_asm(
             bp._relaxed_sweep,

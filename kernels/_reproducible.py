@@ -11,9 +11,15 @@ Three things broke that, each measured on this project's machines:
   depends on where the allocator put the work arrays (small arrays sit side by
   side), so two identical calls of relaxed BP at N = 16 differed by one ulp. The
   kernels are therefore compiled without ``reassoc`` (strict IEEE order, which LLVM
-  never changes), and the sums that must stay vectorised are written with LANES
-  explicit partial sums (:func:`lane_sum`, :func:`lane_log_product`), whose order
-  is the same whichever code path runs, and on every CPU.
+  never changes; FMA contraction is kept and rounds alike on both paths), and
+  their sums are written with LANES explicit partial sums (:func:`lane_sum`,
+  :func:`lane_log_product`), whose order is the same whichever code path runs,
+  and on every CPU. One exception, for speed: the relaxed sweep's rows of at least
+  ``kernels.bp.VECTOR_SUM_MIN_N`` sites keep reassociated sums in their loop
+  (scalar lane sums cost 18 % of a sweep), since the scalar path cannot be taken
+  there: distinct rows that long never lie within VF x UF entries of each other.
+  Their order depends on N and the CPU's vector width only (as numpy's SIMD tanh
+  and OpenBLAS's kernels do).
 - **BLAS thread count.** OpenBLAS 0.3.31 gives different bits for the same GEMM
   with one or two threads (``xi @ m`` at P = 50, N = 1000, K = 16, float64; at
   N = 2000 from K = 2 on), since the partition changes the blocking. Every public

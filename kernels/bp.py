@@ -17,9 +17,8 @@ its saddle point: it sends the macroscopic field u_{c->i} = xi^c_i M to every
 spin, M = (1/N) sum_j xi^c_j m_j (full magnetizations), and the other patterns
 use the messages above. ``retrieved = None`` is the symmetric BP, which cannot
 hold a retrieval state at large N: relaxed messages are wrong for a condensed
-pattern (such a final state is reported DIVERGED, see CONDENSED_OVERLAP and
-MACROSCOPIC_OVERLAP), and full BP lets cross-talk, not the start, pick which
-pattern condenses.
+pattern (such a solved state is INVALID, see "Exit checks"), and full BP lets
+cross-talk, not the start, pick which pattern condenses.
 
 Iteration (one temperature at a time, so the memory is one P x N array of
 messages whatever K): all messages are updated in parallel from the
@@ -32,6 +31,29 @@ magnetizations come from t_i = tanh(beta H_i) by the addition formula where
 |beta u_{mu->i}| is small (the vectorised relaxed sweep), and from the fields,
 tanh(beta H_i - beta u_{mu->i}), elsewhere and in full BP: near T = 0 both
 tanh round to ±1 and the addition formula is 0/0.
+
+Exit checks. The iteration stops when, for SETTLED_ITERATIONS iterations in a
+row, max_i |m_i^{t+1} - m_i^t| <= tol and max_i |H_i^{t+1} - H_i^t| <= sqrt(tol).
+At the returned state (messages u, magnetizations m = tanh(beta H)) one more
+*undamped* update is then computed, u' = F(u) from the cavity magnetizations of
+the returned state and M' = (1/N) xi^c . m, and the reported ``residual`` is the
+residual of BP's fixed-point equations there,
+
+    residual = max_i |tanh(beta (h_i + xi^c_i M' + sum_mu u'_{mu->i})) - m_i|,
+
+(h_i the external field; M' = 0 without ``retrieved``). CONVERGED needs residual
+<= RESIDUAL_FACTOR tol (:func:`kernels.solution.exit_status`) and, for relaxed
+messages, a state inside the method's domain: x = beta (1 - q) < x_e
+(:func:`domain_edge`; 1 / (1 + sqrt(alpha)) for ±1 patterns) and no pattern with
+Gaussian messages condensed, |m^mu| <= condensation_threshold(N, P) for every mu
+other than ``retrieved`` (N-independent from N ~ 500 on, so a state gets the
+same status at every large N). A solved state outside that domain is INVALID,
+with no free energy: below T_g the paramagnet m = 0 solves the equations but is
+no TAP state, and a condensed pattern's hidden unit is not Gaussian (physics.md
+d). DIVERGED is kept for blow-ups (beta V_mu >= 1 during the iteration, or
+non-finite values). Near a marginal point the iteration contracts slowly and the
+distance to the fixed point can exceed the residual several times (alpha = 0.05,
+T = 1.226: |m| = 1.4e-7 at residual 2.7e-8, the fixed point being m = 0).
 
 Bethe free energy per neuron (derived for these messages, with message
 normalisation psi_{mu->i}(s) = exp(beta u_{mu->i} s)):
@@ -64,9 +86,11 @@ from . import _bp_full
 from ._bp_full import log_cosh
 from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
 from ._reproducible import lane_log_product, lane_sum, reproducible
-from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
+from .reaction import IIDReaction, SpectralReaction
+from .solution import Solution, condensation_threshold, exit_status
+from .status import CONVERGED, DIVERGED, INVALID, NOT_CONVERGED
 
-__all__ = ["solve", "tanh_small"]
+__all__ = ["domain_edge", "solve", "tanh_small"]
 
 #: Largest |x| for which :func:`tanh_small` (Cephes rational form) is accurate to
 #: machine precision; rows of messages with a larger |beta u| use libm tanh.
@@ -90,18 +114,6 @@ TOL_FLOOR_EPS = 32
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
 _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
 
-#: A hidden unit with Gaussian (relaxed) messages has condensed when its pattern's
-#: overlap with the final state is macroscopic: above CONDENSED_OVERLAP standard
-#: deviations of a random overlap, |sum_i xi^mu_i m_i| > CONDENSED_OVERLAP |xi^mu|
-#: (sqrt(N) |m^mu| > 8 for ±1 patterns: the large-N test, O(1) against sqrt(N)), or
-#: above MACROSCOPIC_OVERLAP in absolute terms, |sum_i xi^mu_i m_i| >
-#: MACROSCOPIC_OVERLAP |xi^mu|^2 (|m^mu| > 0.5: at N <= 256, where 8 standard
-#: deviations reach 0.5 or more). Its edge factors beta lambda_mu xi^mu_i s_i /
-#: sqrt(N) are then O(1), the Gaussian relaxation is wrong for it (physics.md d),
-#: and the state is reported DIVERGED.
-CONDENSED_OVERLAP = 8.0
-MACROSCOPIC_OVERLAP = 0.5
-
 #: Stagnation stop: a temperature whose distance to convergence (the larger of
 #: residual / tol and field change / sqrt(tol), see ``solve``) has not improved on
 #: its best by the factor STAGNATION_FACTOR within STAGNATION_WINDOW iterations
@@ -109,10 +121,29 @@ MACROSCOPIC_OVERLAP = 0.5
 STAGNATION_WINDOW = 200
 STAGNATION_FACTOR = 0.9
 
+#: The iteration stops as converged after this many consecutive iterations that
+#: meet both stopping criteria (see ``solve``), not one: where the iteration
+#: spirals in slowly (alpha = 0.05, T = 1.226, N = 1000, 2 % above T_g) a single
+#: step dips to tol at a turning point (8.8e-9) between steps 30 times larger.
+SETTLED_ITERATIONS = 2
+
 # Multiply-adds may be fused (FMA), nothing reassociated: the kernels' bits must
 # not depend on which code path (vector or scalar) a loop takes, see
 # kernels._reproducible.
 _FASTMATH = {"contract"}
+
+#: Rows of at least this many sites take :func:`_sweep_row_vector`, whose running
+#: sums LLVM may reassociate into vector partial sums. Its only other code path
+#: (the scalar loop behind the runtime alias check, taken when an array it writes
+#: starts less than VF x UF entries after one it reads) then cannot run: distinct
+#: rows that long never lie that close (VF x UF <= 128 entries on any x86 vector
+#: unit), so the order of the sums depends on N and the CPU only, never on where
+#: the arrays lie. Shorter rows (where the one-ulp differences were seen, N = 16)
+#: take :func:`_sweep_row`, whose sums have a fixed order on every path.
+VECTOR_SUM_MIN_N = 256
+
+# The flags of _sweep_row_vector (see VECTOR_SUM_MIN_N).
+_FASTMATH_VECTOR_SUMS = {"reassoc", "contract"}
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
@@ -288,6 +319,34 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     return lane_sum(xm_cav), lane_sum(w_cav), outside
 
 
+@numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH_VECTOR_SUMS)
+def _sweep_row_vector(xi_row, beta, t, u_row, xm_cav, w_cav):
+    """:func:`_sweep_row` with its sums in the loop, vectorised by reassociation:
+    for rows of at least VECTOR_SUM_MIN_N sites only (same arguments and results)."""
+    N = xi_row.shape[0]
+    real = t.dtype.type
+    zero, z_max = real(0.0), real(_TANH_Z_MAX)
+    p0, p1, p2 = real(_TANH_P[0]), real(_TANH_P[1]), real(_TANH_P[2])
+    q0, q1, q2 = real(_TANH_Q[0]), real(_TANH_Q[1]), real(_TANH_Q[2])
+    A = zero
+    V = zero
+    outside = False
+    for i in range(N):
+        y = beta * u_row[i]
+        z = y * y
+        outside |= z > z_max
+        p = (p0 * z + p1) * z + p2
+        d = ((z + q0) * z + q1) * z + q2
+        n = y * (d + z * p)
+        xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
+        w = xi_row[i] * xi_row[i] - xm * xm
+        xm_cav[i] = xm
+        w_cav[i] = w
+        A += xm
+        V += w
+    return A, V, outside
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _relaxed_sweep(xi, xi_sq_max, beta, t, beta_H, u, damping, H_new, xm_cav, w_cav):
     """One parallel update of all relaxed hidden -> spin messages, in place.
@@ -342,7 +401,10 @@ def _relaxed_sweep(xi, xi_sq_max, beta, t, beta_H, u, damping, H_new, xm_cav, w_
     H_new[:] = 0.0
     beta_v_max = 0.0
     for mu in range(P):
-        A, V, outside = _sweep_row(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
+        if N >= VECTOR_SUM_MIN_N:
+            A, V, outside = _sweep_row_vector(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
+        else:
+            A, V, outside = _sweep_row(xi[mu], beta_r, t, u[mu], xm_cav, w_cav)
         if outside:  # rare (large |beta u|): redo the row with libm tanh
             A, V = _cavity_row_libm(xi[mu], beta, beta_H, u[mu], xm_cav, w_cav)
         A = float(A) * inv_sqrt_n
@@ -428,13 +490,6 @@ class _Messages:
         if self.H_new is not None:
             H_new[:] = H_iter
         return bool(beta_v < 1.0)
-
-    def condensed(self, m: np.ndarray) -> bool:
-        """Whether some pattern with messages has condensed at magnetizations m (N,)
-        (see CONDENSED_OVERLAP and MACROSCOPIC_OVERLAP)."""
-        norm_sq = np.sum(self.xi * self.xi, axis=1)
-        bound = np.minimum(CONDENSED_OVERLAP * np.sqrt(norm_sq), MACROSCOPIC_OVERLAP * norm_sq)
-        return bool(np.any(np.abs(self.xi @ m) > bound))
 
     def bethe_terms(self, H: np.ndarray) -> float:
         """sum_mu ln Z_mu - sum_{i mu} ln Z_{i mu} at total fields H (N,)."""
@@ -544,39 +599,44 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
     m = work.copy()
     H_old = np.empty(N)
     field_tol = math.sqrt(tol)
-    residual = np.inf
     best, best_at = np.inf, 0
     status = NOT_CONVERGED
     iteration = 0
+    settled = 0  # consecutive iterations that met both stopping criteria
     for iteration in range(1, int(max_iter) + 1):
         if not messages.sweep(m, beta_H, damping, H_new):
-            return m, np.nan, iteration, residual, DIVERGED
+            return m, np.nan, iteration, np.nan, DIVERGED
         M = (1.0 - damping) * (xi_c @ m / N) + damping * M
         H_old[:] = H
         update_fields(M)
-        residual = _max_change(work, m)
+        step = _max_change(work, m)
         field_change = _max_change(H, H_old)
-        if not (math.isfinite(residual) and math.isfinite(field_change)):
-            return m, np.nan, iteration, residual, DIVERGED
+        if not (math.isfinite(step) and math.isfinite(field_change)):
+            return m, np.nan, iteration, np.nan, DIVERGED
         m[:] = work
-        if residual <= tol and field_change <= field_tol:
+        settled = settled + 1 if step <= tol and field_change <= field_tol else 0
+        if settled >= SETTLED_ITERATIONS:
             status = CONVERGED
             break
         # distance to convergence, in units of tol for both criteria
-        progress = max(residual, field_change * field_tol)
+        progress = max(step, field_change * field_tol)
         if progress < STAGNATION_FACTOR * best:
             best, best_at = progress, iteration
         elif iteration - best_at >= STAGNATION_WINDOW:
             break
-    if relaxed and messages.condensed(m):
-        return m, np.nan, iteration, residual, DIVERGED
     log_z = np.sum(np.logaddexp(beta_H, -beta_H)) + messages.bethe_terms(H)
     # Gaussian fluctuation of the condensed hidden unit around its saddle point
     # (0 for the symmetric BP, where xi_c = 0); NaN if that unit is unstable.
     V_c = float(np.sum(xi_c * xi_c * (1.0 - m * m))) / N
     with np.errstate(invalid="ignore"):
         log_z -= 0.5 * np.log(1.0 - beta * V_c)
-    return m, c0 + 0.5 * M * M - log_z / (beta * N), iteration, residual, status
+    free_energy = c0 + 0.5 * M * M - log_z / (beta * N)
+    # Exit check (overwrites the messages, so after the free energy): one
+    # undamped update of messages and condensed overlap from the returned m.
+    if not messages.sweep(m, beta_H, 0.0, H_new):
+        return m, np.nan, iteration, np.nan, DIVERGED
+    update_fields(xi_c @ m / N)
+    return m, free_energy, iteration, _max_change(work, m), status
 
 
 @reproducible
@@ -616,10 +676,12 @@ def solve(
     damping : float in [0, 1), default=0.5
         Weight of the old messages (and old condensed overlap).
     tol : float, default=1e-8
-        Convergence threshold on max_i |m_i^{t+1} - m_i^t| (the reported
-        ``residual``). The total fields must settle too, max_i |H_i^{t+1} - H_i^t|
-        <= sqrt(tol) (units of J): near T = 0 saturated magnetizations can stay
-        put for an iteration while the messages still move, and move later.
+        The iteration stops once max_i |m_i^{t+1} - m_i^t| <= tol on
+        SETTLED_ITERATIONS consecutive iterations; the total fields must settle
+        too, max_i |H_i^{t+1} - H_i^t| <= sqrt(tol) (units of J): near T = 0
+        saturated magnetizations can stay put for an iteration while the
+        messages still move, and move later. CONVERGED then needs the equation
+        residual <= RESIDUAL_FACTOR tol (module docstring, "Exit checks").
     max_iter : int, default=MAX_ITER (2000)
         Sweep budget per temperature.
     dtype : {"float64", "float32"}, default="float64"
@@ -636,12 +698,15 @@ def solve(
     Solution
         ``m`` (K, N) = tanh(beta H_i); ``overlap`` (K, P); ``q`` (K,);
         ``free_energy`` (K,): Bethe free energy per neuron (units of J) at the
-        returned state, NaN where DIVERGED; ``iterations``, ``residual``;
-        ``status``: CONVERGED, NOT_CONVERGED (budget spent or stagnation, see
-        STAGNATION_WINDOW) or DIVERGED (beta V_mu >= 1, NaN, or, with relaxed
-        messages, a final state on which one of their patterns has condensed, see
-        CONDENSED_OVERLAP and MACROSCOPIC_OVERLAP; ``m`` is then the last finite
-        iterate).
+        returned state, NaN where DIVERGED or INVALID; ``iterations``;
+        ``residual``: the equation residual at the returned state (module
+        docstring, "Exit checks"; NaN where DIVERGED); ``status``: CONVERGED
+        (residual <= RESIDUAL_FACTOR tol, inside the domain), INVALID (residual
+        met, relaxed messages outside their domain: x >= x_e, or a pattern with
+        Gaussian messages condensed; ``best_pattern`` tells which), NOT_CONVERGED
+        (budget spent, stagnation, see STAGNATION_WINDOW, or residual missed) or
+        DIVERGED (beta V_mu >= 1 or non-finite values; ``m`` is then the last
+        finite iterate).
 
     Raises
     ------
@@ -681,12 +746,52 @@ def solve(
             tol,
             max_iter,
         )
+    overlap = m @ xi.T / N
+    q = np.mean(m * m, axis=1)
+    inside = np.ones(K, dtype=bool)
+    if relaxed:
+        inside = _relaxed_domain(xi, retrieved, beta, q, overlap)
+    status = exit_status(status, residual, tol, inside)
+    free_energy[(status == DIVERGED) | (status == INVALID)] = np.nan
     return Solution(
         m=m,
-        overlap=m @ xi.T / N,
-        q=np.mean(m * m, axis=1),
+        overlap=overlap,
+        q=q,
         free_energy=free_energy,
         iterations=iterations,
         residual=residual,
         status=status,
     )
+
+
+def domain_edge(xi: np.ndarray) -> float:
+    """x_e: relaxed BP (like TAP) has no state at x = beta (1 - q) >= x_e.
+
+    Parameters
+    ----------
+    xi : ndarray of shape (P, N)
+
+    Returns
+    -------
+    float
+        1 / (1 + sqrt(alpha)), alpha = P / N, for ±1 patterns (the Marchenko-Pastur
+        edge, :class:`kernels.reaction.IIDReaction`); otherwise the edge of the
+        empirical spectrum of J (:class:`kernels.reaction.SpectralReaction`).
+    """
+    P, N = xi.shape
+    if np.all(np.abs(xi) == 1.0):
+        return IIDReaction(alpha=P / N).edge
+    return SpectralReaction.from_patterns(xi).edge
+
+
+def _relaxed_domain(xi, retrieved, beta, q, overlap) -> np.ndarray:
+    """Whether each relaxed-BP state (K,) lies in the method's domain: x < x_e
+    (:func:`domain_edge`) and no pattern with Gaussian messages condensed
+    (|m^mu| <= condensation_threshold(N, P) for every mu != ``retrieved``)."""
+    P, N = xi.shape
+    gaussian = np.ones(P, dtype=bool)
+    if retrieved is not None:
+        gaussian[retrieved] = False
+    threshold = condensation_threshold(N, P)
+    condensed = np.any(np.abs(overlap[:, gaussian]) > threshold, axis=1)
+    return (beta * (1.0 - q) < domain_edge(xi)) & ~condensed

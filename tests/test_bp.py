@@ -17,10 +17,10 @@ import pytest
 from scipy.special import gammaln, logsumexp
 
 from kernels import _bp_full, bp, exact, montecarlo, rs, tap
-from kernels.patterns import Patterns
+from kernels.patterns import Patterns, iid, point_rng
 from kernels.reaction import make_reaction
 from kernels.registry import ALGORITHMS, SolverOptions
-from kernels.solution import CONVERGED, DIVERGED, NOT_CONVERGED
+from kernels.status import CONVERGED, DIVERGED, INVALID, NOT_CONVERGED
 
 
 def _patterns(seed: int, P: int, N: int) -> np.ndarray:
@@ -386,36 +386,151 @@ def test_relaxed_messages_approach_full_bp_like_inverse_sqrt_n():
     assert scaled.max() <= 2 * scaled.min()
 
 
-def test_relaxed_bp_reports_a_condensed_pattern_as_diverged():
+def _x_edge(xi: np.ndarray) -> float:
+    """x_e = 1 / (1 + sqrt(alpha)) of ±1 patterns (physics.md g), written out."""
+    return 1.0 / (1.0 + np.sqrt(xi.shape[0] / xi.shape[1]))
+
+
+def _expected_relaxed_status(xi, T, got, retrieved=None):
+    """The status a solved relaxed-BP state must carry, from criteria computed
+    here: INVALID if x = (1 - q) / T >= x_e or a pattern with Gaussian messages
+    has |m^mu| above the condensation threshold, else CONVERGED."""
+    P, N = xi.shape
+    threshold = max(0.3, 2.0 * np.sqrt(2.0 * np.log(max(P, 2)) / N))
+    others = [mu for mu in range(P) if mu != retrieved]
+    condensed = np.max(np.abs(got.overlap[0, others])) > threshold
+    outside = (1.0 - got.q[0]) / T >= _x_edge(xi)
+    return INVALID if condensed or outside else CONVERGED
+
+
+@pytest.mark.parametrize("retrieved", [None, 0], ids=["symmetric", "told-pattern-0"])
+@pytest.mark.parametrize("pattern", [0, 2])
+def test_relaxed_bp_reports_a_condensed_pattern_as_invalid(pattern, retrieved):
     # physics.md d: Gaussian messages are wrong for a hidden unit whose pattern has
-    # condensed. A field 0.4 along pattern 0 at T = 0.8 (N = 800, alpha = 0.05)
+    # condensed. A field 0.4 along a pattern at T = 0.8 (N = 800, alpha = 0.05)
     # condenses it (TAP: m = 0.91). Symmetric relaxed BP used to report CONVERGED
-    # there at m = 1 with a free energy off by about 1.4; it must report DIVERGED,
-    # with no free energy. BP told the pattern converges to TAP's state (rms per
-    # site <= 0.5 / sqrt(N), free energy within 1 / N).
+    # there at m = 1 with a free energy off by about 1.4, then DIVERGED, also for a
+    # state condensed on another pattern than 0. The equations hold (residual <= 10
+    # tol), the state is outside the method's domain: INVALID, no free energy, and
+    # best_pattern names the condensed pattern. BP told that pattern converges to
+    # TAP's state (rms per site <= 1e-3 measured 6e-4, free energy within 1 / N).
     N, T = 800, 0.8
     xi = _patterns(0, 40, N)
-    kw = dict(field=0.4 * xi[0])
-    symmetric = bp.solve(xi, 1 / T, **kw)
-    told = bp.solve(xi, 1 / T, retrieved=0, **kw)
-    reference = tap.solve(xi, 1 / T, xi[0], **kw)
-    assert symmetric.status[0] == DIVERGED and np.isnan(symmetric.free_energy[0])
-    assert abs(symmetric.overlap[0, 0]) * np.sqrt(N) > bp.CONDENSED_OVERLAP
-    assert told.status[0] == CONVERGED and reference.status[0] == CONVERGED
-    assert told.overlap[0, 0] > 0.9
-    assert _rms(told.m, reference.m) <= 0.5 / np.sqrt(N)
-    assert abs(told.free_energy[0] - reference.free_energy[0]) <= 1 / N
+    kw = dict(field=0.4 * xi[pattern])
+    got = bp.solve(xi, 1 / T, xi[pattern], retrieved=retrieved, **kw)
+    assert got.best_pattern[0] == pattern and got.residual[0] <= 10 * 1e-8
+    if retrieved == pattern:
+        told, reference = got, tap.solve(xi, 1 / T, xi[pattern], **kw)
+        assert told.status[0] == CONVERGED and reference.status[0] == CONVERGED
+        assert told.overlap[0, pattern] > 0.9
+        assert _rms(told.m, reference.m) <= 1e-3
+        assert abs(told.free_energy[0] - reference.free_energy[0]) <= 1 / N
+    else:
+        assert abs(got.overlap[0, pattern]) > 0.9
+        assert got.status[0] == _expected_relaxed_status(xi, T, got, retrieved) == INVALID
+        assert np.isnan(got.free_energy[0])
 
 
 @pytest.mark.parametrize("N", [16, 64])
 def test_relaxed_bp_reports_condensation_at_small_N_too(N):
-    # At N <= 64 eight random-overlap deviations exceed any overlap (8 / sqrt(N) >= 1):
-    # the absolute bound |m^mu| > MACROSCOPIC_OVERLAP must flag the condensed state
-    # there (it reported CONVERGED at m = 1 with F = -23.3 at N = 64 against -0.91).
+    # At N <= 64 the condensation threshold is raised by the overlap noise (0.59 at
+    # N = 16, 0.37 at 64); a condensed state must still be flagged there (it was
+    # reported CONVERGED at m = 1 with F = -23.3 at N = 64 against -0.91).
     xi = _patterns(1, max(1, round(0.05 * N)), N)
     got = bp.solve(xi, 1 / 0.8, field=0.4 * xi[0])
-    assert abs(got.overlap[0, 0]) > bp.MACROSCOPIC_OVERLAP
-    assert got.status[0] == DIVERGED and np.isnan(got.free_energy[0])
+    assert abs(got.overlap[0, 0]) > 0.9
+    assert got.status[0] == _expected_relaxed_status(xi, 0.8, got) == INVALID
+    assert np.isnan(got.free_energy[0])
+
+
+def test_field_polarised_state_has_the_same_status_at_every_size():
+    # alpha = 0.05, field 0.5 along pattern 0, T = 3: a polarised state with
+    # m = 0.243, no pattern condensed. The old flag |m^mu| > min(8 / sqrt(N), 0.5)
+    # called it CONVERGED at N = 1000 and DIVERGED at N = 2000. With an
+    # N-independent threshold it is CONVERGED at N = 1000, 2000 and 4000, with
+    # the same overlap up to sample-to-sample spread (1.9e-3 measured, 5e-3
+    # allowed) and TAP's magnetizations per site (rms <= 1e-3; about 1 / N measured).
+    T, statuses, overlaps = 3.0, [], []
+    for N in (1000, 2000, 4000):
+        xi = _patterns(N, round(0.05 * N), N)
+        kw = dict(field=0.5 * xi[0])
+        got = bp.solve(xi, 1 / T, xi[0], **kw)
+        reference = tap.solve(xi, 1 / T, xi[0], **kw)
+        statuses.append(int(got.status[0]))
+        overlaps.append(got.overlap[0, 0])
+        assert statuses[-1] == _expected_relaxed_status(xi, T, got)
+        assert _rms(got.m, reference.m) <= 1e-3
+    assert statuses == [CONVERGED] * 3
+    assert max(overlaps) - min(overlaps) < 5e-3 and 0.2 < overlaps[0] < 0.3
+
+
+def test_paramagnet_below_the_glass_temperature_is_invalid():
+    # physics.md g: m = 0 solves the BP equations at every T > 1 (beta V = beta <
+    # 1), but it is a state of the method only above T_g = 1 + sqrt(alpha), where
+    # x = beta < x_e. From m0 = 0 (alpha = 0.05, N = 500, T_g = 1.224) relaxed BP
+    # stays at m = 0 with residual 0: INVALID at T = 1.05 and 1.2, CONVERGED at
+    # 1.3 and 1.5, as x >= x_e says; no free energy where INVALID.
+    N = 500
+    xi = _patterns(47, 25, N)
+    T = np.array([1.05, 1.2, 1.3, 1.5])
+    for retrieved in (None, 0):
+        got = bp.solve(xi, 1 / T, np.zeros(N), retrieved=retrieved)
+        assert np.all(got.m == 0.0) and np.all(got.residual <= 10 * 1e-8)
+        expected = np.where(1 / T >= _x_edge(xi), INVALID, CONVERGED)
+        np.testing.assert_array_equal(got.status, expected)
+        assert list(expected) == [INVALID, INVALID, CONVERGED, CONVERGED]
+        assert np.all(np.isnan(got.free_energy[:2])) and np.all(np.isfinite(got.free_energy[2:]))
+
+
+def _relaxed_bp_numpy(xi, beta, m0, damping, n_iter):
+    """Symmetric relaxed BP written out in plain numpy (physics.md b), the same
+    schedule as kernels.bp (undamped first update from m_{i->mu} = m0_i, then
+    damped parallel updates); returns m and the residual of the equations at it:
+    one undamped update u' from the final state, max_i |tanh(beta sum_mu u') - m_i|."""
+    with np.errstate(divide="ignore"):
+        H = np.arctanh(m0) / beta
+    u = _relaxed_update_numpy(xi, beta, H, np.zeros_like(xi), 0.0)
+    for _ in range(n_iter):
+        H = u.sum(axis=0)
+        u = _relaxed_update_numpy(xi, beta, H, u, damping)
+    H = u.sum(axis=0)
+    m = np.tanh(beta * H)
+    m_next = np.tanh(beta * _relaxed_update_numpy(xi, beta, H, u, 0.0).sum(axis=0))
+    return m, np.max(np.abs(m_next - m))
+
+
+@pytest.mark.parametrize("n_iter", [3, 40])
+def test_residual_is_that_of_the_equations_at_the_returned_state(n_iter):
+    # The reported residual is recomputed at exit from the returned state, not the
+    # last step: against a plain numpy transcription of relaxed BP run for the same
+    # iterations (alpha = 0.1, N = 200, T = 1.5 and 1.1 with a start near pattern
+    # 0): the same m to 1e-12 and the same residual to 1e-9 relative. After 3
+    # iterations the residual is far above tol, so the state is NOT_CONVERGED.
+    N = 200
+    xi = _patterns(53, 20, N)
+    m0 = 0.6 * xi[0]
+    for T in (1.5, 1.1):
+        got = bp.solve(xi, 1 / T, m0, tol=1e-300, max_iter=n_iter)
+        m, residual = _relaxed_bp_numpy(xi, 1 / T, m0, 0.5, n_iter)
+        assert got.iterations[0] == n_iter and got.status[0] == NOT_CONVERGED
+        assert np.max(np.abs(got.m[0] - m)) <= 1e-12
+        assert abs(got.residual[0] - residual) <= 1e-9 * residual + 1e-15
+
+
+def test_a_spiralling_iteration_is_not_converged_at_a_turning_point():
+    # Issue 14's instance: alpha = 0.05, N = 1000, T = 1.226 (0.2 % above T_g),
+    # started on pattern 0. BP spirals slowly into m = 0; at iteration 228 a single
+    # step dipped to 8.8e-9 <= tol between steps 30 times larger, and BP reported
+    # CONVERGED at |m| = 1.6e-6 with an equation residual of 2.3e-7 (23 tol) there.
+    # Now CONVERGED needs two settled steps and the residual recomputed at the
+    # returned state <= 10 tol (measured: 273 iterations, residual 2.7e-8, |m| =
+    # 1.4e-7; a slow contraction keeps the distance to m = 0 above the residual).
+    N, tol = 1000, 1e-8
+    xi = iid(N, 0.05, point_rng(2017, N, 0.05, 0)).xi
+    got = bp.solve(xi, 1 / 1.226, xi[0], tol=tol, max_iter=2000)
+    assert got.status[0] == CONVERGED and got.residual[0] <= 10 * tol
+    assert got.iterations[0] > 228
+    assert np.max(np.abs(got.m)) < 1.6e-6 / 4
 
 
 def test_symmetric_full_bp_needs_a_field_to_hold_the_started_pattern():
@@ -543,18 +658,37 @@ def retrieval_instance(request):
         "bp": bp.solve(xi, 1 / T, m0, retrieved=0, **kw),
         "bp_symmetric": bp.solve(xi, 1 / T, m0, retrieved=None, **kw),
         "tap": tap.solve(xi, 1 / T, m0, **kw),
+        "nmf": _naive_mean_field(xi, 1 / T, m0),
     }
+
+
+def _naive_mean_field(xi, beta, m0, damping=0.5, tol=1e-12, max_iter=5000):
+    """Naive mean field m_i = tanh(beta sum_{j != i} J_ij m_j) in plain numpy
+    (physics.md g: J_ii = 0, no reaction term), damped from m0."""
+    N = xi.shape[1]
+    diagonal = np.sum(xi * xi, axis=0) / N
+    m = np.asarray(m0, dtype=float)
+    for _ in range(max_iter):
+        new = np.tanh(beta * (xi.T @ (xi @ m) / N - diagonal * m))
+        if np.max(np.abs(new - m)) <= tol:
+            return new
+        m = damping * m + (1 - damping) * new
+    raise AssertionError("naive mean field did not converge")
 
 
 def test_retrieval_bp_and_tap_agree_per_site(retrieval_instance):
     # physics.md d: BP conditioned on the retrieved pattern and TAP share their
-    # fixed points up to O(1/sqrt(N)) per site; we require rms <= 0.5 / sqrt(N)
-    # (0.011 at N = 2000; the prototype of physics.md found 3e-4).
+    # fixed points up to small finite-size terms: rms per site <= 1e-3 (measured
+    # 4.6e-4 and 3.2e-4 at N = 2000). The whole Onsager effect, TAP against naive
+    # mean field (J_ii = 0, plain numpy), is 4.0e-3 and 2.5e-3 per site here, so BP
+    # must also sit at least 3 times farther from naive mean field than from TAP
+    # (measured 7.7 and 6.7 times) and farther than the 1e-3 tolerance.
     r = retrieval_instance
-    N = r["xi"].shape[1]
     assert r["bp"].status[0] == CONVERGED and r["tap"].status[0] == CONVERGED
     assert r["bp"].overlap[0, 0] > 0.9
-    assert _rms(r["bp"].m, r["tap"].m) <= 0.5 / np.sqrt(N)
+    to_tap, to_nmf = _rms(r["bp"].m, r["tap"].m), _rms(r["bp"].m, r["nmf"])
+    assert to_tap <= 1e-3
+    assert to_nmf >= max(3 * to_tap, 1e-3)
 
 
 def test_retrieval_overlap_matches_rs_theory(retrieval_instance):
@@ -568,15 +702,22 @@ def test_retrieval_overlap_matches_rs_theory(retrieval_instance):
 
 def test_bethe_free_energy_matches_tap_and_rs_in_retrieval(retrieval_instance):
     # At common fixed points the Bethe and TAP free energies are two O(1/N)-exact
-    # expressions of the same quantity: require |df| <= 1/N. The RS retrieval free
-    # energy is the large-N limit; physics.md reports TAP within +-0.005 of it at
-    # N = 4000, so allow 0.01 at N = 2000.
+    # expressions of the same quantity (1.3e-5 and 7e-6 apart at N = 2000). The
+    # test must resolve the reaction part of f_TAP, (alpha T / 2)[ln(1 - x) + x],
+    # -1.6e-4 and -2.9e-5 here: |df| <= half of it, and f_TAP without it must miss
+    # by more than that. The RS retrieval free energy is the large-N limit;
+    # physics.md reports TAP within +-0.005 of it at N = 4000, so allow 0.01 at
+    # N = 2000.
     r = retrieval_instance
-    N = r["xi"].shape[1]
-    beta = np.array([1 / r["T"]])
-    f_tap = tap.free_energy_tap(r["xi"], beta, r["tap"].m, make_reaction("iid", r["xi"]))
-    assert abs(r["bp"].free_energy[0] - f_tap[0]) <= 1.0 / N
-    assert abs(r["bp"].free_energy[0] - rs.free_energy(r["alpha"], r["T"])) < 0.01
+    alpha, T = r["alpha"], r["T"]
+    beta = np.array([1 / T])
+    f_tap = tap.free_energy_tap(r["xi"], beta, r["tap"].m, make_reaction("iid", r["xi"]))[0]
+    x = (1 - r["tap"].q[0]) / T
+    reaction = alpha * T / 2 * (np.log(1 - x) + x)
+    f_bp = r["bp"].free_energy[0]
+    assert abs(f_bp - f_tap) <= abs(reaction) / 2
+    assert abs(f_bp - (f_tap - reaction)) > abs(reaction) / 2
+    assert abs(f_bp - rs.free_energy(alpha, T)) < 0.01
 
 
 def test_symmetric_relaxed_bp_cannot_retrieve_at_large_n(retrieval_instance):
@@ -594,8 +735,9 @@ def test_symmetric_relaxed_bp_cannot_retrieve_at_large_n(retrieval_instance):
 def test_symmetric_relaxed_bp_matches_tap_in_a_random_field():
     # Without condensation (T = 1.5 > T_g, alpha = 0.1, random fields of rms 0.5)
     # symmetric relaxed BP and TAP are two forms of the same mean-field theory:
-    # per-site rms <= 0.5 / sqrt(N) (measured about 1 / N) and Bethe and TAP free
-    # energies within 1/N (measured 0.06 / N) at N = 1000.
+    # per-site rms <= 3e-3 (measured 1.2e-3, about 1 / N) against 6.8e-2 from naive
+    # mean field, and Bethe and TAP free energies within 2e-4 (measured 5.7e-5)
+    # at N = 1000, against a reaction part of -2.2e-2.
     N, alpha, T = 1000, 0.1, 1.5
     rng = np.random.default_rng(43)
     xi = rng.choice([-1.0, 1.0], size=(round(alpha * N), N))
@@ -603,9 +745,15 @@ def test_symmetric_relaxed_bp_matches_tap_in_a_random_field():
     got = bp.solve(xi, 1 / T, np.zeros(N), field=field, tol=1e-11)
     ref = tap.solve(xi, 1 / T, np.zeros(N), field=field, tol=1e-11)
     assert got.status[0] == CONVERGED and ref.status[0] == CONVERGED
-    assert _rms(got.m, ref.m) <= 0.5 / np.sqrt(N)
+    assert _rms(got.m, ref.m) <= 3e-3
+    J = xi.T @ xi / N
+    np.fill_diagonal(J, 0.0)
+    naive = np.zeros(N)
+    for _ in range(300):
+        naive = 0.5 * naive + 0.5 * np.tanh((J @ naive + field) / T)
+    assert _rms(got.m, naive) > 10 * 3e-3
     f_tap = tap.free_energy_tap(xi, np.array([1 / T]), ref.m, make_reaction("iid", xi), field)
-    assert abs(got.free_energy[0] - f_tap[0]) <= 1.0 / N
+    assert abs(got.free_energy[0] - f_tap[0]) <= 2e-4
 
 
 def test_retrieval_overlap_matches_monte_carlo():
