@@ -22,9 +22,20 @@ time of each is kept. Sections:
   [0.05, 1.2]), the share of all iterations spent on points that end
   unconverged, with and without the early stop.
 
+- exit check: on the early-stop grid (with the early stop), the time of the
+  exit check of ``tap.solve`` (the equation residual recomputed at the returned
+  states, one batched step for all K) over the time of the whole solve;
+- random starts: ``random`` and ``paramagnetic`` inits at N = START_N, alpha in
+  START_ALPHAS, T in START_T (below 0.9), START_SAMPLES samples: the share of
+  points per status and the classes of the converged ones (condensed patterns),
+  next to Monte Carlo quenches from the same starts (QUENCH_CHAINS chains of
+  QUENCH_SWEEPS sweeps, classes of the chains' averaged states).
+
 Run ``python bench/kernels.py``. The last line is built from the dict of results:
 ``tap_fraction_of_peak=F speedup_vs_loop=S step_vs_numpy=V float32_speedup=G
-bp_relaxed_over_tap=R``.
+bp_relaxed_over_tap=R exit_check_fraction=E random_start_converged=C
+random_start_diverged=D`` (the last two: shares at alpha = 0.01 and over all
+START_ALPHAS).
 """
 
 from __future__ import annotations
@@ -37,9 +48,12 @@ import numpy as np
 from step_shapes import report_step_shapes
 from threadpoolctl import threadpool_limits
 
-from kernels import tap
+from kernels import montecarlo, tap
+from kernels.initial import initial_state
 from kernels.patterns import iid, point_rng
-from kernels.solution import CONVERGED
+from kernels.reaction import make_reaction
+from kernels.solution import CONVERGED, condensation_threshold
+from kernels.status import STATUS_MEANINGS
 
 ROOT_SEED = 2017
 #: Square GEMM size for the peak and repetitions (best time kept: the machine is
@@ -61,6 +75,15 @@ GRID_T = np.linspace(0.05, 1.2, 24)
 GRID_MAX_ITER = 2000
 #: Plain loop baseline: temperatures and iterations per temperature.
 LOOP_POINTS, LOOP_ITERS = 8, 40
+#: Random starts (the acceptance grid of issue 14: below T = 0.9, alpha 0.01-0.05).
+START_N, START_SAMPLES = 1000, 6
+START_ALPHAS = (0.01, 0.02, 0.03, 0.05)
+START_T = np.round(np.arange(0.1, 0.85, 0.1), 2)
+START_MAX_ITER = 2000
+#: Monte Carlo quenches from the same starts, on the first QUENCH_SAMPLES samples
+#: at QUENCH_T (one sweep costs about a TAP iteration per chain here).
+QUENCH_SAMPLES, QUENCH_T = 2, np.array([0.3, 0.5, 0.7])
+QUENCH_CHAINS, QUENCH_SWEEPS = 8, 400
 
 
 def _seconds(run) -> float:
@@ -199,6 +222,111 @@ def early_stop_share() -> dict:
     return result
 
 
+def exit_check_fraction(repeats: int = REPEATS) -> dict:
+    """Time of the exit check over the time of the solve on the early-stop grid.
+
+    Each repeat times, per alpha, the whole ``tap.solve`` (early stop on) and the
+    residual recomputation it ends with (``tap.equation_residual`` on the
+    returned states); the best time of each over the repeats is kept.
+    """
+    cases = []
+    for alpha in ALPHAS_GRID:
+        xi = iid(GRID_N, alpha, point_rng(ROOT_SEED, GRID_N, alpha, 0)).xi
+        sol = tap.solve(xi, 1.0 / GRID_T, max_iter=GRID_MAX_ITER)
+        system = tap._System.build(xi, None, make_reaction("iid", xi))
+        cases.append((xi, system, sol.m, int(sol.iterations.sum())))
+    best_solve = best_check = np.inf
+    for _ in range(repeats):
+        t_solve = sum(
+            _seconds(lambda xi=xi: tap.solve(xi, 1.0 / GRID_T, max_iter=GRID_MAX_ITER))
+            for xi, *_ in cases
+        )
+        t_check = sum(
+            _seconds(lambda s=system, m=m: tap.equation_residual(s, 1.0 / GRID_T, m))
+            for _, system, m, _ in cases
+        )
+        best_solve, best_check = min(best_solve, t_solve), min(best_check, t_check)
+    iterations = sum(c[3] for c in cases)
+    return {"solve": best_solve, "check": best_check, "iterations": iterations,
+            "points": len(cases) * GRID_T.size}
+
+
+def _classes(n_condensed: np.ndarray) -> dict:
+    """Counts of 0, 1 and >= 2 condensed patterns."""
+    return {"none": int(np.sum(n_condensed == 0)), "one": int(np.sum(n_condensed == 1)),
+            "several": int(np.sum(n_condensed >= 2))}
+
+
+def random_starts() -> dict:
+    """Status shares and classes of TAP from random and paramagnetic starts, and the
+    classes Monte Carlo quenches from the same starts reach (see the module docstring)."""
+    result = {}
+    for alpha in START_ALPHAS:
+        for init in ("random", "paramagnetic"):
+            statuses, condensed, quench_tap, quench_mc = [], [], [], []
+            for seed in range(START_SAMPLES):
+                xi = iid(START_N, alpha, point_rng(ROOT_SEED, START_N, alpha, seed)).xi
+                m0 = initial_state(xi, init, point_rng(ROOT_SEED, START_N, alpha, seed, "init"))
+                sol = tap.solve(xi, 1.0 / START_T, m0, max_iter=START_MAX_ITER)
+                statuses.append(sol.status)
+                condensed.append(sol.n_condensed[sol.status == CONVERGED])
+                if seed < QUENCH_SAMPLES:
+                    rows = np.searchsorted(START_T, QUENCH_T)
+                    quench_tap.append(np.where(sol.status[rows] == CONVERGED,
+                                               sol.n_condensed[rows], -1))
+                    halves = montecarlo.chain_averages(
+                        xi, 1.0 / QUENCH_T, m0, n_sweeps=QUENCH_SWEEPS, n_chains=QUENCH_CHAINS,
+                        rng=point_rng(ROOT_SEED, START_N, alpha, seed, "dynamics"))
+                    overlaps = np.abs(halves.mean(axis=2) @ xi.T / START_N)
+                    threshold = condensation_threshold(START_N, xi.shape[0])
+                    quench_mc.append((overlaps > threshold).sum(axis=2).ravel())
+            status = np.concatenate(statuses)
+            tap_quench = np.concatenate(quench_tap)
+            result[alpha, init] = {
+                "shares": {STATUS_MEANINGS[code]: float(np.mean(status == code))
+                           for code in np.unique(status)},
+                "classes": _classes(np.concatenate(condensed)),
+                "quench_tap": _classes(tap_quench[tap_quench >= 0]),
+                "quench_tap_unconverged": int(np.sum(tap_quench < 0)),
+                "quench_mc": _classes(np.concatenate(quench_mc)),
+            }
+    return result
+
+
+def report_exit_check() -> dict:
+    """Print the exit-check section; its summary entry is the fraction of solve time."""
+    cost = exit_check_fraction()
+    fraction = cost["check"] / cost["solve"]
+    print(
+        f"exit check (equation residual at the returned states) on the early-stop grid "
+        f"({cost['points']} points, {cost['iterations']} iterations): {cost['check'] * 1e3:.1f} ms"
+        f" of {cost['solve'] * 1e3:.0f} ms per solve = {fraction:.1%}"
+    )
+    return {"exit_check_fraction": fraction}
+
+
+def report_random_starts() -> dict:
+    """Print the random-start section; summary: converged share at alpha = 0.01 and
+    the diverged share over all START_ALPHAS (both inits)."""
+    result = random_starts()
+    print(
+        f"random starts, N={START_N}, T={START_T.tolist()}, {START_SAMPLES} samples, "
+        f"max_iter={START_MAX_ITER}; classes of converged points (condensed patterns "
+        f"none/one/several); Monte Carlo quenches ({QUENCH_CHAINS} chains x {QUENCH_SWEEPS} "
+        f"sweeps) from the same starts at T={QUENCH_T.tolist()}, {QUENCH_SAMPLES} samples:"
+    )
+    for (alpha, init), r in result.items():
+        shares = " ".join(f"{k}={v:.2f}" for k, v in r["shares"].items())
+        print(f"  alpha={alpha} {init:>12}: {shares}; classes {r['classes']}; "
+              f"quench TAP {r['quench_tap']} (+{r['quench_tap_unconverged']} unconverged) "
+              f"vs MC chains {r['quench_mc']}")
+    first = [r for (alpha, _), r in result.items() if alpha == START_ALPHAS[0]]
+    return {
+        "random_start_converged": min(r["shares"].get("converged", 0.0) for r in first),
+        "random_start_diverged": max(r["shares"].get("diverged", 0.0) for r in result.values()),
+    }
+
+
 def report_speed(timing: dict) -> dict:
     """Print the speed section from :func:`speed`'s ``timing``; return its summary entries."""
     for d in ("float32", "float64"):
@@ -290,6 +418,8 @@ def main() -> dict:
         results |= report_speed(timing)
         results |= report_step_shapes()
         results |= report_early_stop()
+        results |= report_exit_check()
+        results |= report_random_starts()
         results |= report_bp_cost(gemm_flops=1e9 * timing["float64"]["peak"])
     return results
 
