@@ -16,7 +16,8 @@ Both use :func:`k_section`: a bracket [lo, hi] with retrieval at lo and none at
 hi is cut by K interior points evaluated at once (one batched solver call over
 K temperatures for T_M), and shrinks to the sub-interval where retrieval stops,
 (K + 1)-fold per round, until hi - lo <= precision. The first round evaluates K
-points from lo to hi inclusive, which establishes the bracket. A round whose
+points from lo to hi inclusive, which establishes the bracket; the last one only
+as many points as the precision needs. A round whose
 retrieved points are not a prefix of its sorted points (retrieval at a higher
 point and none at a lower one) marks the sample TRANSITION_NOT_MONOTONE; the
 search then goes on towards the largest retrieving point, the definition of the
@@ -53,6 +54,10 @@ DEFAULT_POINTS = 8
 #: Smallest precision relative to the bracket's magnitude: below it the
 #: K-section points would be closer than float64 rounding can tell apart.
 MIN_RELATIVE_PRECISION = 1e-12
+
+#: Relative margin on the points of a last round: ceil((hi - lo) / precision)
+#: intervals, widened so that rounding never leaves the bracket a hair too wide.
+SPACING_MARGIN = 1e-9
 
 #: ``evaluate(points) -> (retrieved, iterations)``: points (K,) float64 sorted
 #: ascending; retrieved (K,) bool; iterations (K,) int, the solver's work per point.
@@ -153,7 +158,9 @@ def k_section(
     points : int, default=8
         K, points per round (>= 2). The first round evaluates K points from lo
         to hi inclusive; every later round K interior points, shrinking the
-        bracket (K + 1)-fold.
+        bracket (K + 1)-fold, except the last, which takes only the k <= K
+        points that bring it to ``precision`` (the points nearest the
+        transition are the costliest to solve: critical slowing down).
 
     Returns
     -------
@@ -184,9 +191,11 @@ def k_section(
     last, monotone = _first_gap(hit)
     a, b = float(x[last]), float(x[last + 1])
     while b - a > precision:
-        edges = np.linspace(a, b, points + 2)
+        # K points, or in the last round just enough to reach the precision
+        k = min(points, int(np.ceil((b - a) / precision * (1.0 + SPACING_MARGIN))) - 1)
+        edges = np.linspace(a, b, k + 2)
         hit, work = evaluate(edges[1:-1])
-        evaluations += points
+        evaluations += k
         iterations += int(np.sum(work))
         # the bracket's ends are known: retrieval at a, none at b
         last, prefix = _first_gap(np.concatenate([[True], np.asarray(hit, dtype=bool), [False]]))
