@@ -202,14 +202,17 @@ def read_status(store: str | os.PathLike, max_errors: int = STATUS_MAX_ERRORS) -
     import collections
 
     from .cost import core_seconds_left
+    from .schema import layout_of
     from .spec import spec_from_canonical
 
     root = _group(store)
+    spec = spec_from_canonical(root.attrs["spec"])
     status = root["status"][...]
-    counts = {meaning: int((status == code).sum()) for code, meaning in STATUS_MEANINGS.items()}
+    counts = {meaning: int((status == code).sum())
+              for code, meaning in layout_of(spec).flags.items()}
     wall = root["wall_time"][...]
     finite = np.isfinite(wall)
-    left = core_seconds_left(status, wall, spec_from_canonical(root.attrs["spec"]))
+    left = core_seconds_left(status, wall, spec)
     rate = 1.0 / float(wall[finite].mean()) if left is not None else None
     errors = root["error"][...]
     texts = collections.Counter(str(e) for e in errors.ravel() if str(e))
