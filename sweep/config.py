@@ -207,6 +207,10 @@ def _transition_checks(flat: Mapping[str, Any], values: dict[str, Any],
         problems.append(problem("transition.precision", f"must be below the bracket's width "
                                 f"{hi - lo:g}", precision,
                                 f"e.g. precision = {(hi - lo) / 500:.2g}"))
+    if values["output.sites"]:
+        problems.append(problem("output.sites", "has nothing to store in transition mode (one "
+                                "value per sample, no per-neuron state)", True,
+                                "remove it or set sites = false"))
     if kind == "critical_load":
         if values["patterns.kind"] != "iid":
             problems.append(problem(

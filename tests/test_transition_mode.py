@@ -76,6 +76,7 @@ def config(**tables):
         ({"grid": {"alpha": [0.1]}}, "grid.alpha"),
         ({"grid": {"T": None}}, "grid.T"),
         ({"patterns": {"kind": "products"}}, "patterns.kind"),
+        ({"output": {"sites": True}}, "output.sites"),
     ],
 )
 def test_a_bad_transition_config_names_the_key(tables, key):
@@ -147,6 +148,16 @@ precision = 0.005
             assert root["iterations"][0, 0, t, seed] == found.iterations
     # alpha_c falls as T rises (RS: 0.135 at T = 0.1, 0.10 at T = 0.3)
     assert root["alpha_c"][0, 0, 1].mean() < root["alpha_c"][0, 0, 0].mean()
+
+    # the store reads back as a Dataset; one size cannot be extrapolated (NaN, not
+    # an error), and `hopsweep plot` draws the transition figure
+    import sweep
+
+    fit = sweep.open_results(store).hopfield.extrapolate(n_boot=10)
+    assert np.isnan(fit["alpha_c"]).all() and int(fit["n_used"].sum()) == 4
+    plotted = hopsweep("plot", str(store), "-o", str(tmp_path / "c.png"), cwd=tmp_path)
+    assert plotted.returncode == 0, plotted.stderr
+    assert (tmp_path / "c.png").stat().st_size > 0
 
 
 def test_a_run_killed_midway_resumes_to_the_same_values_bit_for_bit(tmp_path):
