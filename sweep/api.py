@@ -342,6 +342,8 @@ class DryRun:
             f"chunks    {plan.n_chunks} per variable, chunk sizes {plan.chunks}",
             f"store     {self.store} ({self.state.format(**words)}), at most "
             f"{_human_bytes(self.estimated_bytes)}",
+            f"memory    about {_human_bytes(plan.task_bytes())} per task at its peak (largest "
+            "pattern matrix and the solver's copies of it)",
             f"estimate  {seconds:.0f} core-seconds of compute ({_human_seconds(seconds)} on "
             f"one core, {_human_seconds(seconds / workers)} on {workers}; cost model)",
             f"cluster   {spec.cluster.kind}, {workers} workers, "

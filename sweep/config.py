@@ -25,6 +25,7 @@ from .errors import SpecError
 from .keys import CONSTRAINTS, RANGE_KEYS, TABLES
 from .rules import Axis, Interval, Options, Rule, problem
 from .spec import TRANSITION_KINDS, ClusterSpec, Spec, TransitionSpec, cores, default_store
+from .transition_checks import searched_axis, transition_checks
 
 #: What a config can be: a TOML path, a dict with the TOML's tables, or a Spec.
 Config = str | os.PathLike | Mapping | Spec
@@ -166,63 +167,6 @@ def _check_patterns(
             )
 
 
-def _searched_axis(flat: Mapping[str, Any]) -> str | None:
-    """The grid key a transition config leaves out (``grid.T`` or ``grid.alpha``), or None."""
-    kind = flat.get("transition.kind")
-    return f"grid.{TRANSITION_KINDS[kind][1]}" if kind in TRANSITION_KINDS else None
-
-
-def _transition_checks(flat: Mapping[str, Any], values: dict[str, Any],
-                       problems: list[str]) -> None:
-    """The keys of ``[transition]`` together, and with the grid and the patterns."""
-    given = sorted(k for k in flat if k.startswith("transition."))
-    kind = values["transition.kind"]
-    if kind is None:  # (a [transition] table without kind is reported by parse_spec)
-        return
-    line, searched = TRANSITION_KINDS[kind]
-    if f"grid.{searched}" in flat:
-        problems.append(problem(
-            f"grid.{searched}", f"is no axis with transition.kind = '{kind}' (the transition is "
-            f"searched for within transition.{searched})", flat[f"grid.{searched}"],
-            f"remove grid.{searched}; set the bracket {searched} = {{ lo, hi }} in [transition]"))
-    for key in given:
-        if key.startswith(f"transition.{line}."):
-            problems.append(problem(key, f"is no key of kind '{kind}', which brackets "
-                                    f"{searched}", flat[key], "remove it, or set kind to the "
-                                    "other transition"))
-    required = [f"transition.{searched}.lo", f"transition.{searched}.hi", "transition.precision"]
-    missing = [key for key in required if values[key] is None]
-    for key in missing:
-        problems.append(problem(key, f"is required with transition.kind = '{kind}'", None,
-                                CONSTRAINTS[key].fix))
-    if missing:
-        return
-    lo, hi = values[required[0]], values[required[1]]
-    precision = values["transition.precision"]
-    if not lo < hi:
-        problems.append(problem(f"transition.{searched}", "needs lo < hi",
-                                {"lo": lo, "hi": hi}, "swap lo and hi" if lo > hi
-                                else "widen the bracket"))
-    elif not precision < hi - lo:
-        problems.append(problem("transition.precision", f"must be below the bracket's width "
-                                f"{hi - lo:g}", precision,
-                                f"e.g. precision = {(hi - lo) / 500:.2g}"))
-    if values["output.sites"]:
-        problems.append(problem("output.sites", "has nothing to store in transition mode (one "
-                                "value per sample, no per-neuron state)", True,
-                                "remove it or set sites = false"))
-    if kind == "critical_load":
-        if values["patterns.kind"] != "iid":
-            problems.append(problem(
-                "patterns.kind", "critical_load nests the patterns of a sample (load alpha "
-                "uses the first round(alpha N) rows of one matrix), which only iid patterns do",
-                values["patterns.kind"], 'use kind = "iid"'))
-        N = values["grid.N"]
-        if N and n_patterns(N[0], lo) < 1:
-            problems.append(problem("transition.alpha.lo", f"rounds to P = 0 patterns at "
-                                    f"N = {N[0]}", lo, f"use lo >= {1.5 / N[0]:.3g}"))
-
-
 def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
     algorithm, N, alpha = values["grid.algorithm"], values["grid.N"], values["grid.alpha"]
     if not alpha:  # critical_load: the smallest load of the bracket
@@ -342,7 +286,7 @@ def parse_spec(
     flat.update({k: v for k, v in (overrides or {}).items() if v is not None})
     flat.setdefault("name", default_name)
     values: dict[str, Any] = {}
-    searched = _searched_axis(flat)
+    searched = searched_axis(flat)
     if "transition.kind" not in flat and any(k.startswith("transition.") for k in flat):
         problems.append(problem("transition.kind", "is required in a [transition] table", None,
                                 CONSTRAINTS["transition.kind"].fix))
@@ -382,7 +326,7 @@ def parse_spec(
             jobqueue["local_directory"] = str((base / os.path.expanduser(local)).resolve())
     values["cluster.tls"] = tls or None
     values["cluster.jobqueue"] = jobqueue or None
-    _transition_checks(flat, values, problems)
+    transition_checks(flat, values, problems)
     _cross_checks(values, problems)
     if not problems:
         _check_patterns(

@@ -21,11 +21,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kernels.patterns import n_patterns
 from kernels.status import FAILED, PENDING
 
 from .cost import TARGET_TASK_SECONDS, seed_cost
 from .schema import GRID, Layout, layout_of
 from .spec import Spec
+
+#: Copies of the pattern matrix (float64 sized) a task holds at its peak: the
+#: patterns, the solver's cast and transposed copies and one temporary, plus
+#: the interpreter. Measured (bench/transitions.py): N = 16000, P = 2240, whose
+#: 273 MiB matrix peaked at 1280 MiB resident, 4.7 times.
+PATTERN_COPIES = 5
 
 
 class Task(NamedTuple):
@@ -174,6 +181,15 @@ class Plan:
         spec = self.spec
         return len(spec.seed) * sum(seed_cost(spec, alg, N, line) for alg in spec.algorithm
                                     for N in spec.N for line in spec.lines)
+
+    def task_bytes(self) -> int:
+        """Estimated peak memory of one task, bytes: its largest pattern matrix (float64)
+        times ``PATTERN_COPIES``."""
+        spec = self.spec
+        loads = ((spec.transition.hi,) if spec.line_dim == "T" and spec.transition is not None
+                 else spec.alpha)
+        largest = max(N * n_patterns(N, alpha) for N in spec.N for alpha in loads)
+        return PATTERN_COPIES * np.dtype(np.float64).itemsize * largest
 
     def estimated_bytes(self) -> int:
         """Upper bound of the store size (uncompressed, all points written), bytes."""
