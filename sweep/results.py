@@ -76,7 +76,7 @@ def open_results(store: str | os.PathLike) -> xarray.Dataset:
     return xr.open_zarr(str(store), consolidated=True)
 
 
-def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float,
+def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float | None = None,
                  seed: int) -> Patterns:
     """Regenerate the patterns of one point from the store alone.
 
@@ -89,6 +89,8 @@ def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float,
         must be in the store).
     N, alpha, seed
         Coordinates of the point; alpha is matched to the stored coordinate.
+        A critical_load store (no alpha axis) gives the sample's nested patterns,
+        the first round(alpha N) of them when ``alpha`` is given, else all.
 
     Returns
     -------
@@ -108,8 +110,16 @@ def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float,
                              ("seed", seed, spec.seed)):
         if value not in axis:
             raise ValueError(f"{key} must be one of the store's {list(axis)}, got {value!r}")
+    if spec.line_dim == "T" and spec.transition is not None:  # critical_load: nested
+        from kernels.patterns import n_patterns
+        from kernels.transition import first_patterns
+
+        from .tasks import nested_patterns
+
+        nested = nested_patterns(spec, N, seed)
+        return nested if alpha is None else first_patterns(nested, n_patterns(N, alpha))
     keys = [round(a * ALPHA_KEY_SCALE) for a in spec.alpha]
-    if round(float(alpha) * ALPHA_KEY_SCALE) not in keys:
+    if alpha is None or round(float(alpha) * ALPHA_KEY_SCALE) not in keys:
         raise ValueError(f"alpha must be one of the store's {list(spec.alpha)}, got {alpha!r}")
     return build_patterns(spec, N, spec.alpha[keys.index(round(float(alpha) * ALPHA_KEY_SCALE))],
                           seed)

@@ -137,10 +137,16 @@ precision = 0.005
     assert status.attrs["flag_meanings"].split() == list(TRANSITION_MEANINGS.values())
     assert root["alpha_c"].attrs["units"] == "1" and "long_name" in root["lo"].attrs
     assert np.isin(status[...], [TRANSITION_LOCATED, TRANSITION_NOT_MONOTONE]).all()
+    import sweep
+
+    ds = sweep.open_results(store)
     for t, T in enumerate((0.1, 0.3)):
         for seed in (0, 1):
             rng = patterns.point_rng(5, 200, NESTED_ALPHA_KEY, seed)
             xi = patterns.iid(200, 0.2, rng)
+            again = sweep.patterns_for(ds, algorithm="tap", N=200, seed=seed)
+            np.testing.assert_array_equal(again.xi, xi.xi)
+            assert sweep.patterns_for(ds, algorithm="tap", N=200, seed=seed, alpha=0.1).P == 20
             dynamics = patterns.point_rng(5, 200, NESTED_ALPHA_KEY, seed, "dynamics")
             found = transition.critical_load(xi, T, 0.03, 0.2, precision=0.005,
                                              options=SolverOptions(), rng=dynamics)
@@ -151,9 +157,7 @@ precision = 0.005
 
     # the store reads back as a Dataset; one size cannot be extrapolated (NaN, not
     # an error), and `hopsweep plot` draws the transition figure
-    import sweep
-
-    fit = sweep.open_results(store).hopfield.extrapolate(n_boot=10)
+    fit = ds.hopfield.extrapolate(n_boot=10)
     assert np.isnan(fit["alpha_c"]).all() and int(fit["n_used"].sum()) == 4
     plotted = hopsweep("plot", str(store), "-o", str(tmp_path / "c.png"), cwd=tmp_path)
     assert plotted.returncode == 0, plotted.stderr
