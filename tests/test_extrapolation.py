@@ -112,7 +112,7 @@ def test_extrapolate_fits_every_line_of_a_store_and_uses_only_the_asked_statuses
     assert np.allclose(out["T_M_theory"].values, theory)
     deviation = (out["T_M"] - out["T_M_theory"]) / out["T_M_err"]
     assert (np.abs(deviation) < 3).all()
-    assert out["T_M_err"].attrs["units"] == "J" and out.attrs["nu"] == 1.0
+    assert out["T_M_err"].attrs["units"] == "J / k_B" and out.attrs["nu"] == 1.0
     assert (out["n_used"] == SAMPLES).all()
 
     # bound and pending samples never enter, whatever value they carry; non-monotone
