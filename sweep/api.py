@@ -313,7 +313,10 @@ class DryRun:
     estimated_bytes : int
         Upper bound of the store size.
     estimated_seconds : float
-        Compute time on one core (cost model), s.
+        Compute time on one core of what a run would compute, s.
+    estimate_basis : str
+        How ``estimated_seconds`` was made (a pilot run, or the times of the
+        points a resumed store already holds).
     notes : list of str
         Options that have no effect.
     job_script : str or None
@@ -326,6 +329,8 @@ class DryRun:
     state: str
     estimated_bytes: int
     estimated_seconds: float
+    estimate_basis: str
+    pilot_seconds: float
     notes: list[str]
     job_script: str | None
 
@@ -342,7 +347,8 @@ class DryRun:
             f"store     {self.store} ({self.state.format(**words)}), at most "
             f"{_human_bytes(self.estimated_bytes)}",
             f"estimate  {seconds:.0f} core-seconds of compute ({_human_seconds(seconds)} on "
-            f"one core, {_human_seconds(seconds / workers)} on {workers}; cost model)",
+            f"one core, {_human_seconds(seconds / workers)} on {workers}; "
+            f"{self.estimate_basis})",
             f"cluster   {spec.cluster.kind}, {workers} workers, "
             f"{spec.cluster.max_in_flight} tasks in flight",
             *(f"note      {note}" for note in self.notes),
@@ -399,6 +405,7 @@ def dry_run(config: Config, *, store: str | os.PathLike | None = None) -> DryRun
     check(spec.cluster)
     plan = make_plan(spec)
     path = Path(spec.store if store is None else store)
+    same_store = False
     if path.exists():
         try:
             same = stored_hash(path) == spec.hash
@@ -408,6 +415,7 @@ def dry_run(config: Config, *, store: str | os.PathLike | None = None) -> DryRun
             state = ("exists, same spec: would resume" if same else
                      "exists with another spec: would refuse without {overwrite_flag}")
             plan = stored_plan(path, plan) if same else plan
+            same_store = same
     else:
         problem = location_problem(path)
         state = "new" if problem is None else "cannot be created: " + problem.replace("{", "{{")
@@ -416,5 +424,29 @@ def dry_run(config: Config, *, store: str | os.PathLike | None = None) -> DryRun
         from .cluster.jobqueue import job_script
 
         script = job_script(spec.cluster)
-    return DryRun(spec, plan, path, state, plan.estimated_bytes(), plan.estimated_seconds(),
+    seconds, basis, pilot = _estimate(spec, path if same_store else None)
+    return DryRun(spec, plan, path, state, plan.estimated_bytes(), seconds, basis, pilot,
                   unused_option_notes(spec), script)
+
+
+def _estimate(spec: Spec, store: Path | None) -> tuple[float, str, float]:
+    """Compute time of what a run would compute (core-seconds), how it was made,
+    and the seconds of the pilot run it took.
+
+    A store of the same spec that already holds measured points calibrates the
+    cost model of its pending points with their times; otherwise a short pilot
+    run measures a few seeds (:mod:`sweep.calibration`).
+    """
+    if store is not None:
+        from .results import read_status
+
+        stored = read_status(store)
+        if stored.core_seconds_left is not None:
+            return stored.core_seconds_left, (
+                f"pending points, calibrated by the {stored.done} points already computed"), 0.0
+    from .calibration import calibrate
+
+    calibration = calibrate(spec)
+    return calibration.total_seconds, (
+        f"measured by a pilot of {calibration.samples} seeds in "
+        f"{calibration.pilot_seconds:.1f} s"), calibration.pilot_seconds

@@ -188,3 +188,17 @@ def test_failed_points_warn_and_stay_in_the_store(tmp_path, client):
         again = sweep.run(CONFIG, store=tmp_path / "f.zarr", client=client, retry_failed=True,
                           progress=False)
     assert (again.status != 4).all()
+
+
+def test_pilot_samples_spread_loads_within_its_budget():
+    """The pilot takes the most evenly spread loads whose model cost fits its budget,
+    always both ends of the axis when two fit, and none when one does not."""
+    from sweep.calibration import _sample_indices
+
+    costs = np.array([1.0, 1.0, 4.0, 1.0, 1.0, 2.0, 1.0])
+    assert list(_sample_indices(costs, 100.0)) == list(range(7))
+    chosen = _sample_indices(costs, 4.0)
+    assert costs[chosen].sum() <= 4.0 and {0, 6} <= set(chosen)
+    assert list(_sample_indices(costs, 2.0)) == [0, 6]
+    assert list(_sample_indices(costs, 1.0)) == [0]
+    assert _sample_indices(costs, 0.5).size == 0
