@@ -84,7 +84,16 @@ import numpy as np
 
 from . import _bp_full
 from ._bp_full import log_cosh
-from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
+from ._checks import (
+    MAX_ITER,
+    check_beta,
+    check_dtype,
+    check_field,
+    check_iteration,
+    check_patterns,
+    check_start,
+    effective_tol,
+)
 from ._reproducible import lane_log_product, lane_sum, reproducible
 from .reaction import IIDReaction, SpectralReaction
 from .solution import Solution, condensation_threshold, exit_status
@@ -102,13 +111,6 @@ _TANH_Z_MAX = TANH_RATIONAL_MAX * TANH_RATIONAL_MAX
 #: 1 / (1 + eps) is summed as the series 1 - eps + ... - eps^7 when eps <= this
 #: bound (truncation error eps^8 <= 1e-16), instead of a division per edge.
 RECIPROCAL_SERIES_EPS = 0.01
-
-#: Iteration dtypes of the relaxed messages (``solve(dtype=...)``).
-DTYPES = ("float64", "float32")
-
-#: With dtype="float32" the requested ``tol`` is raised to at least this many
-#: float32 epsilons (32 * 1.19e-7 = 3.8e-6), as in :mod:`kernels.tap`.
-TOL_FLOOR_EPS = 32
 
 # Cephes tanh: tanh(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.625.
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
@@ -689,9 +691,10 @@ def solve(
         once to it; exact for ±1 and 0). "float32" runs the sweep about twice as
         fast and is accurate to about 1e-6 in m (up to 1e-4 near T_g, where the
         iteration slows down and rounding errors add up); ``tol`` is then raised to at least
-        TOL_FLOOR_EPS float32 epsilons (3.8e-6), below which the residual is
-        rounding noise. The outer iteration (fields, magnetizations, free
-        energy) stays float64. Full BP (``relaxed=False``) supports float64 only.
+        32 float32 epsilons (3.8e-6, :func:`kernels._checks.effective_tol`),
+        below which the residual is rounding noise. The outer iteration (fields,
+        magnetizations, free energy) stays float64. Full BP (``relaxed=False``)
+        supports float64 only.
 
     Returns
     -------
@@ -716,12 +719,11 @@ def solve(
     xi, beta, m0, field, retrieved = _check_inputs(
         xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter
     )
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    dtype = check_dtype(dtype)
     if dtype != "float64":
         if not relaxed:
             raise ValueError(f"dtype={dtype!r} needs relaxed=True (full BP is float64 only)")
-        tol = max(float(tol), TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
+        tol = effective_tol(tol, dtype)
     K, N = m0.shape
     m = np.empty((K, N))
     free_energy = np.empty(K)

@@ -42,7 +42,16 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
+from ._checks import (
+    MAX_ITER,
+    check_beta,
+    check_dtype,
+    check_field,
+    check_iteration,
+    check_patterns,
+    check_start,
+    effective_tol,
+)
 from ._reproducible import reproducible
 from .initial import initial_state
 from .reaction import IIDReaction, NoReaction, SiteSpectralReaction, make_reaction
@@ -56,14 +65,6 @@ from .solution import (
     exit_status,
     status_code,
 )
-
-#: Supported floating types of the iteration (xi is cast once to this type).
-DTYPES = ("float32", "float64")
-
-#: The requested ``tol`` is raised to at least this many machine epsilons of the
-#: iteration dtype: below it the residual max|m^{t+1} - m^t| is rounding noise
-#: (float32: 32 * 1.19e-7 = 3.8e-6; float64: 7.1e-15).
-TOL_FLOOR_EPS = 32
 
 #: Early stop of hopeless temperatures. Progress is measured at checkpoints
 #: t = STAGNATION_FIRST_CHECK * 2^k on the mean of log(residual) over each window
@@ -269,7 +270,7 @@ def solve(
         d in m <- (1 - d) tanh(beta h) + d m, in [0, 1).
     tol : float, default=1e-8
         Convergence threshold on max_i |m_i^{t+1} - m_i^t|; raised to at least
-        ``TOL_FLOOR_EPS`` machine epsilons of ``dtype``.
+        ``TOL_FLOOR_EPS`` machine epsilons of ``dtype`` (:func:`kernels._checks.effective_tol`).
     max_iter : int, default=MAX_ITER (2000)
         Iteration budget per temperature.
     dtype : {"float32", "float64"}, default="float64"
@@ -295,7 +296,7 @@ def solve(
     xi, beta, m_start, field = _validated(xi, beta, m0, field, damping, tol, max_iter, dtype)
     if isinstance(reaction, str):
         reaction = make_reaction(reaction, xi)
-    tol = max(float(tol), TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
+    tol = effective_tol(tol, dtype)
     with np.errstate(all="ignore"):
         system = _System.build(xi.astype(dtype), field, reaction)
         m, iterations, step_status = _iterate(
@@ -677,10 +678,5 @@ def _validated(xi, beta, m0, field, damping, tol, max_iter, dtype):
     m0 = check_start(m0, beta.size, xi.shape[1])
     field = check_field(field, xi.shape[1])
     check_iteration(damping, tol, max_iter)
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = None
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    check_dtype(dtype)
     return xi, beta, m0, field

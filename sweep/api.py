@@ -52,16 +52,23 @@ def _stderr(line: str) -> None:
     print(f"{PREFIX}{line}", file=sys.stderr, flush=True)
 
 
-def unused_option_notes(spec: Spec) -> list[str]:
-    """One line per ``[solver]`` option set away from its default that no selected
-    algorithm reads (it is accepted, and part of the spec hash, but has no effect)."""
+def option_notes(spec: Spec) -> list[str]:
+    """Notes on ``[solver]`` options that do not act as written: one line per option
+    set away from its default that no selected algorithm reads (it is accepted, and
+    part of the spec hash, but has no effect), and one when ``dtype`` raises ``tol``."""
     from kernels.registry import unused_options
 
-    return [
+    notes = [
         f"[solver] {name} = {getattr(spec.options, name)!r} has no effect: it is read "
         f"by {', '.join(readers)} only, and grid.algorithm selects none of them"
         for name, readers in unused_options(spec.algorithm, spec.options).items()
     ]
+    options = spec.options
+    if options.effective_tol > options.tol:
+        notes.append(f"[solver] tol = {options.tol:g} is raised to {options.effective_tol:.2g} "
+                     f"by dtype = {options.dtype!r} (32 machine epsilons: below that the "
+                     "residual is rounding noise; the store's attribute effective_tol says so)")
+    return notes
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ def execute(spec: Spec, store: str | os.PathLike | None = None, *,
     try:
         plan = st.stored_plan(path, plan)  # a store made by another version keeps its chunks
         say(f"{spec.name} -> {path} ({plan.n_tasks} tasks, {spec.n_points} points)")
-        for note in unused_option_notes(spec):
+        for note in option_notes(spec):
             say(f"note: {note}")
         summary = None
         todo = int(plan.todo(st.Writer(path).status(), retry_failed).sum()) * len(spec.T)
@@ -426,7 +433,7 @@ def dry_run(config: Config, *, store: str | os.PathLike | None = None) -> DryRun
         script = job_script(spec.cluster)
     seconds, basis, pilot = _estimate(spec, path if same_store else None)
     return DryRun(spec, plan, path, state, plan.estimated_bytes(), seconds, basis, pilot,
-                  unused_option_notes(spec), script)
+                  option_notes(spec), script)
 
 
 def _estimate(spec: Spec, store: Path | None) -> tuple[float, str, float]:

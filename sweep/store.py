@@ -63,6 +63,7 @@ def _root_attrs(spec: Spec, plan: Plan) -> dict[str, Any]:
         "spec": spec.canonical,
         "spec_hash": spec.hash,
         "seed_block": plan.seed_block,
+        "effective_tol": spec.options.effective_tol,
         **provenance.attributes(),
     }
 

@@ -202,3 +202,19 @@ def test_pilot_samples_spread_loads_within_its_budget():
     assert list(_sample_indices(costs, 2.0)) == [0, 6]
     assert list(_sample_indices(costs, 1.0)) == [0]
     assert _sample_indices(costs, 0.5).size == 0
+
+
+def test_a_tolerance_raised_by_float32_is_noted_and_stored(tmp_path, client):
+    """tol = 1e-8 cannot be met in float32: the run says what it uses instead, and so
+    does the store; in float64 nothing is said."""
+    small = copy.deepcopy(CONFIG)
+    small["grid"].update(N=[60], alpha=[0.05], algorithm=["tap"], seed=1)
+    assert not any("raised" in note for note in sweep.dry_run(small).notes)
+    small["solver"] = {"dtype": "float32", "tol": 1e-8}
+    floor = 32 * float(np.finfo(np.float32).eps)
+    notes = [note for note in sweep.dry_run(small).notes if "raised" in note]
+    assert len(notes) == 1 and f"{floor:.2g}" in notes[0] and "tol = 1e-08" in notes[0]
+    ds = sweep.run(small, store=tmp_path / "f32.zarr", client=client, progress=False)
+    assert ds.attrs["effective_tol"] == pytest.approx(floor)
+    converged = ds.status.values == 1
+    assert converged.any() and (ds.residual.values[converged] <= 10 * floor).all()
