@@ -62,7 +62,16 @@ import numpy as np
 
 from . import _bp_full
 from ._bp_full import log_cosh
-from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
+from ._checks import (
+    DTYPES,
+    MAX_ITER,
+    TOL_FLOOR_EPS,
+    check_beta,
+    check_field,
+    check_iteration,
+    check_patterns,
+    check_start,
+)
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution
 
 __all__ = ["solve", "tanh_small"]
@@ -77,13 +86,6 @@ _TANH_Z_MAX = TANH_RATIONAL_MAX * TANH_RATIONAL_MAX
 #: 1 / (1 + eps) is summed as the series 1 - eps + ... - eps^7 when eps <= this
 #: bound (truncation error eps^8 <= 1e-16), instead of a division per edge.
 RECIPROCAL_SERIES_EPS = 0.01
-
-#: Iteration dtypes of the relaxed messages (``solve(dtype=...)``).
-DTYPES = ("float64", "float32")
-
-#: With dtype="float32" the requested ``tol`` is raised to at least this many
-#: float32 epsilons (32 * 1.19e-7 = 3.8e-6), as in :mod:`kernels.tap`.
-TOL_FLOOR_EPS = 32
 
 #: Edge ratios of the relaxed Bethe free energy multiplied before one log is taken.
 BETHE_PRODUCT_BLOCK = 64

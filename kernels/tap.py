@@ -42,18 +42,19 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
+from ._checks import (
+    DTYPES,
+    MAX_ITER,
+    TOL_FLOOR_EPS,
+    check_beta,
+    check_field,
+    check_iteration,
+    check_patterns,
+    check_start,
+)
 from .initial import initial_state
 from .reaction import IIDReaction, SiteSpectralReaction, make_reaction
 from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution, status_code
-
-#: Supported floating types of the iteration (xi is cast once to this type).
-DTYPES = ("float32", "float64")
-
-#: The requested ``tol`` is raised to at least this many machine epsilons of the
-#: iteration dtype: below it the residual max|m^{t+1} - m^t| is rounding noise
-#: (float32: 32 * 1.19e-7 = 3.8e-6; float64: 7.1e-15).
-TOL_FLOOR_EPS = 32
 
 #: Early stop of hopeless temperatures. Progress is measured at checkpoints
 #: t = STAGNATION_FIRST_CHECK * 2^k on the mean of log(residual) over each window

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 
+from kernels._checks import DTYPES
 from kernels.initial import INITS
 from kernels.patterns import KINDS as PATTERN_KINDS
 from kernels.reaction import REACTIONS
 from kernels.registry import ALGORITHMS, SolverOptions
-from kernels.tap import DTYPES
 
 from .rules import Axis, Flag, Interval, Options, Rule, Text, TextList
 from .spec import CLUSTER_KINDS
@@ -78,7 +78,7 @@ CONSTRAINTS: dict[str, Rule] = {
     ),
     "solver.max_iter": Rule(Interval(int, 1), SolverOptions.max_iter, "use max_iter >= 1"),
     "solver.dtype": Rule(
-        Options(tuple(sorted(DTYPES, reverse=True))),  # float64 first: the default
+        Options(DTYPES),
         SolverOptions.dtype,
         "float32 is faster, float64 for validation",
     ),
