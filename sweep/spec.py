@@ -124,6 +124,12 @@ class Spec:
     store: str = ""
 
     @property
+    def coords(self) -> dict[str, tuple]:
+        """Values of every sweep axis, by dimension name (the store's coordinates)."""
+        return {"algorithm": self.algorithm, "N": self.N, "alpha": self.alpha,
+                "seed": self.seed, "T": self.T}
+
+    @property
     def shape(self) -> tuple[int, int, int, int, int]:
         """Sizes of the (algorithm, N, alpha, seed, T) axes."""
         return (len(self.algorithm), len(self.N), len(self.alpha), len(self.seed), len(self.T))

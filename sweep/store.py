@@ -30,7 +30,7 @@ from kernels.status import FAILED
 
 from . import provenance
 from .errors import StoreLocationError, StoreMismatch
-from .schema import COORDINATES, ERROR, GRID, MAGNETIZATION, status_attrs
+from .schema import COORDINATES, ERROR, GRID, MAGNETIZATION, Layout, status_attrs
 
 if TYPE_CHECKING:
     from .plan import Plan, Task
@@ -94,8 +94,8 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
     root = zarr.open_group(str(path), mode="w-", zarr_format=3,
                            attributes=_root_attrs(spec, plan))
     root.create_group("_lock", attributes={"description": "its zarr.json is hopsweep's lock file"})
-    coords = {"algorithm": np.array(spec.algorithm, dtype=str), "N": np.array(spec.N),
-              "alpha": np.array(spec.alpha), "seed": np.array(spec.seed), "T": np.array(spec.T)}
+    coords = {dim: np.array(spec.coords[dim], dtype=str if dim == "algorithm" else None)
+              for dim in layout.dims}
     if spec.sites:
         coords["site"] = np.arange(max(spec.N))
     for name, values in coords.items():
@@ -105,7 +105,7 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
     long_name, units = COORDINATES["P"]
     _small_array(root, "P", P, ["N", "alpha"], {"long_name": long_name, "units": units})
     chunks = plan.chunks
-    shape = dict(zip(layout.dims, spec.shape, strict=True))
+    shape = {dim: coords[dim].size for dim in layout.dims}
     for name, var in layout.variables.items():
         attrs = {**var.attrs, "coordinates": "P", **(status_attrs() if name == "status" else {})}
         root.create_array(name, shape=tuple(shape.values()),
@@ -118,7 +118,7 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
                       dimension_names=list(sample), attributes=ERROR.attrs)
     if spec.sites:
         dims = [*layout.dims, "site"]
-        root.create_array("magnetization", shape=(*spec.shape, max(spec.N)),
+        root.create_array("magnetization", shape=(*shape.values(), max(spec.N)),
                           chunks=tuple(chunks[d] for d in dims), dtype=spec.options.dtype,
                           fill_value=MAGNETIZATION.fill, dimension_names=dims,
                           attributes=MAGNETIZATION.attrs)
@@ -271,16 +271,18 @@ class Writer:
     ----------
     path : path-like
         An existing store.
+    layout : Layout, default=sweep.schema.GRID
+        The kind of store (its variables).
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, layout: Layout = GRID):
         import zarr
 
         self.path = Path(path)
         root = zarr.open_group(str(path), mode="r+", use_consolidated=False)
-        # the variables of the store's own layout: one made by an older hopsweep
+        # the variables of the store's layout: one made by an older hopsweep
         # may lack a variable added since, and is still resumed
-        self.variables = [name for name in GRID.variables if name in root]
+        self.variables = [name for name in layout.variables if name in root]
         self.arrays = {name: root[name] for name in [*self.variables, "error"]}
         if "magnetization" in root:
             self.arrays["magnetization"] = root["magnetization"]
