@@ -32,16 +32,20 @@ magnetizations come from t_i = tanh(beta H_i) by the addition formula where
 tanh(beta H_i - beta u_{mu->i}), elsewhere and in full BP: near T = 0 both
 tanh round to ±1 and the addition formula is 0/0.
 
-Exit checks. The iteration stops when, for SETTLED_ITERATIONS iterations in a
-row, max_i |m_i^{t+1} - m_i^t| <= tol and max_i |H_i^{t+1} - H_i^t| <= sqrt(tol).
-At the returned state (messages u, magnetizations m = tanh(beta H)) one more
-*undamped* update is then computed, u' = F(u) from the cavity magnetizations of
-the returned state and M' = (1/N) xi^c . m, and the reported ``residual`` is the
-residual of BP's fixed-point equations there,
+Exit checks. The residual of BP's fixed-point equations at a state (messages u,
+magnetizations m = tanh(beta H)) is measured by one *undamped* update on copies,
+u' = F(u) from the state's cavity magnetizations and M' = (1/N) xi^c . m:
 
     residual = max_i |tanh(beta (h_i + xi^c_i M' + sum_mu u'_{mu->i})) - m_i|,
 
-(h_i the external field; M' = 0 without ``retrieved``). CONVERGED needs residual
+(h_i the external field; M' = 0 without ``retrieved``). Once an iteration's step
+max_i |m_i^{t+1} - m_i^t| <= tol and max_i |H_i^{t+1} - H_i^t| <= sqrt(tol), the
+residual is measured at the new state; the iteration stops there if residual <=
+RESIDUAL_FACTOR tol, and goes on otherwise (a step can dip below tol at a turning
+point of a slow spiral: alpha = 0.05, N = 1000, T = 1.226, step 8.8e-9 at a
+residual of 2.3e-7), checking again after 1, 2, 4, ... iterations. A temperature
+that stops otherwise has its residual measured at its last state. The reported
+``residual`` is always that of the returned state. CONVERGED needs residual
 <= RESIDUAL_FACTOR tol (:func:`kernels.solution.exit_status`) and, for relaxed
 messages, a state inside the method's domain: x = beta (1 - q) < x_e
 (:func:`domain_edge`; 1 / (1 + sqrt(alpha)) for ±1 patterns) and no pattern with
@@ -53,7 +57,7 @@ no TAP state, and a condensed pattern's hidden unit is not Gaussian (physics.md
 d). DIVERGED is kept for blow-ups (beta V_mu >= 1 during the iteration, or
 non-finite values). Near a marginal point the iteration contracts slowly and the
 distance to the fixed point can exceed the residual several times (alpha = 0.05,
-T = 1.226: |m| = 1.4e-7 at residual 2.7e-8, the fixed point being m = 0).
+T = 1.226: |m| = 2.5e-7 at residual 5.5e-8, the fixed point being m = 0).
 
 Bethe free energy per neuron (derived for these messages, with message
 normalisation psi_{mu->i}(s) = exp(beta u_{mu->i} s)):
@@ -87,7 +91,7 @@ from ._bp_full import log_cosh
 from ._checks import check_beta, check_field, check_iteration, check_patterns, check_start
 from ._reproducible import lane_log_product, lane_sum, reproducible
 from .reaction import IIDReaction, SpectralReaction
-from .solution import Solution, condensation_threshold, exit_status
+from .solution import RESIDUAL_FACTOR, Solution, condensation_threshold, exit_status
 from .status import CONVERGED, DIVERGED, INVALID, NOT_CONVERGED
 
 __all__ = ["domain_edge", "solve", "tanh_small"]
@@ -120,12 +124,6 @@ _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.844063053251254
 #: stops as NOT_CONVERGED (an oscillating or chaotic iteration).
 STAGNATION_WINDOW = 200
 STAGNATION_FACTOR = 0.9
-
-#: The iteration stops as converged after this many consecutive iterations that
-#: meet both stopping criteria (see ``solve``), not one: where the iteration
-#: spirals in slowly (alpha = 0.05, T = 1.226, N = 1000, 2 % above T_g) a single
-#: step dips to tol at a turning point (8.8e-9) between steps 30 times larger.
-SETTLED_ITERATIONS = 2
 
 # Multiply-adds may be fused (FMA), nothing reassociated: the kernels' bits must
 # not depend on which code path (vector or scalar) a loop takes, see
@@ -464,15 +462,22 @@ class _Messages:
         elif P > 0:
             self.grid = _bp_full.lambda_grid(xi_rest, beta)
 
-    def sweep(self, t: np.ndarray, beta_H: np.ndarray, damping: float, H_new: np.ndarray) -> bool:
-        """Update u from t = tanh(beta H) and beta H; H_new <- sum_mu u. False if diverged."""
+    def sweep(
+        self,
+        t: np.ndarray,
+        beta_H: np.ndarray,
+        damping: float,
+        H_new: np.ndarray,
+        u: np.ndarray | None = None,
+    ) -> bool:
+        """Update the messages u (``self.u`` unless given, shape (P, N)) from
+        t = tanh(beta H) and beta H; H_new <- sum_mu u. False if diverged."""
+        u = self.u if u is None else u
         if self.xi.shape[0] == 0:
             H_new[:] = 0.0
             return True
         if not self.relaxed:
-            return _bp_full.full_sweep(
-                self.xi, self.beta, *self.grid, beta_H, self.u, damping, H_new
-            )
+            return _bp_full.full_sweep(self.xi, self.beta, *self.grid, beta_H, u, damping, H_new)
         t_iter, H_iter = (t, H_new) if self.t is None else (self.t, self.H_new)
         if self.t is not None:
             t_iter[:] = t
@@ -482,7 +487,7 @@ class _Messages:
             self.beta,
             t_iter,
             beta_H,
-            self.u,
+            u,
             damping,
             H_iter,
             *self.work,
@@ -602,7 +607,8 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
     best, best_at = np.inf, 0
     status = NOT_CONVERGED
     iteration = 0
-    settled = 0  # consecutive iterations that met both stopping criteria
+    check = _EquationCheck(messages, xi_c, field, beta)
+    residual, failed_checks, next_check = np.nan, 0, 0
     for iteration in range(1, int(max_iter) + 1):
         if not messages.sweep(m, beta_H, damping, H_new):
             return m, np.nan, iteration, np.nan, DIVERGED
@@ -614,29 +620,54 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
         if not (math.isfinite(step) and math.isfinite(field_change)):
             return m, np.nan, iteration, np.nan, DIVERGED
         m[:] = work
-        settled = settled + 1 if step <= tol and field_change <= field_tol else 0
-        if settled >= SETTLED_ITERATIONS:
-            status = CONVERGED
-            break
+        if step <= tol and field_change <= field_tol and iteration >= next_check:
+            residual = check.residual(m, beta_H)
+            if residual <= RESIDUAL_FACTOR * tol:
+                status = CONVERGED
+                break
+            # a step that dipped below tol at a turning point: go on, and check
+            # again after 1, 2, 4, ... iterations
+            next_check = iteration + (1 << failed_checks)
+            failed_checks += 1
         # distance to convergence, in units of tol for both criteria
         progress = max(step, field_change * field_tol)
         if progress < STAGNATION_FACTOR * best:
             best, best_at = progress, iteration
         elif iteration - best_at >= STAGNATION_WINDOW:
             break
+    if status != CONVERGED:
+        residual = check.residual(m, beta_H)
     log_z = np.sum(np.logaddexp(beta_H, -beta_H)) + messages.bethe_terms(H)
     # Gaussian fluctuation of the condensed hidden unit around its saddle point
     # (0 for the symmetric BP, where xi_c = 0); NaN if that unit is unstable.
     V_c = float(np.sum(xi_c * xi_c * (1.0 - m * m))) / N
     with np.errstate(invalid="ignore"):
         log_z -= 0.5 * np.log(1.0 - beta * V_c)
-    free_energy = c0 + 0.5 * M * M - log_z / (beta * N)
-    # Exit check (overwrites the messages, so after the free energy): one
-    # undamped update of messages and condensed overlap from the returned m.
-    if not messages.sweep(m, beta_H, 0.0, H_new):
-        return m, np.nan, iteration, np.nan, DIVERGED
-    update_fields(xi_c @ m / N)
-    return m, free_energy, iteration, _max_change(work, m), status
+    return m, c0 + 0.5 * M * M - log_z / (beta * N), iteration, residual, status
+
+
+class _EquationCheck:
+    """Residual of BP's fixed-point equations at a state (module docstring, "Exit
+    checks"), from one undamped update on copies: the iteration is not touched."""
+
+    def __init__(self, messages: _Messages, xi_c: np.ndarray, field: np.ndarray, beta: float):
+        self.messages, self.xi_c, self.field, self.beta = messages, xi_c, field, beta
+        N = xi_c.shape[0]
+        self.u = None  # copy of the messages, allocated at the first check
+        self.sums, self.H, self.beta_H, self.m = (np.empty(N) for _ in range(4))
+
+    def residual(self, m: np.ndarray, beta_H: np.ndarray) -> float:
+        """max_i |m'_i - m_i| at the state with magnetizations m = tanh(beta_H) (N,)
+        and the current messages; NaN if the update is not normalisable."""
+        if self.u is None:
+            self.u = np.empty_like(self.messages.u)
+        self.u[:] = self.messages.u
+        if not self.messages.sweep(m, beta_H, 0.0, self.sums, self.u):
+            return np.nan
+        M = self.xi_c @ m / m.shape[0]
+        _fields(self.xi_c, M, self.field, self.sums, self.beta, self.H, self.beta_H)
+        np.tanh(self.beta_H, out=self.m)
+        return _max_change(self.m, m)
 
 
 @reproducible
@@ -676,12 +707,11 @@ def solve(
     damping : float in [0, 1), default=0.5
         Weight of the old messages (and old condensed overlap).
     tol : float, default=1e-8
-        The iteration stops once max_i |m_i^{t+1} - m_i^t| <= tol on
-        SETTLED_ITERATIONS consecutive iterations; the total fields must settle
-        too, max_i |H_i^{t+1} - H_i^t| <= sqrt(tol) (units of J): near T = 0
-        saturated magnetizations can stay put for an iteration while the
-        messages still move, and move later. CONVERGED then needs the equation
-        residual <= RESIDUAL_FACTOR tol (module docstring, "Exit checks").
+        The iteration stops once max_i |m_i^{t+1} - m_i^t| <= tol, the total
+        fields have settled, max_i |H_i^{t+1} - H_i^t| <= sqrt(tol) (units of J:
+        near T = 0 saturated magnetizations can stay put for an iteration while
+        the messages still move, and move later), and the equation residual is
+        <= RESIDUAL_FACTOR tol (module docstring, "Exit checks").
     max_iter : int, default=1000
         Sweep budget per temperature.
     dtype : {"float64", "float32"}, default="float64"
