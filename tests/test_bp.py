@@ -523,8 +523,8 @@ def test_a_spiralling_iteration_is_not_converged_at_a_turning_point():
     # step dipped to 8.8e-9 <= tol between steps 30 times larger, and BP reported
     # CONVERGED at |m| = 1.6e-6 with an equation residual of 2.3e-7 (23 tol) there.
     # Now the iteration stops only where the residual recomputed at the state is
-    # <= 10 tol, and goes on after such a dip (measured: 262 iterations, residual
-    # 5.5e-8, |m| = 2.5e-7; a slow contraction keeps the distance to m = 0 above
+    # <= 10 tol, and goes on after such a dip (measured: 270 iterations, residual
+    # 7.7e-9, |m| = 1.5e-7; a slow contraction keeps the distance to m = 0 above
     # the residual).
     N, tol = 1000, 1e-8
     xi = iid(N, 0.05, point_rng(2017, N, 0.05, 0)).xi
