@@ -278,7 +278,7 @@ def extrapolate(
     n_boot : int, default=N_BOOTSTRAP
         Bootstrap resamples.
     rng : numpy.random.Generator, int or None
-        Bootstrap source; None uses ``sweep.analysis.BOOTSTRAP_SEED``.
+        Bootstrap source; None uses ``sweep.crossings.BOOTSTRAP_SEED``.
 
     Returns
     -------
@@ -293,7 +293,7 @@ def extrapolate(
     """
     import xarray as xr
 
-    from .analysis import _rng
+    from .crossings import bootstrap_rng
 
     name = transition_variable(ds)
     line_dim, theory, units = TRANSITIONS[name]
@@ -303,7 +303,7 @@ def extrapolate(
             f"ds: a {name} store has dims (algorithm, N, {line_dim}, seed) and a status "
             f"variable; missing {missing or ['status']}"
         )
-    generator = _rng(rng)
+    generator = bootstrap_rng(rng)
     usable = ds["status"].isin(list(statuses))
     values = ds[name].where(usable).transpose("algorithm", line_dim, "N", "seed").values
     algorithms, lines, sizes = (ds[d].values for d in ("algorithm", line_dim, "N"))
