@@ -173,3 +173,16 @@ def test_light_imports(code, absent):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env=env(), cwd=Path(__file__).parent, timeout=120, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_every_package_is_shipped():
+    """pyproject lists the packages explicitly: a sub-package missing there is missing
+    from every install but an editable one."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    packages = {module_name(init) for pkg in PACKAGES for init in (ROOT / pkg).rglob(
+        "__init__.py")}
+    assert "sweep.cluster" in packages
+    assert packages <= listed, sorted(packages - listed)
