@@ -33,17 +33,18 @@ tanh(beta H_i - beta u_{mu->i}), elsewhere and in full BP: near T = 0 both
 tanh round to ±1 and the addition formula is 0/0.
 
 Exit checks. The residual of BP's fixed-point equations at a state (messages u,
-magnetizations m = tanh(beta H)) is measured by one *undamped* update on copies,
-u' = F(u) from the state's cavity magnetizations and M' = (1/N) xi^c . m:
+magnetizations m = tanh(beta H)) is measured by one *undamped* update, u' = F(u)
+from the state's cavity magnetizations and M' = (1/N) xi^c . m:
 
     residual = max_i |tanh(beta (h_i + xi^c_i M' + sum_mu u'_{mu->i})) - m_i|,
 
 (h_i the external field; M' = 0 without ``retrieved``). Once an iteration's step
 max_i |m_i^{t+1} - m_i^t| <= tol and max_i |H_i^{t+1} - H_i^t| <= sqrt(tol), the
 residual is measured at the new state; the iteration stops there if residual <=
-RESIDUAL_FACTOR tol, and goes on otherwise (a step can dip below tol at a turning
-point of a slow spiral: alpha = 0.05, N = 1000, T = 1.226, step 8.8e-9 at a
-residual of 2.3e-7), checking again after 1, 2, 4, ... iterations. A temperature
+RESIDUAL_FACTOR tol (its free energy is taken before the update), and goes on
+from the updated messages otherwise (a step can dip below tol at a turning point
+of a slow spiral: alpha = 0.05, N = 1000, T = 1.226, step 8.8e-9 at a residual of
+2.3e-7), checking again after 1, 2, 4, ... iterations. A temperature
 that stops otherwise has its residual measured at its last state. The reported
 ``residual`` is always that of the returned state. CONVERGED needs residual
 <= RESIDUAL_FACTOR tol (:func:`kernels.solution.exit_status`) and, for relaxed
