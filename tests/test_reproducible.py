@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import subprocess
 import sys
 
@@ -151,12 +152,16 @@ for name, N in [("bp_relaxed", 16), ("tap", {N})]:
 
 
 def test_a_second_process_gives_the_same_bits():
+    # Another process, started with one OpenBLAS thread (this one has the machine's
+    # default) and another Numba thread count: the same fingerprints.
     tests = str(inspect.getfile(_problem)).rsplit("/", 1)[0]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     done = subprocess.run(
         [sys.executable, "-c", _SECOND_PROCESS.format(tests=tests, N=DEFAULT_N)],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     expected = [
