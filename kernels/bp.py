@@ -33,17 +33,18 @@ tanh(beta H_i - beta u_{mu->i}), elsewhere and in full BP: near T = 0 both
 tanh round to ±1 and the addition formula is 0/0.
 
 Exit checks. The residual of BP's fixed-point equations at a state (messages u,
-magnetizations m = tanh(beta H)) is measured by one *undamped* update on copies,
-u' = F(u) from the state's cavity magnetizations and M' = (1/N) xi^c . m:
+magnetizations m = tanh(beta H)) is measured by one *undamped* update, u' = F(u)
+from the state's cavity magnetizations and M' = (1/N) xi^c . m:
 
     residual = max_i |tanh(beta (h_i + xi^c_i M' + sum_mu u'_{mu->i})) - m_i|,
 
 (h_i the external field; M' = 0 without ``retrieved``). Once an iteration's step
 max_i |m_i^{t+1} - m_i^t| <= tol and max_i |H_i^{t+1} - H_i^t| <= sqrt(tol), the
 residual is measured at the new state; the iteration stops there if residual <=
-RESIDUAL_FACTOR tol, and goes on otherwise (a step can dip below tol at a turning
-point of a slow spiral: alpha = 0.05, N = 1000, T = 1.226, step 8.8e-9 at a
-residual of 2.3e-7), checking again after 1, 2, 4, ... iterations. A temperature
+RESIDUAL_FACTOR tol (its free energy is taken before the update), and goes on
+from the updated messages otherwise (a step can dip below tol at a turning point
+of a slow spiral: alpha = 0.05, N = 1000, T = 1.226, step 8.8e-9 at a residual of
+2.3e-7), checking again after 1, 2, 4, ... iterations. A temperature
 that stops otherwise has its residual measured at its last state. The reported
 ``residual`` is always that of the returned state. CONVERGED needs residual
 <= RESIDUAL_FACTOR tol (:func:`kernels.solution.exit_status`) and, for relaxed
@@ -264,6 +265,41 @@ def _relaxed_bethe_terms(xi, beta, H, u, xm_cav, w_cav):
     return total
 
 
+@numba.njit(error_model="numpy", inline="always")
+def _rational_constants(t):
+    """TANH_RATIONAL_MAX^2 and the Cephes coefficients p0, p1, p2, q0, q1, q2 in the
+    dtype of the array ``t`` (float64, or float32 for dtype="float32")."""
+    real = t.dtype.type
+    return (
+        real(_TANH_Z_MAX),
+        real(_TANH_P[0]),
+        real(_TANH_P[1]),
+        real(_TANH_P[2]),
+        real(_TANH_Q[0]),
+        real(_TANH_Q[1]),
+        real(_TANH_Q[2]),
+    )
+
+
+# Inlined into the numba IR of its callers, so it is compiled with their flags.
+@numba.njit(error_model="numpy", inline="always")
+def _cavity_edge(xi_i, t_i, y, p0, p1, p2, q0, q1, q2):
+    """Cavity quantities of one edge of the relaxed sweep for |y| <= TANH_RATIONAL_MAX.
+
+    With y = beta u_{mu->i}, tanh(y) = n / d (Cephes: z = y^2, n = y (d + z P(z)),
+    d = Q(z), coefficients p0..q2 in the arrays' dtype) and t_i = tanh(beta H_i),
+    the addition formula gives m_{i->mu} = (t_i d - n) / (d - t_i n). Returns
+    (xi_i m_{i->mu}, xi_i^2 - (xi_i m_{i->mu})^2, z); z > TANH_RATIONAL_MAX^2
+    marks an edge outside the range.
+    """
+    z = y * y
+    p = (p0 * z + p1) * z + p2
+    d = ((z + q0) * z + q1) * z + q2
+    n = y * (d + z * p)
+    xm = xi_i * ((t_i * d - n) / (d - t_i * n))
+    return xm, xi_i * xi_i - xm * xm, z
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     """Cavity quantities of one hidden unit for the relaxed sweep.
@@ -297,25 +333,16 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     absolute terms (error ~1e-16 xi^2), which is all V_mu and eps_i need.
     """
     N = xi_row.shape[0]
-    # constants in the arrays' dtype (float64, or float32 for dtype="float32")
-    real = t.dtype.type
-    z_max = real(_TANH_Z_MAX)
-    p0, p1, p2 = real(_TANH_P[0]), real(_TANH_P[1]), real(_TANH_P[2])
-    q0, q1, q2 = real(_TANH_Q[0]), real(_TANH_Q[1]), real(_TANH_Q[2])
+    z_max, p0, p1, p2, q0, q1, q2 = _rational_constants(t)
     # No running sum here: the loop only writes (and ORs a flag, exact in any
     # order), so it vectorises without reassociation; the sums follow in a fixed
     # order (kernels._reproducible).
     outside = False
     for i in range(N):
-        y = beta * u_row[i]
-        z = y * y
+        xm, w, z = _cavity_edge(xi_row[i], t[i], beta * u_row[i], p0, p1, p2, q0, q1, q2)
         outside |= z > z_max
-        p = (p0 * z + p1) * z + p2
-        d = ((z + q0) * z + q1) * z + q2
-        n = y * (d + z * p)
-        xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
         xm_cav[i] = xm
-        w_cav[i] = xi_row[i] * xi_row[i] - xm * xm
+        w_cav[i] = w
     return lane_sum(xm_cav), lane_sum(w_cav), outside
 
 
@@ -324,22 +351,12 @@ def _sweep_row_vector(xi_row, beta, t, u_row, xm_cav, w_cav):
     """:func:`_sweep_row` with its sums in the loop, vectorised by reassociation:
     for rows of at least VECTOR_SUM_MIN_N sites only (same arguments and results)."""
     N = xi_row.shape[0]
-    real = t.dtype.type
-    zero, z_max = real(0.0), real(_TANH_Z_MAX)
-    p0, p1, p2 = real(_TANH_P[0]), real(_TANH_P[1]), real(_TANH_P[2])
-    q0, q1, q2 = real(_TANH_Q[0]), real(_TANH_Q[1]), real(_TANH_Q[2])
-    A = zero
-    V = zero
+    z_max, p0, p1, p2, q0, q1, q2 = _rational_constants(t)
+    A = V = t.dtype.type(0.0)
     outside = False
     for i in range(N):
-        y = beta * u_row[i]
-        z = y * y
+        xm, w, z = _cavity_edge(xi_row[i], t[i], beta * u_row[i], p0, p1, p2, q0, q1, q2)
         outside |= z > z_max
-        p = (p0 * z + p1) * z + p2
-        d = ((z + q0) * z + q1) * z + q2
-        n = y * (d + z * p)
-        xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
-        w = xi_row[i] * xi_row[i] - xm * xm
         xm_cav[i] = xm
         w_cav[i] = w
         A += xm
