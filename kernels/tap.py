@@ -6,7 +6,18 @@ The TAP equations (physics.md section c) are
 
 with overlaps m^mu = (1/N) sum_j xi^mu_j m_j (diagonal j = i included),
 x = beta (1 - q) and R the Onsager reaction term of :mod:`kernels.reaction`
-(R = alpha / (1 - x) for i.i.d. patterns, R = 0 for naive mean field).
+(R = alpha / (1 - x) for i.i.d. patterns; per-site reactions subtract
+[R(x) - R(0) + J_ii] m_i instead). Naive mean field (``reaction="none"``) is
+h_i = sum_{j != i} J_ij m_j + field_i: the self-coupling J_ii m_i removed, no
+reaction term.
+
+Exit checks (physics.md g). ``residual`` is recomputed at the returned state
+from these equations without time indices (:func:`equation_residual`, one
+batched step for all K: 0.8 % of a solve on the grid of bench/kernels.py);
+CONVERGED needs residual <= RESIDUAL_FACTOR tol and x inside the domain of the
+reaction (x < x_e and below the transient guard ``x_max``); a solved state
+outside it is INVALID (e.g. the paramagnet between T = 1 and T_g). Starts
+outside the domain run a naive-mean-field transient first (``TRANSIENT_START``).
 
 K temperatures are iterated together, so the two products with the patterns per
 step are GEMMs: the state is stored by columns, m of shape (N, K), and a step
@@ -258,13 +269,16 @@ def solve(
         Inverse temperatures, finite and > 0.
     m0 : None or ndarray of shape (N,) or (K, N), default=None
         Initial magnetizations in [-1, 1]; None starts on pattern 0,
-        m_i = sign(xi^0_i).
+        m_i = sign(xi^0_i). Below T_g a start far from every state (x_0 =
+        beta (1 - q_0) >= TRANSIENT_START x_e, e.g. random or near zero) first
+        relaxes under naive mean field.
     field : None or ndarray of shape (N,), default=None
         External fields h_i (a field along pattern 0 is ``h * xi[0]``).
     reaction : {"iid", "spectral", "spectral_site", "none"} or reaction object, default="iid"
         Onsager term, built by :func:`kernels.reaction.make_reaction`; ``"none"``
-        is naive mean field; ``"spectral_site"`` treats the self-coupling J_ii
-        of each site exactly (real-valued patterns). A prebuilt reaction (callable ``R(x)`` with
+        is naive mean field (J_ii = 0, no reaction term); ``"spectral_site"``
+        treats the self-coupling J_ii of each site exactly (real-valued
+        patterns). A prebuilt reaction (callable ``R(x)`` with ``edge``,
         ``x_max`` and ``valid``) is used as given.
     damping : float, default=0.5
         d in m <- (1 - d) tanh(beta h) + d m, in [0, 1).
@@ -282,16 +296,19 @@ def solve(
     -------
     Solution
         ``m`` (K, N), ``overlap`` (K, P), ``q`` (K,), ``free_energy`` (K,) per
-        neuron in units of J (NaN where DIVERGED, e.g. outside the domain of
-        the reaction),
+        neuron in units of J (NaN where DIVERGED or INVALID),
         ``iterations`` (K,) (their sum is the total work in iterations),
-        ``residual`` (K,) and ``status`` (K,): CONVERGED; NOT_CONVERGED when the
-        budget ran out or the temperature was stopped as hopeless; DIVERGED when
-        the iterate became non-finite, the AMP hidden means ran away (see
-        ``AMP_DIVERGENCE_FACTOR``), or the final x = beta (1 - q) lies outside
-        the domain of the reaction or beyond its transient guard ``x_max`` (the
-        state then solves the guarded, not the TAP, equations; e.g. m = 0 below
-        T = 1). A diverging temperature never affects the others.
+        ``residual`` (K,): max_i |m_i - tanh(beta h_i(m))| of the equations
+        without time indices at the returned m (R evaluated at x clipped to
+        ``x_max``; NaN where the state is not finite), and ``status`` (K,):
+        CONVERGED (last step below tol, residual <= RESIDUAL_FACTOR tol, x =
+        beta (1 - q) inside the domain of the reaction and below ``x_max``);
+        INVALID (solved, but outside: e.g. m = 0 below T_g; free energy NaN);
+        NOT_CONVERGED (budget spent, stopped as hopeless, residual missed, or a
+        start from outside the domain that climbed back to ``x_max`` after its
+        transient); DIVERGED (the iterate became non-finite or the AMP hidden
+        means ran away, see ``AMP_DIVERGENCE_FACTOR``; free energy NaN). A
+        diverging temperature never affects the others.
     """
     xi, beta, m_start, field = _validated(xi, beta, m0, field, damping, tol, max_iter, dtype)
     if isinstance(reaction, str):
@@ -333,8 +350,9 @@ class _System:
 
     ``xi`` (P, N); ``xi_field_t`` (N, P or P + 1), the transposed patterns with
     the field as one more pattern row (it rides in the second GEMM with factor
-    beta); ``self_coupling`` (N, 1) column J_ii of a per-site reaction, else
-    None; ``amp`` whether the AMP form with time indices is iterated.
+    beta); ``self_coupling`` (N,) J_ii of a per-site reaction (naive mean
+    field, ``spectral_site``), else None; ``amp`` whether the AMP form with time
+    indices is iterated.
     """
 
     xi: np.ndarray
