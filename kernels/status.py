@@ -63,12 +63,15 @@ STATUS_MEANINGS: dict[int, str] = {
 #     No retrieval even at the bracket's low end: the transition lies below it
 #     (estimate NaN, hi = the low end).
 
-TRANSITION_PENDING = 0
+# PENDING and FAILED keep the values of the point codes, so the engine's resume
+# and failure bookkeeping (status == PENDING, status == FAILED) serves both kinds
+# of store unchanged.
+TRANSITION_PENDING = PENDING
 TRANSITION_LOCATED = 1
 TRANSITION_NOT_MONOTONE = 2
 TRANSITION_LOWER_BOUND = 3
-TRANSITION_UPPER_BOUND = 4
-TRANSITION_FAILED = 5
+TRANSITION_FAILED = FAILED
+TRANSITION_UPPER_BOUND = 5
 
 #: Transition code -> CF flag meaning, in code order.
 TRANSITION_MEANINGS: dict[int, str] = {
@@ -76,6 +79,6 @@ TRANSITION_MEANINGS: dict[int, str] = {
     TRANSITION_LOCATED: "located",
     TRANSITION_NOT_MONOTONE: "not_monotone",
     TRANSITION_LOWER_BOUND: "lower_bound",
-    TRANSITION_UPPER_BOUND: "upper_bound",
     TRANSITION_FAILED: "failed",
+    TRANSITION_UPPER_BOUND: "upper_bound",
 }

@@ -35,6 +35,16 @@ class HopfieldAccessor:
         """See :func:`sweep.analysis.seed_mean`."""
         return analysis.seed_mean(self._obj, var)
 
+    def extrapolate(self, **kwargs) -> xr.Dataset:
+        """See :func:`sweep.extrapolation.extrapolate` (transition-mode stores)."""
+        return analysis.extrapolate(self._obj, **kwargs)
+
+    def plot_extrapolation(self, **kwargs):
+        """:func:`sweep.transition_plots.extrapolation_figure` of :meth:`extrapolate` (kwargs)."""
+        from .transition_plots import extrapolation_figure
+
+        return extrapolation_figure(self.extrapolate(**kwargs))
+
     def retrieval_temperature(self, **kwargs) -> xr.Dataset:
         """See :func:`sweep.analysis.retrieval_temperature`."""
         return analysis.retrieval_temperature(self._obj, **kwargs)

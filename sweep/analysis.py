@@ -19,13 +19,16 @@ import numpy as np
 import xarray as xr
 
 from kernels import rs
+from kernels.transition import RETRIEVAL_OVERLAP
 
 from .basins import BASINS, SPIN_GLASS_Q, basins  # noqa: F401  (sweep.analysis.basins)
 from .crossings import N_BOOTSTRAP, crossing_dataset
+from .extrapolation import extrapolate  # noqa: F401  (sweep.analysis.extrapolate, DESIGN.md)
 from .points import SEED, check_dims, check_var, usable
 
-#: Seed-mean overlap above which a point counts as retrieving (T_M, alpha_c, T_c).
-RETRIEVAL_THRESHOLD = 0.5
+#: Seed-mean overlap above which a point counts as retrieving (T_M, alpha_c, T_c):
+#: the per-sample threshold of kernels.transition, applied to seed means.
+RETRIEVAL_THRESHOLD = RETRIEVAL_OVERLAP
 
 
 # --------------------------------------------------------------------------- #

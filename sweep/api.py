@@ -189,7 +189,7 @@ def execute(spec: Spec, store: str | os.PathLike | None = None, *,
         for note in option_notes(spec):
             say(f"note: {note}")
         summary = None
-        todo = int(plan.todo(st.Writer(path).status(), retry_failed).sum()) * len(spec.T)
+        todo = int(plan.todo(st.Writer(path).status(), retry_failed).sum()) * spec.points_per_seed
         if todo:
             with _sigterm_interrupts():
                 try:
@@ -347,12 +347,15 @@ class DryRun:
         seconds, workers = self.estimated_seconds, spec.cluster.workers
         out = [
             f"spec      {spec.name} (hash {spec.hash[:12]})",
-            f"points    {spec.n_points} = algorithm {spec.shape[0]} x N {spec.shape[1]} x "
-            f"alpha {spec.shape[2]} x seed {spec.shape[3]} x T {spec.shape[4]}",
+            f"points    {spec.n_points} = "
+            + " x ".join(f"{dim} {size}" for dim, size in zip(spec.dims, spec.shape, strict=True))
+            + _transition_line(spec),
             f"tasks     {plan.n_tasks} ({plan.seed_block} seeds per task)",
             f"chunks    {plan.n_chunks} per variable, chunk sizes {plan.chunks}",
             f"store     {self.store} ({self.state.format(**words)}), at most "
             f"{_human_bytes(self.estimated_bytes)}",
+            f"memory    about {_human_bytes(plan.task_bytes())} per task at its peak (largest "
+            "pattern matrix and the solver's copies of it)",
             f"estimate  {seconds:.0f} core-seconds of compute ({_human_seconds(seconds)} on "
             f"one core, {_human_seconds(seconds / workers)} on {workers}; "
             f"{self.estimate_basis})",
@@ -366,6 +369,17 @@ class DryRun:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def _transition_line(spec: Spec) -> str:
+    """What a transition-mode point is (empty for a grid)."""
+    t = spec.transition
+    if t is None:
+        return ""
+    from .cost import search_points
+
+    return (f" (transition mode: one {t.kind} per sample, {t.searched} in [{t.lo:g}, "
+            f"{t.hi:g}] to {t.precision:g}, at most {search_points(spec)} solves each)")
 
 
 def _human_bytes(size: float) -> str:

@@ -187,8 +187,18 @@ def cmd_plot(args: argparse.Namespace) -> int:
     problem = _check_output(output)
     if problem:
         return _fail(problem)
+    from .extrapolation import is_transition
     from .plots import save_figure
 
+    if is_transition(ds):  # one figure: the transition against N^-nu, fitted
+        from .transition_plots import save_figure as save_transition
+
+        try:
+            save_transition(ds, output)
+        except OSError as err:
+            return _fail(f"-o {output}: cannot write ({err.strerror or err}) (choose another -o)")
+        print(f"hopsweep: wrote {output}", file=sys.stderr)
+        return EXIT_OK
     chosen = _plot_kwargs(ds, args)
     if isinstance(chosen, str):
         return _fail(chosen)

@@ -24,7 +24,16 @@ from kernels.registry import ALGORITHMS, SolverOptions
 from .errors import SpecError
 from .keys import CONSTRAINTS, RANGE_KEYS, TABLES
 from .rules import Axis, Interval, Options, Rule, problem
-from .spec import BATCH_KINDS, ClusterSpec, Spec, cores, default_store
+from .spec import (
+    BATCH_KINDS,
+    TRANSITION_KINDS,
+    ClusterSpec,
+    Spec,
+    TransitionSpec,
+    cores,
+    default_store,
+)
+from .transition_checks import searched_axis, transition_checks
 
 #: What a config can be: a TOML path, a dict with the TOML's tables, or a Spec.
 Config = str | os.PathLike | Mapping | Spec
@@ -168,6 +177,8 @@ def _check_patterns(
 
 def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
     algorithm, N, alpha = values["grid.algorithm"], values["grid.N"], values["grid.alpha"]
+    if not alpha:  # critical_load: the smallest load of the bracket
+        alpha = (values["transition.alpha.lo"] or 1.0,)
     for name in algorithm:
         max_N = ALGORITHMS[name].max_N
         if max_N is not None and N[-1] > max_N:
@@ -283,11 +294,15 @@ def parse_spec(
     flat.update({k: v for k, v in (overrides or {}).items() if v is not None})
     flat.setdefault("name", default_name)
     values: dict[str, Any] = {}
+    searched = searched_axis(flat)
+    if "transition.kind" not in flat and any(k.startswith("transition.") for k in flat):
+        problems.append(problem("transition.kind", "is required in a [transition] table", None,
+                                CONSTRAINTS["transition.kind"].fix))
     for key, rule in CONSTRAINTS.items():
         if key not in flat:
-            if rule.required:
+            if rule.required and key != searched:
                 problems.append(problem(key, "is required", None, rule.fix))
-            values[key] = rule.default
+            values[key] = () if key == searched else rule.default
             continue
         value = flat[key]
         if isinstance(rule.check, Axis):
@@ -319,12 +334,13 @@ def parse_spec(
             jobqueue["local_directory"] = str((base / os.path.expanduser(local)).resolve())
     values["cluster.tls"] = tls or None
     values["cluster.jobqueue"] = jobqueue or None
+    transition_checks(flat, values, problems)
     _cross_checks(values, problems)
     if not problems:
         _check_patterns(
             flat,
             values["grid.N"],
-            values["grid.alpha"],
+            values["grid.alpha"] or (values["transition.alpha.hi"],),
             values["grid.algorithm"],
             values["root_seed"],
             problems,
@@ -357,6 +373,14 @@ def parse_spec(
             if k.startswith("solver.") and k != "solver.init"
         }
     )
+    transition = None
+    if values["transition.kind"] is not None:
+        searched = TRANSITION_KINDS[values["transition.kind"]][1]
+        transition = TransitionSpec(values["transition.kind"],
+                                    float(values[f"transition.{searched}.lo"]),
+                                    float(values[f"transition.{searched}.hi"]),
+                                    float(values["transition.precision"]),
+                                    values["transition.points"])
     return Spec(
         name=values["name"],
         root_seed=values["root_seed"],
@@ -370,6 +394,7 @@ def parse_spec(
         init=values["solver.init"],
         options=options,
         sites=values["output.sites"],
+        transition=transition,
         cluster=cluster,
         store=default_store(values["name"]),
     )

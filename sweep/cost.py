@@ -47,6 +47,15 @@ ITERATION_OVERHEAD = 2e-5
 SEED_OVERHEAD = 2e-3
 #: Rate of the scalar loops of Monte Carlo and exact enumeration, flop/s.
 LOOP_FLOPS = 1e9
+#: Transition mode: solver iterations per point of a K-section. Its points
+#: crowd around the transition, where the iteration slows down critically:
+#: bench/transitions.py measured about 120 (T_M, alpha = 0.06) and
+#: physics.md g up to thousands for alpha_c.
+TRANSITION_ITERATIONS = 300
+#: alpha_c solves one temperature per load: matrix-vector products, memory
+#: bound, this many times slower per flop than the batched GEMMs (PERFORMANCE.md).
+MATVEC_SLOWDOWN = 2.5
+
 
 def seed_cost(spec: Spec, algorithm: str, N: int, alpha: float) -> float:
     """Estimated seconds to run one seed over all temperatures (module docstring).
@@ -55,6 +64,8 @@ def seed_cost(spec: Spec, algorithm: str, N: int, alpha: float) -> float:
     (``loop_flops``, Monte Carlo and enumeration) or iterations of batched
     products (``iteration_cost`` relative to TAP).
     """
+    if spec.transition is not None:
+        return _transition_cost(spec, algorithm, N, alpha)
     P, K = n_patterns(N, alpha), len(spec.T)
     options = spec.options
     entry = ALGORITHMS[algorithm]
@@ -97,6 +108,26 @@ def remaining_seconds(elapsed: float, done, left, spent=None) -> float:
     return elapsed * float((left * scale).sum()) / float(spent.sum())
 
 
+def search_points(spec: Spec) -> int:
+    """Points a K-section of ``spec.transition`` solves: its rounds times K (at most)."""
+    t = spec.transition
+    width, rounds = (t.hi - t.lo) / (t.points - 1), 1
+    while width > t.precision:
+        width /= t.points + 1
+        rounds += 1
+    return rounds * t.points
+
+
+def _transition_cost(spec: Spec, algorithm: str, N: int, line: float) -> float:
+    """Estimated seconds of one sample's transition search (``line`` is its alpha or T)."""
+    t = spec.transition
+    critical = t.kind == "critical_load"
+    P = n_patterns(N, t.hi if critical else line)
+    flops = 4.0 * N * P * search_points(spec) * TRANSITION_ITERATIONS
+    flops *= ALGORITHMS[algorithm].iteration_cost * (MATVEC_SLOWDOWN if critical else 1.0)
+    return flops / NOMINAL_FLOPS[spec.options.dtype] + SEED_OVERHEAD
+
+
 def seed_costs(spec: Spec) -> np.ndarray:
     """Estimated seconds of one seed over all temperatures, per (algorithm, N, alpha).
 
@@ -105,7 +136,7 @@ def seed_costs(spec: Spec) -> np.ndarray:
     ndarray of shape (algorithm, N, alpha), float
         :func:`seed_cost` of every (algorithm, N, alpha) of the grid.
     """
-    return np.array([[[seed_cost(spec, algorithm, N, alpha) for alpha in spec.alpha]
+    return np.array([[[seed_cost(spec, algorithm, N, line) for line in spec.lines]
                       for N in spec.N] for algorithm in spec.algorithm])
 
 
@@ -135,8 +166,10 @@ def core_seconds_left(status: np.ndarray, wall: np.ndarray, spec: Spec) -> float
     if not measured.any():
         return None
     # cost model per point, (algorithm, N, alpha, 1, 1): a seed's cost shared among its T
-    costs = seed_costs(spec)[..., None, None] / status.shape[-1]
-    per_algorithm = (1, 2, 3, 4)
+    # (a transition store has one point per seed and no T axis)
+    extra = (1,) * (status.ndim - 3)
+    costs = seed_costs(spec).reshape(*status.shape[:3], *extra) / spec.points_per_seed
+    per_algorithm = tuple(range(1, status.ndim))
     spent = np.where(measured, wall, 0.0).sum(axis=per_algorithm)
     return remaining_seconds(float(spent.sum()), (costs * measured).sum(axis=per_algorithm),
                              (costs * (status == PENDING)).sum(axis=per_algorithm), spent)

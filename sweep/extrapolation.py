@@ -54,9 +54,9 @@ MIN_SAMPLES = 2
 #: definition of the transition). Bound statuses have no estimate.
 FIT_STATUSES = (TRANSITION_LOCATED, TRANSITION_NOT_MONOTONE)
 #: The transitions a Dataset can hold: variable -> (dimension it is a line of,
-#: RS value as a function of that coordinate, units).
+#: RS value as a function of that coordinate, units; the store's own units win).
 TRANSITIONS = {
-    "T_M": ("alpha", rs.retrieval_temperature, "J"),
+    "T_M": ("alpha", rs.retrieval_temperature, "J / k_B"),
     "alpha_c": ("T", rs.critical_load, "1"),
 }
 
@@ -237,6 +237,11 @@ def fit_finite_size(
     )
 
 
+def is_transition(ds) -> bool:
+    """Whether a Dataset is a transition-mode store (holds ``T_M`` or ``alpha_c``)."""
+    return any(name in ds.data_vars for name in TRANSITIONS)
+
+
 def transition_variable(ds) -> str:
     """Name of the transition a Dataset holds (``T_M`` or ``alpha_c``).
 
@@ -297,6 +302,7 @@ def extrapolate(
 
     name = transition_variable(ds)
     line_dim, theory, units = TRANSITIONS[name]
+    units = ds[name].attrs.get("units", units)
     missing = [d for d in ("algorithm", "N", line_dim, "seed") if d not in ds.dims]
     if missing or "status" not in ds.data_vars:
         raise ValueError(

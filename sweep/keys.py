@@ -15,9 +15,10 @@ from kernels.initial import INITS
 from kernels.patterns import KINDS as PATTERN_KINDS
 from kernels.reaction import REACTIONS
 from kernels.registry import ALGORITHMS, DTYPES, SolverOptions
+from kernels.transition import DEFAULT_POINTS
 
 from .rules import Axis, Flag, Interval, Options, Rule, Text, TextList
-from .spec import CLUSTER_KINDS
+from .spec import CLUSTER_KINDS, TRANSITION_KINDS
 
 #: Characters allowed in a campaign name (it becomes a file name).
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -98,6 +99,23 @@ CONSTRAINTS: dict[str, Rule] = {
         "give the strength h of a field h * xi^0 along pattern 0, e.g. 0.1 (0: none)",
     ),
     "output.sites": Rule(Flag(), False, "true stores per-neuron magnetizations"),
+    "transition.kind": Rule(
+        Options(tuple(TRANSITION_KINDS)),
+        None,
+        'retrieval_temperature (T_M at each grid.alpha) or critical_load (alpha_c at each grid.T)',
+    ),
+    "transition.T.lo": Rule(Interval(float, 0, closed="neither"), None,
+                            "write e.g. T = { lo = 0.05, hi = 1.3 }"),
+    "transition.T.hi": Rule(Interval(float, 0, closed="neither"), None,
+                            "write e.g. T = { lo = 0.05, hi = 1.3 }"),
+    "transition.alpha.lo": Rule(Interval(float, 0, closed="neither"), None,
+                                "write e.g. alpha = { lo = 0.08, hi = 0.2 }"),
+    "transition.alpha.hi": Rule(Interval(float, 0, closed="neither"), None,
+                                "write e.g. alpha = { lo = 0.08, hi = 0.2 }"),
+    "transition.precision": Rule(Interval(float, 0, closed="neither"), None,
+                                 "the bracket width to stop at, e.g. precision = 0.002"),
+    "transition.points": Rule(Interval(int, 2), DEFAULT_POINTS,
+                              "points per round of the K-section, e.g. 8"),
     "cluster.kind": Rule(Options(CLUSTER_KINDS), "local", "pick how workers are started"),
     "cluster.workers": Rule(Interval(int, 1), None, "use workers >= 1 (default: cores)"),
     "cluster.threads_per_worker": Rule(Interval(int, 1), 1, "use 1 thread per worker"),
@@ -134,6 +152,9 @@ TABLES = (
     "patterns",
     "solver",
     "output",
+    "transition",
+    "transition.T",
+    "transition.alpha",
     "cluster",
     "cluster.tls",
     "cluster.jobqueue",

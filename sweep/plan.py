@@ -21,11 +21,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kernels.patterns import n_patterns
 from kernels.status import FAILED, PENDING
 
 from .cost import TARGET_TASK_SECONDS, seed_cost
-from .schema import GRID, Layout
+from .schema import GRID, Layout, layout_of
 from .spec import Spec
+
+#: Copies of the pattern matrix (float64 sized) a task holds at its peak: the
+#: patterns, the solver's cast and transposed copies and one temporary, plus
+#: the interpreter. Measured (bench/transitions.py): N = 16000, P = 2240, whose
+#: 273 MiB matrix peaked at 1280 MiB resident, 4.7 times.
+PATTERN_COPIES = 5
 
 
 class Task(NamedTuple):
@@ -72,8 +79,8 @@ class Plan:
 
     @property
     def n_tasks(self) -> int:
-        n_alg, n_N, n_alpha = self.spec.shape[:3]
-        return n_alg * n_N * n_alpha * self.n_blocks
+        n_alg, n_N, n_lines = self.spec.shape[:3]
+        return n_alg * n_N * n_lines * self.n_blocks
 
     @property
     def n_chunks(self) -> int:
@@ -83,8 +90,9 @@ class Plan:
     @property
     def chunks(self) -> dict[str, int]:
         """Chunk size of every dimension of the store."""
-        sizes = {"algorithm": 1, "N": 1, "alpha": 1, "seed": self.seed_block,
-                 "T": len(self.spec.T)}
+        sizes = {"algorithm": 1, "N": 1, self.spec.line_dim: 1, "seed": self.seed_block}
+        if self.spec.transition is None:
+            sizes["T"] = len(self.spec.T)
         if self.spec.sites:
             sizes["site"] = max(self.spec.N)
         return sizes
@@ -118,7 +126,7 @@ class Plan:
         spec = self.spec
         n_alg, n_N, n_alpha = spec.shape[:3]
         groups = [(a, n, k) for a in range(n_alg) for n in range(n_N) for k in range(n_alpha)]
-        cost = {g: seed_cost(spec, spec.algorithm[g[0]], spec.N[g[1]], spec.alpha[g[2]])
+        cost = {g: seed_cost(spec, spec.algorithm[g[0]], spec.N[g[1]], spec.lines[g[2]])
                 for g in groups}
         return sorted(groups, key=lambda g: -cost[g])
 
@@ -134,7 +142,7 @@ class Plan:
         Parameters
         ----------
         status : ndarray of shape (algorithm, N, alpha, seed, T), int8
-            The store's status (0 pending, 4 failed).
+            The store's status (0 pending, 4 failed); transition stores have no T.
         retry_failed : bool, default=False
             Also recompute seeds with a failed point.
         index, count : int
@@ -162,16 +170,26 @@ class Plan:
     @staticmethod
     def todo(status: np.ndarray, retry_failed: bool = False) -> np.ndarray:
         """Boolean (algorithm, N, alpha, seed): seeds with a point to compute."""
-        todo = (status == PENDING).any(axis=-1)
+        per_seed = status.reshape(*status.shape[:4], -1)  # a transition store: 1 per seed
+        todo = (per_seed == PENDING).any(axis=-1)
         if retry_failed:
-            todo |= (status == FAILED).any(axis=-1)
+            todo |= (per_seed == FAILED).any(axis=-1)
         return todo
 
     def estimated_seconds(self) -> float:
         """Estimated compute time of the whole sweep on one core, s."""
         spec = self.spec
-        return len(spec.seed) * sum(seed_cost(spec, alg, N, alpha) for alg in spec.algorithm
-                                    for N in spec.N for alpha in spec.alpha)
+        return len(spec.seed) * sum(seed_cost(spec, alg, N, line) for alg in spec.algorithm
+                                    for N in spec.N for line in spec.lines)
+
+    def task_bytes(self) -> int:
+        """Estimated peak memory of one task, bytes: its largest pattern matrix (float64)
+        times ``PATTERN_COPIES``."""
+        spec = self.spec
+        loads = ((spec.transition.hi,) if spec.line_dim == "T" and spec.transition is not None
+                 else spec.alpha)
+        largest = max(N * n_patterns(N, alpha) for N in spec.N for alpha in loads)
+        return PATTERN_COPIES * np.dtype(np.float64).itemsize * largest
 
     def estimated_bytes(self) -> int:
         """Upper bound of the store size (uncompressed, all points written), bytes."""
@@ -198,8 +216,8 @@ def make_plan(spec: Spec) -> Plan:
     -------
     Plan
     """
-    costs = [seed_cost(spec, alg, N, alpha) for alg in spec.algorithm for N in spec.N
-             for alpha in spec.alpha]
+    costs = [seed_cost(spec, alg, N, line) for alg in spec.algorithm for N in spec.N
+             for line in spec.lines]
     typical = float(np.median(costs))
     block = max(1, min(len(spec.seed), math.ceil(TARGET_TASK_SECONDS / typical)))
-    return Plan(spec, block)
+    return Plan(spec, block, layout_of(spec))

@@ -47,6 +47,8 @@ THEORY_POINTS = 60
 #: Loads of ``save_figure(kind="overlap")`` without ``alpha=``: every one up to this
 #: many, else this many spread evenly over the grid.
 MAX_OVERLAP_PANELS = 6
+#: Resolution of saved figures, dots per inch.
+FIGURE_DPI = 120
 #: Panel size, inches.
 PANEL_SIZE = (4.8, 3.8)
 #: Markers of the system sizes in overlap curves (colours are the algorithms).
@@ -863,5 +865,5 @@ def save_figure(ds: xr.Dataset, path: str | os.PathLike, kind: str = "phase", **
         fig = basin_map(ds, **kwargs)
     else:
         fig = _overlap_figure(ds, **kwargs)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=FIGURE_DPI)
     return fig

@@ -75,7 +75,7 @@ def open_results(store: str | os.PathLike) -> xarray.Dataset:
     return xr.open_zarr(str(store), consolidated=True)
 
 
-def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float,
+def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float | None = None,
                  seed: int) -> Patterns:
     """Regenerate the patterns of one point from the store alone.
 
@@ -88,6 +88,8 @@ def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float,
         must be in the store).
     N, alpha, seed
         Coordinates of the point; alpha is matched to the stored coordinate.
+        A critical_load store (no alpha axis) gives the sample's nested patterns,
+        the first round(alpha N) of them when ``alpha`` is given, else all.
 
     Returns
     -------
@@ -107,8 +109,16 @@ def patterns_for(ds: xarray.Dataset, *, algorithm: str, N: int, alpha: float,
                              ("seed", seed, spec.seed)):
         if value not in axis:
             raise ValueError(f"{key} must be one of the store's {list(axis)}, got {value!r}")
+    if spec.line_dim == "T" and spec.transition is not None:  # critical_load: nested
+        from kernels.patterns import n_patterns
+        from kernels.transition import first_patterns
+
+        from .tasks import nested_patterns
+
+        nested = nested_patterns(spec, N, seed)
+        return nested if alpha is None else first_patterns(nested, n_patterns(N, alpha))
     keys = [round(a * ALPHA_KEY_SCALE) for a in spec.alpha]
-    if round(float(alpha) * ALPHA_KEY_SCALE) not in keys:
+    if alpha is None or round(float(alpha) * ALPHA_KEY_SCALE) not in keys:
         raise ValueError(f"alpha must be one of the store's {list(spec.alpha)}, got {alpha!r}")
     return build_patterns(spec, N, spec.alpha[keys.index(round(float(alpha) * ALPHA_KEY_SCALE))],
                           seed)
@@ -201,14 +211,17 @@ def read_status(store: str | os.PathLike, max_errors: int = STATUS_MAX_ERRORS) -
     import collections
 
     from .cost import core_seconds_left
+    from .schema import layout_of
     from .spec import spec_from_canonical
 
     root = _group(store)
+    spec = spec_from_canonical(root.attrs["spec"])
     status = root["status"][...]
-    counts = {meaning: int((status == code).sum()) for code, meaning in STATUS_MEANINGS.items()}
+    counts = {meaning: int((status == code).sum())
+              for code, meaning in layout_of(spec).flags.items()}
     wall = root["wall_time"][...]
     finite = np.isfinite(wall)
-    left = core_seconds_left(status, wall, spec_from_canonical(root.attrs["spec"]))
+    left = core_seconds_left(status, wall, spec)
     rate = 1.0 / float(wall[finite].mean()) if left is not None else None
     errors = root["error"][...]
     texts = collections.Counter(str(e) for e in errors.ravel() if str(e))

@@ -165,7 +165,7 @@ def run(plan: Plan, store: str, client: distributed.Client, *, retry_failed: boo
     start = time.monotonic()
     writer = Writer(store)
     status = writer.status()
-    K = len(spec.T)
+    K = spec.points_per_seed
     todo = plan.todo(status, retry_failed)
     total = int(todo.sum()) * K
     pending = plan.pending(status, retry_failed)

@@ -14,17 +14,28 @@ sweep (e.g. a transition search) declares its own :class:`Layout` here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kernels.status import CONVERGED, FAILED, INVALID, PENDING, STATUS_MEANINGS
+from kernels.status import (
+    CONVERGED,
+    FAILED,
+    INVALID,
+    PENDING,
+    STATUS_MEANINGS,
+    TRANSITION_MEANINGS,
+    TRANSITION_PENDING,
+)
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 __all__ = [
     "CONVERGED", "FAILED", "INVALID", "PENDING", "STATUS_MEANINGS", "COORDINATES", "DIMS",
-    "ERROR", "GRID", "Layout", "MAGNETIZATION", "SAMPLE_DIMS", "VARIABLES", "Variable",
-    "status_attrs",
+    "ERROR", "GRID", "Layout", "MAGNETIZATION", "SAMPLE_DIMS", "TRANSITION_VARIABLES",
+    "VARIABLES", "Variable", "layout_of", "status_attrs", "transition_layout",
 ]
 
 
@@ -49,10 +60,9 @@ class Variable:
         return 0 if self.dtype == "str" else np.dtype(self.dtype).itemsize
 
 
-def status_attrs() -> dict[str, Any]:
+def status_attrs(meanings: dict[int, str] = STATUS_MEANINGS) -> dict[str, Any]:
     """CF flag attributes of ``status``: ``flag_values`` and ``flag_meanings``."""
-    return {"flag_values": list(STATUS_MEANINGS),
-            "flag_meanings": " ".join(STATUS_MEANINGS.values())}
+    return {"flag_values": list(meanings), "flag_meanings": " ".join(meanings.values())}
 
 
 @dataclass(frozen=True)
@@ -68,11 +78,14 @@ class Layout:
     variables : dict of str to Variable
         Per-point variables, in the order they are written (``status`` last: it
         marks a point done).
+    flags : dict of int to str
+        The codes of ``status`` and their CF meanings.
     """
 
     dims: tuple[str, ...]
     sample_dims: tuple[str, ...]
     variables: dict[str, Variable]
+    flags: dict[int, str] = field(default_factory=lambda: STATUS_MEANINGS)
 
     @property
     def bytes_per_point(self) -> int:
@@ -124,3 +137,54 @@ COORDINATES: dict[str, tuple[str, str]] = {
     "site": ("neuron index", "1"),
     "P": ("number of patterns round(alpha N)", "1"),
 }
+
+
+#: The transition of each kind of transition mode: its variable, long_name and units.
+TRANSITION_VARIABLES: dict[str, tuple[str, str, str]] = {
+    "retrieval_temperature": (
+        "T_M", "retrieval temperature: largest T at which pattern 0 is retrieved", "J / k_B"),
+    "critical_load": (
+        "alpha_c", "critical load: largest alpha at which pattern 0 is retrieved "
+        "(patterns nested within the sample)", "1"),
+}
+
+
+def transition_layout(kind: str, line_dim: str) -> Layout:
+    """The layout of a transition store (DESIGN.md, "Transition mode").
+
+    Parameters
+    ----------
+    kind : {"retrieval_temperature", "critical_load"}
+    line_dim : {"alpha", "T"}
+        The grid axis the transition lines run along.
+
+    Returns
+    -------
+    Layout
+        Dims (algorithm, N, line_dim, seed), one value per sample: the estimate
+        (``T_M`` or ``alpha_c``), the final bracket ``lo``, ``hi``, the work
+        ``evaluations`` and ``iterations``, ``wall_time`` and ``status``
+        (TRANSITION_* codes of kernels.status).
+    """
+    name, long_name, units = TRANSITION_VARIABLES[kind]
+    dims = ("algorithm", "N", line_dim, "seed")
+    variables = {
+        name: Variable("float64", np.nan, f"{long_name}; midpoint of the final bracket", units),
+        "lo": Variable("float64", np.nan, f"{name}: low end of the final bracket (retrieval)",
+                       units),
+        "hi": Variable("float64", np.nan, f"{name}: high end of the final bracket (none)",
+                       units),
+        "evaluations": Variable("int32", -1, "points solved by the search, -1 if not run", "1"),
+        "iterations": Variable("int64", -1, "solver iterations summed over the search, "
+                               "-1 if not run", "1"),
+        "wall_time": Variable("float64", np.nan, "wall time of the search", "s"),
+        "status": Variable("int8", TRANSITION_PENDING, "outcome of the search", "1"),
+    }
+    return Layout(dims, dims, variables, TRANSITION_MEANINGS)
+
+
+def layout_of(spec: Spec) -> Layout:
+    """The layout of a spec's store: :data:`GRID`, or its transition layout."""
+    if spec.transition is None:
+        return GRID
+    return transition_layout(spec.transition.kind, spec.transition.line_dim)

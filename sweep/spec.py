@@ -73,6 +73,47 @@ class ClusterSpec:
         return max(4, 2 * workers * threads)
 
 
+#: Transition kinds: kind -> (the grid axis its lines run along, the axis it searches).
+TRANSITION_KINDS = {"retrieval_temperature": ("alpha", "T"), "critical_load": ("T", "alpha")}
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    """A transition located per sample instead of a dense axis (``[transition]``).
+
+    Attributes
+    ----------
+    kind : {"retrieval_temperature", "critical_load"}
+        T_M at each alpha of the grid, or alpha_c at each T of the grid.
+    lo, hi : float
+        Bracket of the searched axis (T in J, or alpha).
+    precision : float
+        The search stops when the bracket is at most this wide.
+    points : int
+        Points per round of the K-section (kernels.transition.k_section).
+    """
+
+    kind: str
+    lo: float
+    hi: float
+    precision: float
+    points: int
+
+    @property
+    def line_dim(self) -> str:
+        """The grid axis the transition lines run along (``alpha`` or ``T``)."""
+        return TRANSITION_KINDS[self.kind][0]
+
+    @property
+    def searched(self) -> str:
+        """The axis searched within [lo, hi] (``T`` or ``alpha``)."""
+        return TRANSITION_KINDS[self.kind][1]
+
+    def physics(self) -> dict[str, Any]:
+        return {"kind": self.kind, self.searched: {"lo": self.lo, "hi": self.hi},
+                "precision": self.precision, "points": self.points}
+
+
 @dataclass(frozen=True)
 class Spec:
     """A validated, normalised sweep config. Immutable; every default resolved.
@@ -101,6 +142,10 @@ class Spec:
         Solver knobs.
     sites : bool
         Whether per-neuron magnetizations are stored.
+    transition : TransitionSpec or None
+        Transition mode: the searched axis (``T`` for retrieval_temperature,
+        ``alpha`` for critical_load) is empty, the store has one value per
+        sample (:attr:`dims`).
     cluster : ClusterSpec
         How to run (not hashed).
     store : str
@@ -120,6 +165,7 @@ class Spec:
     init: str = "retrieval"
     options: SolverOptions = field(default_factory=SolverOptions)
     sites: bool = False
+    transition: TransitionSpec | None = None
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     store: str = ""
 
@@ -130,9 +176,32 @@ class Spec:
                 "seed": self.seed, "T": self.T}
 
     @property
-    def shape(self) -> tuple[int, int, int, int, int]:
-        """Sizes of the (algorithm, N, alpha, seed, T) axes."""
-        return (len(self.algorithm), len(self.N), len(self.alpha), len(self.seed), len(self.T))
+    def line_dim(self) -> str:
+        """The axis a task's ``k`` indexes: ``alpha``, or ``T`` for critical_load."""
+        return "alpha" if self.transition is None else self.transition.line_dim
+
+    @property
+    def lines(self) -> tuple[float, ...]:
+        """The values of :attr:`line_dim`."""
+        return getattr(self, self.line_dim)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Dimensions of the store's per-point variables: (algorithm, N, alpha, seed, T),
+        or (algorithm, N, alpha or T, seed) in transition mode."""
+        if self.transition is None:
+            return ("algorithm", "N", "alpha", "seed", "T")
+        return ("algorithm", "N", self.line_dim, "seed")
+
+    @property
+    def points_per_seed(self) -> int:
+        """Points of one sample: its temperatures, or 1 (its transition)."""
+        return len(self.T) if self.transition is None else 1
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Sizes of :attr:`dims`."""
+        return tuple(len(getattr(self, dim)) for dim in self.dims)
 
     @property
     def n_points(self) -> int:
@@ -166,6 +235,8 @@ class Spec:
                 **({"field": self.options.field} if self.options.field else {}),
             },
             "output": {"sites": self.sites},
+            # only in transition mode: grid stores keep their hash
+            **({"transition": self.transition.physics()} if self.transition else {}),
         }
 
     @property
@@ -202,6 +273,12 @@ def spec_from_canonical(text: str) -> Spec:
     patterns = dict(data["patterns"])
     kind = patterns.pop("kind")
     init = solver.pop("init")
+    transition = None
+    if "transition" in data:
+        table = dict(data["transition"])
+        mode = table.pop("kind")
+        bracket = table.pop(TRANSITION_KINDS[mode][1])
+        transition = TransitionSpec(mode, bracket["lo"], bracket["hi"], **table)
     return Spec(
         name=data["name"],
         root_seed=data["root_seed"],
@@ -215,5 +292,6 @@ def spec_from_canonical(text: str) -> Spec:
         init=init,
         options=SolverOptions(**solver),
         sites=data["output"]["sites"],
+        transition=transition,
         store=default_store(data["name"]),
     )

@@ -30,7 +30,7 @@ from kernels.status import FAILED
 
 from . import provenance
 from .errors import StoreLocationError, StoreMismatch
-from .schema import COORDINATES, ERROR, GRID, MAGNETIZATION, Layout, status_attrs
+from .schema import COORDINATES, ERROR, MAGNETIZATION, layout_of, status_attrs
 
 if TYPE_CHECKING:
     from .plan import Plan, Task
@@ -101,13 +101,16 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
     for name, values in coords.items():
         long_name, units = COORDINATES[name]
         _small_array(root, name, values, [name], {"long_name": long_name, "units": units})
-    P = np.rint(np.multiply.outer(np.array(spec.N), np.array(spec.alpha))).astype(np.int64)
-    long_name, units = COORDINATES["P"]
-    _small_array(root, "P", P, ["N", "alpha"], {"long_name": long_name, "units": units})
+    has_P = "alpha" in layout.dims  # a critical_load store searches alpha: no P per point
+    if has_P:
+        P = np.rint(np.multiply.outer(np.array(spec.N), np.array(spec.alpha))).astype(np.int64)
+        long_name, units = COORDINATES["P"]
+        _small_array(root, "P", P, ["N", "alpha"], {"long_name": long_name, "units": units})
     chunks = plan.chunks
     shape = {dim: coords[dim].size for dim in layout.dims}
     for name, var in layout.variables.items():
-        attrs = {**var.attrs, "coordinates": "P", **(status_attrs() if name == "status" else {})}
+        attrs = {**var.attrs, **({"coordinates": "P"} if has_P else {}),
+                 **(status_attrs(layout.flags) if name == "status" else {})}
         root.create_array(name, shape=tuple(shape.values()),
                           chunks=tuple(chunks[d] for d in layout.dims), dtype=var.dtype,
                           fill_value=var.fill, dimension_names=list(layout.dims),
@@ -271,16 +274,17 @@ class Writer:
     ----------
     path : path-like
         An existing store.
-    layout : Layout, default=sweep.schema.GRID
-        The kind of store (its variables).
     """
 
-    def __init__(self, path: str | os.PathLike, layout: Layout = GRID):
+    def __init__(self, path: str | os.PathLike):
         import zarr
+
+        from .spec import spec_from_canonical
 
         self.path = Path(path)
         root = zarr.open_group(str(path), mode="r+", use_consolidated=False)
-        # the variables of the store's layout: one made by an older hopsweep
+        layout = layout_of(spec_from_canonical(root.attrs["spec"]))
+        # the variables of the store's own layout: one made by an older hopsweep
         # may lack a variable added since, and is still resumed
         self.variables = [name for name in layout.variables if name in root]
         self.arrays = {name: root[name] for name in [*self.variables, "error"]}
@@ -288,7 +292,8 @@ class Writer:
             self.arrays["magnetization"] = root["magnetization"]
 
     def status(self) -> np.ndarray:
-        """Status of every point, shape (algorithm, N, alpha, seed, T), int8."""
+        """Status of every point, shape (algorithm, N, alpha, seed, T) (transition
+        stores: (algorithm, N, alpha or T, seed)), int8."""
         return self.arrays["status"][...]
 
     def _write(self, task: Task, seeds: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
@@ -328,7 +333,7 @@ class Writer:
 
     def write_failure(self, task: Task, seeds: np.ndarray, error: str) -> None:
         """Mark the selected seeds of a task failed (all temperatures) with ``error``."""
-        n_seeds, K = int(seeds.sum()), self.arrays["status"].shape[-1]
+        n_seeds, per_seed = int(seeds.sum()), self.arrays["status"].shape[4:]
         values = {"error": np.full(n_seeds, error, dtype=object),
-                  "status": np.full((n_seeds, K), FAILED, dtype=np.int8)}
+                  "status": np.full((n_seeds, *per_seed), FAILED, dtype=np.int8)}
         self._write(task, seeds, values)

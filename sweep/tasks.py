@@ -4,11 +4,13 @@ For each seed: patterns from the point's ``patterns`` stream, the initial state
 from its ``init`` stream, the solver from kernels.registry with its ``dynamics``
 stream; then the labels the store keeps. Results are small numpy arrays (per-site
 magnetizations only with ``[output] sites = true``), never Solution objects.
+In transition mode a seed is one K-section (:mod:`kernels.transition`) and its
+result one value per variable of the transition layout.
 
 Fault injection (for tests of the failure path, and for trying it by hand): when
 the environment variable ``HOPSWEEP_FAULT`` holds comma-separated ``key=value``
-pairs over ``algorithm``, ``N``, ``alpha``, ``seed`` (e.g. ``alpha=0.05`` or
-``algorithm=tap,N=100``), a task whose point matches every pair raises
+pairs over ``algorithm``, ``N``, ``alpha`` (``T`` for critical_load), ``seed``
+(e.g. ``alpha=0.05`` or ``algorithm=tap,N=100``), a task whose point matches every pair raises
 :class:`InjectedFault` instead of computing. Unset (the default), it does nothing.
 """
 
@@ -24,12 +26,19 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from kernels import patterns as kp  # noqa: E402
+from kernels import transition as kt  # noqa: E402
 from kernels.initial import initial_state  # noqa: E402
 from kernels.registry import ALGORITHMS  # noqa: E402
 from kernels.status import CONVERGED  # noqa: E402
 
 from .plan import Task  # noqa: E402
 from .spec import Spec  # noqa: E402
+
+#: The alpha key of the random streams of a critical_load sample: its patterns
+#: are nested (one matrix for every load), so they depend on (root_seed, N,
+#: seed) only. No grid point has alpha = 0 (loads are > 0), so no grid sample
+#: shares this disorder.
+NESTED_ALPHA_KEY = 0.0
 
 #: Environment variable of the fault injection (module docstring).
 FAULT_VARIABLE = "HOPSWEEP_FAULT"
@@ -59,12 +68,12 @@ def _fault(point: Mapping[str, object], seeds: list[int]) -> None:
         elif key == "algorithm":
             if value.strip() != point["algorithm"]:
                 return
-        elif key in ("N", "alpha"):
-            if not np.isclose(float(value), float(point[key])):
+        elif key in ("N", "alpha", "T"):
+            if key not in point or not np.isclose(float(value), float(point[key])):
                 return
         else:
             raise ValueError(f"{FAULT_VARIABLE}: unknown key {key!r} (use algorithm, N, "
-                             "alpha, seed)")
+                             "alpha, T, seed)")
     raise InjectedFault(f"fault injected by {FAULT_VARIABLE}={text}")
 
 
@@ -109,6 +118,44 @@ def run_seed(spec: Spec, algorithm: str, N: int, alpha: float, seed: int) -> dic
     return result
 
 
+def nested_patterns(spec: Spec, N: int, seed: int) -> kp.Patterns:
+    """The patterns of a critical_load sample: round(alpha_hi N) rows, nested (load alpha
+    uses the first round(alpha N)), from the streams of (root_seed, N, seed) alone."""
+    rng = kp.point_rng(spec.root_seed, N, NESTED_ALPHA_KEY, seed, "patterns")
+    return kp.make(spec.patterns_kind, N, spec.transition.hi, rng, **dict(spec.patterns_params))
+
+
+def run_transition_seed(spec: Spec, algorithm: str, N: int, line: float,
+                        seed: int) -> dict[str, np.ndarray]:
+    """Locate the transition of one sample (``line``: its alpha, or its T for critical_load).
+
+    Returns
+    -------
+    dict of str to ndarray
+        The variables of :func:`sweep.schema.transition_layout`, each 0-d.
+    """
+    from .schema import TRANSITION_VARIABLES
+
+    start = time.perf_counter()
+    t = spec.transition
+    search = {"precision": t.precision, "algorithm": algorithm, "options": spec.options,
+              "points": t.points}
+    if t.kind == "retrieval_temperature":
+        rng = kp.point_rng(spec.root_seed, N, line, seed, "dynamics")
+        found = kt.retrieval_temperature(build_patterns(spec, N, line, seed), t.lo, t.hi,
+                                         rng=rng, **search)
+    else:
+        rng = kp.point_rng(spec.root_seed, N, NESTED_ALPHA_KEY, seed, "dynamics")
+        found = kt.critical_load(nested_patterns(spec, N, seed), line, t.lo, t.hi, rng=rng,
+                                 **search)
+    name = TRANSITION_VARIABLES[t.kind][0]
+    return {name: np.float64(found.estimate), "lo": np.float64(found.lo),
+            "hi": np.float64(found.hi), "evaluations": np.int32(found.evaluations),
+            "iterations": np.int64(found.iterations),
+            "wall_time": np.float64(time.perf_counter() - start),
+            "status": np.int8(found.status)}
+
+
 def run_task(spec: Spec, task: Task, seeds: np.ndarray) -> dict[str, np.ndarray]:
     """Run the selected seeds of one task in this process, with one BLAS thread.
 
@@ -128,9 +175,10 @@ def run_task(spec: Spec, task: Task, seeds: np.ndarray) -> dict[str, np.ndarray]
     """
     from threadpoolctl import threadpool_limits
 
-    algorithm, N, alpha = spec.algorithm[task.a], spec.N[task.n], spec.alpha[task.k]
+    algorithm, N, line = spec.algorithm[task.a], spec.N[task.n], spec.lines[task.k]
     chosen = [spec.seed[task.s0 + j] for j in np.flatnonzero(seeds)]
-    _fault({"algorithm": algorithm, "N": N, "alpha": alpha}, chosen)
+    _fault({"algorithm": algorithm, "N": N, spec.line_dim: line}, chosen)
+    run = run_seed if spec.transition is None else run_transition_seed
     with threadpool_limits(limits=1):
-        rows = [run_seed(spec, algorithm, N, alpha, seed) for seed in chosen]
+        rows = [run(spec, algorithm, N, line, seed) for seed in chosen]
     return {name: np.stack([row[name] for row in rows]) for name in rows[0]}

@@ -131,3 +131,19 @@ def phase_diagram_figure(results: Sequence, ax=None):
     else:
         panel.legend(fontsize="small")
     return fig
+
+
+def save_figure(ds, path, **kwargs):
+    """Fit a transition store (:func:`sweep.extrapolation.extrapolate`, ``kwargs``) and
+    write its :func:`extrapolation_figure` (format from the suffix: png, pdf, svg).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .extrapolation import extrapolate
+    from .plots import FIGURE_DPI
+
+    fig = extrapolation_figure(extrapolate(ds, **kwargs))
+    fig.savefig(path, dpi=FIGURE_DPI)
+    return fig

@@ -88,3 +88,28 @@ def test_correlated_patterns_retrieve_far_less_than_independent_ones(tmp_path):
     assert (m_corr.sel(alpha=0.02) > 0.9).all() and (m_iid.sel(alpha=0.02) > 0.9).all()
     assert (m_iid.sel(alpha=0.1) > 0.95).all()
     assert float(m_corr.sel(alpha=0.1).mean()) < 0.5
+
+
+def test_transition_examples_locate_T_M_and_alpha_c_near_rs(tmp_path):
+    """Small versions of examples/transitions.toml and examples/critical_load.toml:
+    per-sample transitions stored, ordered as the RS lines, their means within the
+    finite-size spread of RS (samples differ by about +-0.05 in T_M at N = 300)."""
+    from kernels import rs
+    from kernels.status import TRANSITION_LOCATED, TRANSITION_NOT_MONOTONE
+
+    store = run_example(tmp_path / "T_M", "transitions",
+                        {"N": [300, 600], "alpha": [0.03, 0.1], "seed": 4})
+    ds = open_results(store)
+    assert np.isin(ds.status, [TRANSITION_LOCATED, TRANSITION_NOT_MONOTONE]).all()
+    means = ds.T_M.mean(("algorithm", "N", "seed")).values
+    np.testing.assert_allclose(means, rs.retrieval_temperature(ds.alpha.values), atol=0.06)
+    fit = ds.hopfield.extrapolate(n_boot=200)
+    deviation = (fit.T_M - fit.T_M_theory) / fit.T_M_err
+    assert (np.abs(deviation) < 4).all(), fit
+
+    store = run_example(tmp_path / "alpha_c", "critical_load",
+                        {"N": [400], "T": [0.1, 0.3], "seed": 4})
+    ds = open_results(store)
+    means = ds.alpha_c.mean(("algorithm", "N", "seed")).values
+    assert means[0] > means[1]
+    np.testing.assert_allclose(means, rs.critical_load(ds["T"].values), atol=0.03)
