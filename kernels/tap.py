@@ -74,8 +74,8 @@ from .solution import (
     RESIDUAL_FACTOR,
     Solution,
     exit_status,
-    status_code,
 )
+from .status import PENDING
 
 #: Early stop of hopeless temperatures. Progress is measured at checkpoints
 #: t = STAGNATION_FIRST_CHECK * 2^k on the mean of log(residual) over each window
@@ -171,34 +171,114 @@ class _Active:
             setattr(self, name, np.ascontiguousarray(value[..., mask]))
 
 
-def _view(flat: np.ndarray, rows: int, k: int) -> np.ndarray:
-    """The first rows * k entries of a flat scratch buffer as a contiguous (rows, k) array."""
-    return flat[: rows * k].reshape(rows, k)
+@dataclass
+class _Work:
+    """Scratch arrays of :func:`_iterate`, cut to the active width k.
+
+    Flat buffers sized for all K temperatures, viewed as contiguous arrays of k
+    columns; :meth:`cut` re-cuts them only when the active set shrinks, so a step
+    creates no views or temporaries. ``xi_m`` (P, k) = xi @ m; ``scaled``
+    (P [+ 1], k) the right factor of the second product; ``h`` (N, k) the local
+    fields, then their tanh; ``x`` (k,) the step's x in the iteration dtype;
+    ``x_raw``, ``residual``, ``g_max`` (k,) float64; ``outcome`` (k,) int8.
+    """
+
+    rows: dict
+    flat: dict
+
+    @classmethod
+    def allocate(cls, P: int, n_rows: int, N: int, K: int, dtype: np.dtype) -> _Work:
+        work = cls(
+            rows={"xi_m": P, "scaled": n_rows, "h": N},
+            flat={
+                "xi_m": np.empty(P * K, dtype=dtype),
+                "scaled": np.empty(n_rows * K, dtype=dtype),
+                "h": np.empty(N * K, dtype=dtype),
+                "x": np.empty(K, dtype=dtype),
+                "x_raw": np.empty(K),
+                "residual": np.empty(K),
+                "g_max": np.empty(K),
+                "outcome": np.empty(K, dtype=np.int8),
+            },
+        )
+        work.cut(K)
+        return work
+
+    def cut(self, k: int) -> None:
+        """View every buffer at width k: (rows, k) matrices, (k,) columns."""
+        for name, flat in self.flat.items():
+            rows = self.rows.get(name, 1)
+            view = flat[: rows * k]
+            setattr(self, name, view.reshape(rows, k) if name in self.rows else view)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _subtract_reaction(h, m, c):
-    """h[n, k] -= c[k] m[n, k] in place; h, m (N, k), c (k,).
+def _subtract_reaction(h, m, r, beta):
+    """h[n, k] -= r[k] beta[k] m[n, k] in place; h, m (N, k), r, beta (k,).
 
     One fused pass: the numpy broadcast multiply over (N, k) with k ~ 32 runs
     short inner loops and cost 4x a plain subtraction.
     """
     N, K = h.shape
+    c = np.empty(K, dtype=h.dtype)
+    for k in range(K):
+        c[k] = r[k] * beta[k]
     for n in range(N):
         for k in range(K):
             h[n, k] -= c[k] * m[n, k]
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _subtract_site_reaction(h, m, c, beta, self_coupling):
-    """h[n, k] -= (c[k] + beta[k] J_nn) m[n, k] in place; h, m (N, k), c, beta (k,), J_nn (N,).
+def _subtract_site_reaction(h, m, r, beta, self_coupling):
+    """h[n, k] -= (r[k] beta[k] + beta[k] J_nn) m[n, k] in place.
 
-    The per-site reaction (naive mean field, ``spectral_site``) in one fused pass.
+    h, m (N, k); r, beta (k,); J_nn = self_coupling (N,). The per-site reaction
+    (naive mean field, ``spectral_site``) in one fused pass.
     """
     N, K = h.shape
+    c = np.empty(K, dtype=h.dtype)
+    for k in range(K):
+        c[k] = r[k] * beta[k]
     for n in range(N):
         for k in range(K):
             h[n, k] -= (c[k] + beta[k] * self_coupling[n]) * m[n, k]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _hidden_means(xi_m, N, beta, q_sum, transient, x_max, amp, first, damping, gbar,
+                  x_raw, x, scaled, g_max):
+    """The column quantities of a step and the right factor of its second product.
+
+    Per column k: x_raw = beta (1 - q_sum / N) (float64) and the step's x (the
+    iteration dtype): 0 during the transient, else min(x_raw, x_max). Then, with
+    M = xi_m / N, the hidden means g = M (plain form, or first AMP step), else
+    g = (M - x gbar) / (1 - x); AMP also updates gbar <- d gbar + (1 - d) g.
+    Writes scaled[mu] = beta g, the field row scaled[P] = beta when ``scaled``
+    has P + 1 rows, and g_max[k] = max_mu |g|. xi_m, gbar (P, k); scaled
+    (P [+ 1], k); beta, q_sum, transient, x_raw, x, g_max (k,). One call in place
+    of a dozen numpy calls on (k,) arrays.
+    """
+    P, K = xi_m.shape
+    inv_N = xi_m.dtype.type(1.0 / N)
+    keep = gbar.dtype.type(damping)
+    step = 1.0 - keep
+    memory = amp and not first
+    for k in range(K):
+        x_raw[k] = beta[k] * (1.0 - q_sum[k] / N)
+        # min(x_raw, x_max) as np.minimum: a NaN x_raw stays NaN
+        x[k] = 0.0 if transient[k] else (x_max if x_raw[k] > x_max else x_raw[k])
+        g_max[k] = 0.0
+    for mu in range(P):
+        for k in range(K):
+            M = xi_m[mu, k] * inv_N
+            g = (M - x[k] * gbar[mu, k]) / (1.0 - x[k]) if memory else M
+            if amp:
+                gbar[mu, k] = keep * gbar[mu, k] + step * g
+            scaled[mu, k] = beta[k] * g
+            g_max[k] = max(g_max[k], abs(g))
+    if scaled.shape[0] > P:
+        for k in range(K):
+            scaled[P, k] = beta[k]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -213,7 +293,7 @@ def _damped_update(m, new, damping, residual, q_sum):
     N, K = m.shape
     residual[:] = 0.0
     q_sum[:] = 0.0
-    step = 1.0 - damping
+    step = 1.0 - m.dtype.type(damping)
     for n in range(N):
         for k in range(K):
             d = new[n, k] - m[n, k]
@@ -224,25 +304,46 @@ def _damped_update(m, new, damping, residual, q_sum):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _amp_hidden(xi_m, inv_N, gbar, x, beta, damping, first, scaled, g_max):
-    """AMP hidden means from the product xi_m = xi @ m, in one pass.
+def _update_and_test(m, new, damping, q_sum, residual, g_max, g_limit, x_raw, x_max, tol,
+                     transient, started_outside, level_previous, log_sum, early_stop, outcome):
+    """The damped update (:func:`_damped_update`) and the per-column exit tests of a step.
 
-    With M = xi_m / N: g = M on the first step, else g = (M - x gbar) / (1 - x);
-    then gbar <- d gbar + (1 - d) g, scaled[mu] = beta g[mu] (the factor of the
-    second GEMM) and g_max[k] = max_mu |g|. xi_m, gbar (P, k); scaled (>= P, k);
-    x, beta, g_max (k,). Replaces a dozen numpy calls on small arrays.
+    residual[k] becomes the damped step (1 - d) max_n |new - m|. outcome[k]
+    (int8) is DIVERGED where q_sum is not finite or (AMP) g_max > g_limit, else
+    CONVERGED where the step is below ``tol`` after the transient, else
+    NOT_CONVERGED where a column that started outside the domain has, after its
+    transient, climbed back to the guard (x_raw >= x_max: it left the domain,
+    and is never clipped into a fake fixed point), else PENDING (iterating on).
+    A pending column whose transient step fell below ``tol`` ends its transient
+    (its level_previous becomes NaN: a new iteration, no rate across the
+    switch). With ``early_stop``, log_sum[k] += ln residual[k]. All arrays (k,)
+    except m, new (N, k); ``g_limit`` is inf for the plain form.
+
+    Returns
+    -------
+    int
+        The number of columns whose outcome is not PENDING.
     """
-    P, K = xi_m.shape
-    g_max[:] = 0.0
-    keep = damping
-    step = 1.0 - damping
-    for mu in range(P):
-        for k in range(K):
-            M = xi_m[mu, k] * inv_N
-            g = M if first else (M - x[k] * gbar[mu, k]) / (1.0 - x[k])
-            gbar[mu, k] = keep * gbar[mu, k] + step * g
-            scaled[mu, k] = beta[k] * g
-            g_max[k] = max(g_max[k], abs(g))
+    _damped_update(m, new, damping, residual, q_sum)
+    n_done = 0
+    for k in range(m.shape[1]):
+        residual[k] *= 1.0 - damping
+        settled = residual[k] < tol
+        if not np.isfinite(q_sum[k]) or g_max[k] > g_limit:
+            outcome[k] = DIVERGED
+        elif settled and not transient[k]:
+            outcome[k] = CONVERGED
+        elif started_outside[k] and not transient[k] and x_raw[k] >= x_max:
+            outcome[k] = NOT_CONVERGED
+        else:
+            outcome[k] = PENDING
+            if transient[k] and settled:
+                transient[k] = False
+                level_previous[k] = np.nan
+        n_done += outcome[k] != PENDING
+        if early_stop:
+            log_sum[k] += np.log(residual[k])
+    return n_done
 
 
 @reproducible
@@ -381,14 +482,14 @@ class _System:
         """beta h = [xi; field]^T @ scaled - beta (r + J_ii) m into ``out`` (N, k).
 
         ``scaled`` (P [+ 1], k) holds beta g (and beta in the field row); r (k,)
-        is the column part of the reaction, J_ii only for per-site reactions.
+        is the column part of the reaction, J_ii only for per-site reactions;
+        m (N, k), beta (k,), all in the iteration dtype.
         """
         np.matmul(self.xi_field_t, scaled, out=out)
-        c = (r * beta).astype(out.dtype)
         if self.self_coupling is None:
-            _subtract_reaction(out, m, c)
+            _subtract_reaction(out, m, r, beta)
         else:
-            _subtract_site_reaction(out, m, c, beta.astype(out.dtype), self.self_coupling)
+            _subtract_site_reaction(out, m, r, beta, self.self_coupling)
 
     def column_reaction(self, x: np.ndarray) -> np.ndarray:
         """The part of the reaction term common to all sites, for x of shape (k,).
@@ -505,66 +606,45 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
         transient=outside.copy(),
         started_outside=outside,
     )
-    n_rows = system.xi_field_t.shape[1]
-    M, scaled = np.empty(P * K, dtype=dtype), np.empty(n_rows * K, dtype=dtype)
-    h = np.empty(N * K, dtype=dtype)
-    res, g_max = np.empty(K), np.empty(K)
+    work = _Work.allocate(P, system.xi_field_t.shape[1], N, K, dtype)
+    x_max = reaction.x_max
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
-    g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max()
+    g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max() if system.amp else np.inf
     windows = _Windows(next_check=STAGNATION_FIRST_CHECK)
 
     for t in range(1, max_iter + 1):
-        k = act.rows.shape[0]
-        m, gbar, beta_k = act.m, act.gbar, act.beta
-        Mk, sk = _view(M, P, k), _view(scaled, n_rows, k)
-        hk, res_k, g_max_k = _view(h, N, k), res[:k], g_max[:k]
-        np.matmul(xi, m, out=Mk)
-        x_raw = act.beta * (1.0 - act.q_sum / N)
-        # the transient evaluates the step at x = 0: no memory (g = M), R(0)
-        x = np.where(act.transient, 0.0, np.minimum(x_raw, reaction.x_max)).astype(dtype)
-        if system.amp:
-            # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0; gbar is the damped
-            # average of the g's, the field history the damped m^t responds to
-            _amp_hidden(
-                Mk, dtype.type(1.0 / N), gbar, x, beta_k, dtype.type(damping), t == 1, sk, g_max_k
-            )
-        else:
-            Mk *= 1.0 / N
-            np.multiply(Mk, beta_k, out=sk[:P])
-        if system.has_field:
-            sk[P] = beta_k
-        system.local_field(sk, m, beta_k, system.column_reaction(x), hk)
-        np.tanh(hk, out=hk)
-        _damped_update(m, hk, dtype.type(damping), res_k, act.q_sum)
-        res_k *= 1.0 - damping
-
-        diverged = ~np.isfinite(act.q_sum)
-        if system.amp:
-            diverged |= g_max_k > g_limit
-        settled = res_k < tol
-        converged = settled & ~act.transient
-        # after the transient, a start from outside that climbs back to the guard
-        # has left the domain: stopped, never clipped into a fake fixed point
-        left = act.started_outside & ~act.transient & (x_raw >= reaction.x_max)
-        done = diverged | converged | left
-        ending = act.transient & settled & ~done
-        if ending.any():
-            act.transient[ending] = False
-            act.level_previous[ending] = np.nan  # a new iteration: no rate across the switch
-        if early_stop:
-            act.log_sum += np.log(res_k)
-            if t == windows.next_check:
-                done |= _hopeless(act, windows, tol, max_iter) & ~done
+        m = act.m
+        np.matmul(xi, m, out=work.xi_m)
+        # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0 (AMP; gbar is the damped
+        # average of the g's, the field history the damped m^t responds to); the
+        # transient evaluates the step at x = 0: no memory (g = M), R(0)
+        _hidden_means(work.xi_m, N, act.beta, act.q_sum, act.transient, x_max, system.amp,
+                      t == 1, damping, act.gbar, work.x_raw, work.x, work.scaled, work.g_max)
+        system.local_field(work.scaled, m, act.beta, system.column_reaction(work.x), work.h)
+        np.tanh(work.h, out=work.h)
+        n_done = _update_and_test(
+            m, work.h, damping, act.q_sum, work.residual, work.g_max, g_limit, work.x_raw,
+            x_max, tol, act.transient, act.started_outside, act.level_previous, act.log_sum,
+            early_stop, work.outcome,
+        )
+        outcome = work.outcome
+        if early_stop and t == windows.next_check:
+            stopped = _hopeless(act, windows, tol, max_iter) & (outcome == PENDING)
+            outcome[stopped] = NOT_CONVERGED
+            n_done += int(stopped.sum())
         if t == max_iter:
-            done[:] = True
-        if done.any():
+            outcome[outcome == PENDING] = NOT_CONVERGED
+            n_done = outcome.size
+        if n_done:
+            done = outcome != PENDING
             rows = act.rows[done]
             m_out[rows] = m[:, done].T
             iterations[rows] = t
-            status[rows] = status_code(diverged[done], converged[done])
-            if done.all():
+            status[rows] = outcome[done]
+            if n_done == outcome.size:
                 break
             act.keep(~done)
+            work.cut(outcome.size - n_done)
     return m_out, iterations, status
 
 
