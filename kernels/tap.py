@@ -547,11 +547,15 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
         ending = act.transient & settled & ~done
         if ending.any():
             act.transient[ending] = False
-            act.level_previous[ending] = np.nan  # a new iteration: no rate across the switch
+            # a new iteration begins: no rate across the switch, no strikes from before
+            act.level_previous[ending] = np.nan
+            act.strikes[ending] = 0
         if early_stop:
             act.log_sum += np.log(res_k)
             if t == windows.next_check:
-                done |= _hopeless(act, windows, tol, max_iter) & ~done
+                # the transient is judged by its own end (escaping m ~ 0 has long
+                # plateaus), the iteration after it by the early stop
+                done |= _hopeless(act, windows, tol, max_iter) & ~done & ~act.transient
         if t == max_iter:
             done[:] = True
         if done.any():
