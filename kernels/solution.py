@@ -160,5 +160,6 @@ class Solution:
 
     @property
     def converged(self) -> np.ndarray:
-        """Boolean array of shape (K,): True where the iteration met its tolerance."""
+        """Boolean array of shape (K,): True where ``status`` is CONVERGED (the
+        equations hold to RESIDUAL_FACTOR tol inside the method's domain)."""
         return self.status == CONVERGED

@@ -305,7 +305,8 @@ def _damped_update(m, new, damping, residual, q_sum):
 
 @numba.njit(cache=True, error_model="numpy")
 def _update_and_test(m, new, damping, q_sum, residual, g_max, g_limit, x_raw, x_max, tol,
-                     transient, started_outside, level_previous, log_sum, early_stop, outcome):
+                     transient, started_outside, level_previous, strikes, log_sum, early_stop,
+                     outcome):
     """The damped update (:func:`_damped_update`) and the per-column exit tests of a step.
 
     residual[k] becomes the damped step (1 - d) max_n |new - m|. outcome[k]
@@ -315,9 +316,10 @@ def _update_and_test(m, new, damping, q_sum, residual, g_max, g_limit, x_raw, x_
     transient, climbed back to the guard (x_raw >= x_max: it left the domain,
     and is never clipped into a fake fixed point), else PENDING (iterating on).
     A pending column whose transient step fell below ``tol`` ends its transient
-    (its level_previous becomes NaN: a new iteration, no rate across the
-    switch). With ``early_stop``, log_sum[k] += ln residual[k]. All arrays (k,)
-    except m, new (N, k); ``g_limit`` is inf for the plain form.
+    (its level_previous becomes NaN and its strikes 0: a new iteration, no rate
+    across the switch, no strikes from before). With ``early_stop``,
+    log_sum[k] += ln residual[k]. All arrays (k,) except m, new (N, k);
+    ``g_limit`` is inf for the plain form.
 
     Returns
     -------
@@ -340,6 +342,7 @@ def _update_and_test(m, new, damping, q_sum, residual, g_max, g_limit, x_raw, x_
             if transient[k] and settled:
                 transient[k] = False
                 level_previous[k] = np.nan
+                strikes[k] = 0
         n_done += outcome[k] != PENDING
         if early_stop:
             log_sum[k] += np.log(residual[k])
@@ -624,12 +627,15 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
         np.tanh(work.h, out=work.h)
         n_done = _update_and_test(
             m, work.h, damping, act.q_sum, work.residual, work.g_max, g_limit, work.x_raw,
-            x_max, tol, act.transient, act.started_outside, act.level_previous, act.log_sum,
-            early_stop, work.outcome,
+            x_max, tol, act.transient, act.started_outside, act.level_previous, act.strikes,
+            act.log_sum, early_stop, work.outcome,
         )
         outcome = work.outcome
         if early_stop and t == windows.next_check:
-            stopped = _hopeless(act, windows, tol, max_iter) & (outcome == PENDING)
+            # the transient is judged by its own end (escaping m ~ 0 has long
+            # plateaus), the iteration after it by the early stop
+            hopeless = _hopeless(act, windows, tol, max_iter)
+            stopped = hopeless & (outcome == PENDING) & ~act.transient
             outcome[stopped] = NOT_CONVERGED
             n_done += int(stopped.sum())
         if t == max_iter:
