@@ -179,8 +179,9 @@ class _Work:
     columns; :meth:`cut` re-cuts them only when the active set shrinks, so a step
     creates no views or temporaries. ``xi_m`` (P, k) = xi @ m; ``scaled``
     (P [+ 1], k) the right factor of the second product; ``h`` (N, k) the local
-    fields, then their tanh; ``x`` (k,) the step's x in the iteration dtype;
-    ``x_raw``, ``residual``, ``g_max`` (k,) float64; ``outcome`` (k,) int8.
+    fields, then their tanh; ``x`` and ``r`` (k,) the step's x and reaction in
+    the iteration dtype; ``x_raw``, ``residual``, ``g_max`` (k,) float64;
+    ``outcome`` (k,) int8.
     """
 
     rows: dict
@@ -195,6 +196,7 @@ class _Work:
                 "scaled": np.empty(n_rows * K, dtype=dtype),
                 "h": np.empty(N * K, dtype=dtype),
                 "x": np.empty(K, dtype=dtype),
+                "r": np.empty(K, dtype=dtype),
                 "x_raw": np.empty(K),
                 "residual": np.empty(K),
                 "g_max": np.empty(K),
@@ -245,28 +247,34 @@ def _subtract_site_reaction(h, m, r, beta, self_coupling):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _hidden_means(xi_m, N, beta, q_sum, transient, x_max, amp, first, damping, gbar,
-                  x_raw, x, scaled, g_max):
+def _hidden_means(xi_m, N, beta, q_sum, transient, x_max, amp, first, damping, alpha, gbar,
+                  x_raw, x, r, scaled, g_max):
     """The column quantities of a step and the right factor of its second product.
 
     Per column k: x_raw = beta (1 - q_sum / N) (float64) and the step's x (the
-    iteration dtype): 0 during the transient, else min(x_raw, x_max). Then, with
+    iteration dtype): 0 during the transient, else min(x_raw, x_max); for AMP
+    also the reaction r = alpha / (1 - x), computed as ``IIDReaction(alpha)(x)``
+    computes it (alpha a Python float, x in the iteration dtype) without its
+    numpy calls (r is not written otherwise). Then, with
     M = xi_m / N, the hidden means g = M (plain form, or first AMP step), else
     g = (M - x gbar) / (1 - x); AMP also updates gbar <- d gbar + (1 - d) g.
     Writes scaled[mu] = beta g, the field row scaled[P] = beta when ``scaled``
     has P + 1 rows, and g_max[k] = max_mu |g|. xi_m, gbar (P, k); scaled
-    (P [+ 1], k); beta, q_sum, transient, x_raw, x, g_max (k,). One call in place
-    of a dozen numpy calls on (k,) arrays.
+    (P [+ 1], k); beta, q_sum, transient, x_raw, x, r, g_max (k,). One call in
+    place of a dozen numpy calls on (k,) arrays.
     """
     P, K = xi_m.shape
     inv_N = xi_m.dtype.type(1.0 / N)
     keep = gbar.dtype.type(damping)
     step = 1.0 - keep
     memory = amp and not first
+    one, alpha_x = x.dtype.type(1.0), x.dtype.type(alpha)
     for k in range(K):
         x_raw[k] = beta[k] * (1.0 - q_sum[k] / N)
         # min(x_raw, x_max) as np.minimum: a NaN x_raw stays NaN
         x[k] = 0.0 if transient[k] else (x_max if x_raw[k] > x_max else x_raw[k])
+        if amp:
+            r[k] = alpha_x / (one - x[k])
         g_max[k] = 0.0
     for mu in range(P):
         for k in range(K):
@@ -611,6 +619,7 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
     )
     work = _Work.allocate(P, system.xi_field_t.shape[1], N, K, dtype)
     x_max = reaction.x_max
+    alpha = reaction.alpha if system.amp else 0.0  # R(x) = alpha / (1 - x), in _hidden_means
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
     g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max() if system.amp else np.inf
     windows = _Windows(next_check=STAGNATION_FIRST_CHECK)
@@ -622,8 +631,10 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
         # average of the g's, the field history the damped m^t responds to); the
         # transient evaluates the step at x = 0: no memory (g = M), R(0)
         _hidden_means(work.xi_m, N, act.beta, act.q_sum, act.transient, x_max, system.amp,
-                      t == 1, damping, act.gbar, work.x_raw, work.x, work.scaled, work.g_max)
-        system.local_field(work.scaled, m, act.beta, system.column_reaction(work.x), work.h)
+                      t == 1, damping, alpha, act.gbar, work.x_raw, work.x, work.r, work.scaled,
+                      work.g_max)
+        r = work.r if system.amp else system.column_reaction(work.x)
+        system.local_field(work.scaled, m, act.beta, r, work.h)
         np.tanh(work.h, out=work.h)
         n_done = _update_and_test(
             m, work.h, damping, act.q_sum, work.residual, work.g_max, g_limit, work.x_raw,
