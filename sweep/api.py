@@ -174,7 +174,7 @@ def execute(spec: Spec, store: str | os.PathLike | None = None, *,
     """
     from . import runner
     from . import store as st
-    from .cluster import check
+    from .cluster import check, check_memory
     from .plan import make_plan
     from .progress import Progress
 
@@ -182,6 +182,7 @@ def execute(spec: Spec, store: str | os.PathLike | None = None, *,
     plan = make_plan(spec)
     if client is None:
         check(spec.cluster)  # batch settings, before anything is written
+        check_memory(spec.cluster, plan.task_bytes())
     lock, created = _open_store(spec, plan, path, overwrite)
     try:
         plan = st.stored_plan(path, plan)  # a store made by another version keeps its chunks
@@ -418,13 +419,14 @@ def dry_run(config: Config, *, store: str | os.PathLike | None = None) -> DryRun
     sweep.errors.SpecError
         A bad config (batch-system settings included).
     """
-    from .cluster import check
+    from .cluster import check, check_memory
     from .plan import make_plan
     from .store import location_problem, stored_hash, stored_plan
 
     spec = as_spec(config)
     check(spec.cluster)
     plan = make_plan(spec)
+    check_memory(spec.cluster, plan.task_bytes())
     path = Path(spec.store if store is None else store)
     same_store = False
     if path.exists():

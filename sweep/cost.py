@@ -47,15 +47,17 @@ ITERATION_OVERHEAD = 2e-5
 SEED_OVERHEAD = 2e-3
 #: Rate of the scalar loops of Monte Carlo and exact enumeration, flop/s.
 LOOP_FLOPS = 1e9
-#: Transition mode: solver iterations per point of a K-section. Its points
-#: crowd around the transition, where the iteration slows down critically:
-#: bench/transitions.py measured about 120 (T_M, alpha = 0.06) and
-#: physics.md g up to thousands for alpha_c.
-TRANSITION_ITERATIONS = 300
-#: alpha_c solves one temperature per load: matrix-vector products, memory
-#: bound, this many times slower per flop than the batched GEMMs (PERFORMANCE.md).
-MATVEC_SLOWDOWN = 2.5
-
+#: Transition mode: solver iterations per point of a K-section (measured on
+#: examples/transitions.toml: 2200-3100 per sample over its 25 points; alpha_c:
+#: 640-1000 over 17 loads).
+TRANSITION_ITERATIONS = 100
+#: The K-section's rounds run K <= 8 columns per call: far below the nominal
+#: rate of K = 32 batches. alpha_c solves one temperature per load: matrix-vector
+#: products (memory bound) and one cast of the patterns per call. Calibrated on
+#: examples/transitions.toml and examples/critical_load.toml: estimates 500 and
+#: 730 core-seconds against 1221 and 729 measured under load average 8-10.
+BATCH_SLOWDOWN = 4.0
+MATVEC_SLOWDOWN = 7.5
 
 def seed_cost(spec: Spec, algorithm: str, N: int, alpha: float) -> float:
     """Estimated seconds to run one seed over all temperatures (module docstring).
@@ -124,7 +126,8 @@ def _transition_cost(spec: Spec, algorithm: str, N: int, line: float) -> float:
     critical = t.kind == "critical_load"
     P = n_patterns(N, t.hi if critical else line)
     flops = 4.0 * N * P * search_points(spec) * TRANSITION_ITERATIONS
-    flops *= ALGORITHMS[algorithm].iteration_cost * (MATVEC_SLOWDOWN if critical else 1.0)
+    flops *= ALGORITHMS[algorithm].iteration_cost * (MATVEC_SLOWDOWN if critical
+                                                     else BATCH_SLOWDOWN)
     return flops / NOMINAL_FLOPS[spec.options.dtype] + SEED_OVERHEAD
 
 

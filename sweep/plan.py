@@ -31,8 +31,9 @@ from .spec import Spec
 #: Copies of the pattern matrix (float64 sized) a task holds at its peak: the
 #: patterns, the solver's cast and transposed copies and one temporary, plus
 #: the interpreter. Measured (bench/transitions.py): N = 16000, P = 2240, whose
-#: 273 MiB matrix peaked at 1280 MiB resident, 4.7 times.
-PATTERN_COPIES = 5
+#: 273 MiB matrix peaked at 1280 MiB resident (4.7 times), then at 1553 MiB
+#: (5.7 times) with the TAP kernel of main 2fdbc8c.
+PATTERN_COPIES = 6
 
 
 class Task(NamedTuple):

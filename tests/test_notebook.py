@@ -13,7 +13,8 @@ from cluster_helpers import COMMAND_TIMEOUT, env, write_config
 from jupyter_client.kernelspec import KernelSpecManager
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "phase_diagram.ipynb"
-FIGURES = ("phase_diagram.png", "overlap_curves.png", "convergence_map.png")
+FIGURES = ("phase_diagram.png", "overlap_curves.png", "convergence_map.png",
+           "transitions.png")
 #: Seconds one notebook cell may take (the fallback sweep cell is the longest).
 CELL_TIMEOUT = 300
 #: A figure file smaller than this has no content (an empty 3-panel PNG is ~5 kB).

@@ -188,3 +188,22 @@ def test_a_run_killed_midway_resumes_to_the_same_values_bit_for_bit(tmp_path):
     for name in ("T_M", "lo", "hi", "evaluations", "iterations", "status"):
         np.testing.assert_array_equal(got[name][...], want[name][...], err_msg=name)
     assert (got["status"][...] != 0).all()
+
+
+def test_tasks_that_cannot_fit_in_a_workers_memory_are_refused_before_running():
+    """N = 16000 with P up to 2240: a task peaks near 1.3 GiB (bench/transitions.py),
+    which a 1 GB worker job cannot hold; 8 GB can."""
+    from sweep.cluster import check_memory
+    from sweep.plan import make_plan
+
+    raw = config(grid={"N": [16000]}, transition={"alpha": {"lo": 0.1, "hi": 0.14}},
+                 cluster={"kind": "slurm", "jobqueue": {"memory": "1GB", "cores": 1}})
+    spec = parse_spec(raw)
+    task = make_plan(spec).task_bytes()
+    assert 1.0e9 < task < 2.0e9
+    with pytest.raises(SpecError, match="`cluster.jobqueue.memory`"):
+        check_memory(spec.cluster, task)
+    raw["cluster"]["jobqueue"]["memory"] = "8GB"
+    check_memory(parse_spec(raw).cluster, task)
+    with pytest.raises(SpecError, match="`cluster.workers`"):
+        check_memory(parse_spec(config(cluster={"workers": 10**6})).cluster, task)

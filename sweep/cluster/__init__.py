@@ -100,3 +100,49 @@ def check(cluster_spec: ClusterSpec) -> None:
             "cluster.jobqueue", f"rejected by dask-jobqueue ({text})", cluster_spec.jobqueue,
             "set these keys in [cluster.jobqueue] or in the site's dask-jobqueue configuration",
         )]) from err
+
+
+def check_memory(cluster_spec: ClusterSpec, task_bytes: int) -> None:
+    """Refuse a run whose tasks cannot fit in its workers' memory, before anything runs.
+
+    A worker process runs one task per thread at once, each needing about
+    ``task_bytes`` (:meth:`sweep.plan.Plan.task_bytes`). Batch workers have
+    ``[cluster.jobqueue] memory`` split among their processes (not checked when
+    it is left to dask-jobqueue's configuration); local workers share this
+    machine's memory; a scheduler given by address is not checked.
+
+    Raises
+    ------
+    sweep.errors.SpecError
+        Naming ``cluster.jobqueue.memory`` or ``cluster.workers`` and the fix.
+    """
+    from ..rules import problem
+    from ..spec import BATCH_KINDS
+
+    if cluster_spec.kind in BATCH_KINDS:
+        jobqueue = cluster_spec.jobqueue or {}
+        if jobqueue.get("memory") is None:
+            return
+        from dask.utils import format_bytes, parse_bytes
+
+        processes = int(jobqueue.get("processes") or 1)
+        threads = max(1, int(jobqueue.get("cores") or 1) // processes)
+        needed = task_bytes * threads * processes
+        if parse_bytes(jobqueue["memory"]) < needed:
+            raise SpecError([problem(
+                "cluster.jobqueue.memory", f"is too small: each task needs about "
+                f"{format_bytes(task_bytes)} and a worker job runs {threads * processes} at "
+                "once", jobqueue["memory"], f'ask for memory = "{format_bytes(needed)}" or more')])
+    elif cluster_spec.kind == "local":
+        import psutil
+        from dask.utils import format_bytes
+
+        total = psutil.virtual_memory().total
+        at_once = cluster_spec.workers * cluster_spec.threads_per_worker
+        if task_bytes * at_once > total:
+            fit = max(1, total // max(task_bytes, 1))
+            raise SpecError([problem(
+                "cluster.workers", f"run {at_once} tasks at once, each needing about "
+                f"{format_bytes(task_bytes)}, more than this machine's "
+                f"{format_bytes(total)}", cluster_spec.workers,
+                f"use workers <= {fit}, or a cluster with more memory per worker")])
