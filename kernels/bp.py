@@ -77,6 +77,11 @@ the ln Z terms, V_c = (1/N) sum_i (xi^c_i)^2 (1 - m_i^2) (the O(1/N) term that
 makes f equal f_TAP exactly at m = 0; NaN if 1 - beta V_c <= 0). At m = 0 this
 is the RS paramagnet exactly; at common fixed points it matches f_TAP
 (physics.md c) to O(1/N).
+
+This module is over 800 lines because relaxed BP's sweep kernels (rational
+tanh, fixed-order and vectorised rows), its retrieval saddle point, exit checks
+and Bethe free energy share one message layout; full BP's quadrature lives
+apart in :mod:`kernels._bp_full`.
 """
 
 from __future__ import annotations
