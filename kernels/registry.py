@@ -204,7 +204,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     for a in [
         Algorithm("tap", _tap, "TAP / AMP equations with the Onsager reaction term",
                   _TYPED | {"reaction"}),
-        Algorithm("nmf", _nmf, "naive mean field (TAP without the reaction term)", _TYPED),
+        Algorithm("nmf", _nmf, "naive mean field (J_ii = 0, no reaction term)", _TYPED),
         Algorithm("bp", _bp(relaxed=False, retrieved=None),
                   "full belief propagation (exact hidden-to-neuron messages)", _ITERATIVE,
                   iteration_cost=FULL_BP_COST),
