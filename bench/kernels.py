@@ -34,8 +34,8 @@ time of each is kept. Sections:
 Run ``python bench/kernels.py``. The last line is built from the dict of results:
 ``tap_fraction_of_peak=F speedup_vs_loop=S step_vs_numpy=V float32_speedup=G
 bp_relaxed_over_tap=R exit_check_fraction=E random_start_converged=C
-random_start_diverged=D`` (the last two: shares at alpha = 0.01 and over all
-START_ALPHAS).
+random_start_diverged=D bp_exit_check_share=B`` (random starts: shares at
+alpha = 0.01 and over all START_ALPHAS).
 """
 
 from __future__ import annotations
@@ -407,7 +407,13 @@ def report_bp_cost(gemm_flops: float) -> dict:
         f" square GEMM's rate): {floor:.1f}x TAP per (point, iteration), float64;"
         " python bench/bp_cost.py details it"
     )
-    return {"bp_relaxed_over_tap": ratios["float64"]}
+    share = bp_cost.exit_check_share()
+    print(
+        f"exit checks of relaxed BP (equation residual, domain): {share['share']:.1%} of a"
+        f" converging solve ({share['checks']} residuals, {share['iterations']} iterations,"
+        f" K = {share['K']}, N = {share['N']})"
+    )
+    return {"bp_relaxed_over_tap": ratios["float64"], "bp_exit_check_share": share["share"]}
 
 
 def main() -> dict:

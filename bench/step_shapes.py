@@ -25,6 +25,7 @@ import numpy as np
 
 from kernels import tap
 from kernels.patterns import iid, point_rng
+from kernels.registry import DTYPES
 
 SHAPES_N = (500, 2000, 8000, 16000)
 SHAPES_K = (1, 8, 64)
@@ -39,7 +40,6 @@ SPEEDUP_N, SPEEDUP_K = 4000, 32
 #: stays in the TAP domain and nothing converges within the budgets.
 T_RANGE = (0.2, 0.3)
 DAMPING = 0.97
-DTYPES = ("float32", "float64")
 
 
 def _numpy_steps(xi: np.ndarray, beta: np.ndarray, dtype: str, n: int):

@@ -55,6 +55,8 @@ QUAD_SPACING = 0.5
 #: 2 / D (D = (1 + sigma m) + (1 - sigma m) e) would underflow or overflow.
 D_TINY = 1e-300
 
+# FMA contraction only, no reassociation: sums keep their source order on every
+# code path (kernels._reproducible).
 _FASTMATH = {"contract"}
 
 

@@ -128,6 +128,44 @@ def _real(name: str, value) -> float:
         raise ValueError(f"{name} must be a real number, got {value!r}") from None
 
 
+#: Floating types of the iterative solvers (tap, nmf, relaxed BP); the first is the default.
+DTYPES = ("float64", "float32")
+
+
+def check_dtype(dtype) -> str:
+    """The name of a supported iteration dtype (a name or a numpy dtype).
+
+    Raises
+    ------
+    ValueError
+        Naming ``dtype`` and the supported types.
+    """
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    return name
+
+
+#: The requested ``tol`` is raised to at least this many machine epsilons of the
+#: iteration dtype: below it the residual max|m^{t+1} - m^t| is rounding noise
+#: (float32: 32 * 1.19e-7 = 3.8e-6; float64: 7.1e-15).
+TOL_FLOOR_EPS = 32
+
+
+def effective_tol(tol: float, dtype) -> float:
+    """The tolerance a solver iterating in ``dtype`` uses for a requested ``tol``.
+
+    Returns
+    -------
+    float
+        max(tol, TOL_FLOOR_EPS * eps(dtype)).
+    """
+    return max(float(tol), TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
+
+
 #: Iteration budget per temperature of every iterative solver (tap, bp, layered)
 #: when none is given; also the default of ``[solver] max_iter``
 #: (:class:`kernels.registry.SolverOptions`).

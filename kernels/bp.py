@@ -32,16 +32,21 @@ magnetizations come from t_i = tanh(beta H_i) by the addition formula where
 tanh(beta H_i - beta u_{mu->i}), elsewhere and in full BP: near T = 0 both
 tanh round to ±1 and the addition formula is 0/0.
 
-Exit checks. The iteration stops when, for SETTLED_ITERATIONS iterations in a
-row, max_i |m_i^{t+1} - m_i^t| <= tol and max_i |H_i^{t+1} - H_i^t| <= sqrt(tol).
-At the returned state (messages u, magnetizations m = tanh(beta H)) one more
-*undamped* update is then computed, u' = F(u) from the cavity magnetizations of
-the returned state and M' = (1/N) xi^c . m, and the reported ``residual`` is the
-residual of BP's fixed-point equations there,
+Exit checks. The residual of BP's fixed-point equations at a state (messages u,
+magnetizations m = tanh(beta H)) is measured by one *undamped* update, u' = F(u)
+from the state's cavity magnetizations and M' = (1/N) xi^c . m:
 
     residual = max_i |tanh(beta (h_i + xi^c_i M' + sum_mu u'_{mu->i})) - m_i|,
 
-(h_i the external field; M' = 0 without ``retrieved``). CONVERGED needs residual
+(h_i the external field; M' = 0 without ``retrieved``). Once an iteration's step
+max_i |m_i^{t+1} - m_i^t| <= tol and max_i |H_i^{t+1} - H_i^t| <= sqrt(tol), the
+residual is measured at the new state; the iteration stops there if residual <=
+RESIDUAL_FACTOR tol (its free energy is taken before the update), and goes on
+from the updated messages otherwise (a step can dip below tol at a turning point
+of a slow spiral: alpha = 0.05, N = 1000, T = 1.226, step 8.8e-9 at a residual of
+2.3e-7), checking again after 1, 2, 4, ... iterations. A temperature
+that stops otherwise has its residual measured at its last state. The reported
+``residual`` is always that of the returned state. CONVERGED needs residual
 <= RESIDUAL_FACTOR tol (:func:`kernels.solution.exit_status`) and, for relaxed
 messages, a state inside the method's domain: x = beta (1 - q) < x_e
 (:func:`domain_edge`; 1 / (1 + sqrt(alpha)) for ±1 patterns) and no pattern with
@@ -53,7 +58,7 @@ no TAP state, and a condensed pattern's hidden unit is not Gaussian (physics.md
 d). DIVERGED is kept for blow-ups (beta V_mu >= 1 during the iteration, or
 non-finite values). Near a marginal point the iteration contracts slowly and the
 distance to the fixed point can exceed the residual several times (alpha = 0.05,
-T = 1.226: |m| = 1.4e-7 at residual 2.7e-8, the fixed point being m = 0).
+T = 1.226: |m| = 1.5e-7 at residual 7.7e-9, the fixed point being m = 0).
 
 Bethe free energy per neuron (derived for these messages, with message
 normalisation psi_{mu->i}(s) = exp(beta u_{mu->i} s)):
@@ -72,6 +77,11 @@ the ln Z terms, V_c = (1/N) sum_i (xi^c_i)^2 (1 - m_i^2) (the O(1/N) term that
 makes f equal f_TAP exactly at m = 0; NaN if 1 - beta V_c <= 0). At m = 0 this
 is the RS paramagnet exactly; at common fixed points it matches f_TAP
 (physics.md c) to O(1/N).
+
+This module is over 800 lines because relaxed BP's sweep kernels (rational
+tanh, fixed-order and vectorised rows), its retrieval saddle point, exit checks
+and Bethe free energy share one message layout; full BP's quadrature lives
+apart in :mod:`kernels._bp_full`.
 """
 
 from __future__ import annotations
@@ -84,10 +94,19 @@ import numpy as np
 
 from . import _bp_full
 from ._bp_full import log_cosh
-from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
+from ._checks import (
+    MAX_ITER,
+    check_beta,
+    check_dtype,
+    check_field,
+    check_iteration,
+    check_patterns,
+    check_start,
+    effective_tol,
+)
 from ._reproducible import lane_log_product, lane_sum, reproducible
 from .reaction import IIDReaction, SpectralReaction
-from .solution import Solution, condensation_threshold, exit_status
+from .solution import RESIDUAL_FACTOR, Solution, condensation_threshold, exit_status
 from .status import CONVERGED, DIVERGED, INVALID, NOT_CONVERGED
 
 __all__ = ["domain_edge", "solve", "tanh_small"]
@@ -103,13 +122,6 @@ _TANH_Z_MAX = TANH_RATIONAL_MAX * TANH_RATIONAL_MAX
 #: bound (truncation error eps^8 <= 1e-16), instead of a division per edge.
 RECIPROCAL_SERIES_EPS = 0.01
 
-#: Iteration dtypes of the relaxed messages (``solve(dtype=...)``).
-DTYPES = ("float64", "float32")
-
-#: With dtype="float32" the requested ``tol`` is raised to at least this many
-#: float32 epsilons (32 * 1.19e-7 = 3.8e-6), as in :mod:`kernels.tap`.
-TOL_FLOOR_EPS = 32
-
 # Cephes tanh: tanh(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.625.
 _TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
 _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
@@ -120,12 +132,6 @@ _TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.844063053251254
 #: stops as NOT_CONVERGED (an oscillating or chaotic iteration).
 STAGNATION_WINDOW = 200
 STAGNATION_FACTOR = 0.9
-
-#: The iteration stops as converged after this many consecutive iterations that
-#: meet both stopping criteria (see ``solve``), not one: where the iteration
-#: spirals in slowly (alpha = 0.05, T = 1.226, N = 1000, 2 % above T_g) a single
-#: step dips to tol at a turning point (8.8e-9) between steps 30 times larger.
-SETTLED_ITERATIONS = 2
 
 # Multiply-adds may be fused (FMA), nothing reassociated: the kernels' bits must
 # not depend on which code path (vector or scalar) a loop takes, see
@@ -264,6 +270,41 @@ def _relaxed_bethe_terms(xi, beta, H, u, xm_cav, w_cav):
     return total
 
 
+@numba.njit(error_model="numpy", inline="always")
+def _rational_constants(t):
+    """TANH_RATIONAL_MAX^2 and the Cephes coefficients p0, p1, p2, q0, q1, q2 in the
+    dtype of the array ``t`` (float64, or float32 for dtype="float32")."""
+    real = t.dtype.type
+    return (
+        real(_TANH_Z_MAX),
+        real(_TANH_P[0]),
+        real(_TANH_P[1]),
+        real(_TANH_P[2]),
+        real(_TANH_Q[0]),
+        real(_TANH_Q[1]),
+        real(_TANH_Q[2]),
+    )
+
+
+# Inlined into the numba IR of its callers, so it is compiled with their flags.
+@numba.njit(error_model="numpy", inline="always")
+def _cavity_edge(xi_i, t_i, y, p0, p1, p2, q0, q1, q2):
+    """Cavity quantities of one edge of the relaxed sweep for |y| <= TANH_RATIONAL_MAX.
+
+    With y = beta u_{mu->i}, tanh(y) = n / d (Cephes: z = y^2, n = y (d + z P(z)),
+    d = Q(z), coefficients p0..q2 in the arrays' dtype) and t_i = tanh(beta H_i),
+    the addition formula gives m_{i->mu} = (t_i d - n) / (d - t_i n). Returns
+    (xi_i m_{i->mu}, xi_i^2 - (xi_i m_{i->mu})^2, z); z > TANH_RATIONAL_MAX^2
+    marks an edge outside the range.
+    """
+    z = y * y
+    p = (p0 * z + p1) * z + p2
+    d = ((z + q0) * z + q1) * z + q2
+    n = y * (d + z * p)
+    xm = xi_i * ((t_i * d - n) / (d - t_i * n))
+    return xm, xi_i * xi_i - xm * xm, z
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     """Cavity quantities of one hidden unit for the relaxed sweep.
@@ -297,25 +338,16 @@ def _sweep_row(xi_row, beta, t, u_row, xm_cav, w_cav):
     absolute terms (error ~1e-16 xi^2), which is all V_mu and eps_i need.
     """
     N = xi_row.shape[0]
-    # constants in the arrays' dtype (float64, or float32 for dtype="float32")
-    real = t.dtype.type
-    z_max = real(_TANH_Z_MAX)
-    p0, p1, p2 = real(_TANH_P[0]), real(_TANH_P[1]), real(_TANH_P[2])
-    q0, q1, q2 = real(_TANH_Q[0]), real(_TANH_Q[1]), real(_TANH_Q[2])
+    z_max, p0, p1, p2, q0, q1, q2 = _rational_constants(t)
     # No running sum here: the loop only writes (and ORs a flag, exact in any
     # order), so it vectorises without reassociation; the sums follow in a fixed
     # order (kernels._reproducible).
     outside = False
     for i in range(N):
-        y = beta * u_row[i]
-        z = y * y
+        xm, w, z = _cavity_edge(xi_row[i], t[i], beta * u_row[i], p0, p1, p2, q0, q1, q2)
         outside |= z > z_max
-        p = (p0 * z + p1) * z + p2
-        d = ((z + q0) * z + q1) * z + q2
-        n = y * (d + z * p)
-        xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
         xm_cav[i] = xm
-        w_cav[i] = xi_row[i] * xi_row[i] - xm * xm
+        w_cav[i] = w
     return lane_sum(xm_cav), lane_sum(w_cav), outside
 
 
@@ -324,22 +356,12 @@ def _sweep_row_vector(xi_row, beta, t, u_row, xm_cav, w_cav):
     """:func:`_sweep_row` with its sums in the loop, vectorised by reassociation:
     for rows of at least VECTOR_SUM_MIN_N sites only (same arguments and results)."""
     N = xi_row.shape[0]
-    real = t.dtype.type
-    zero, z_max = real(0.0), real(_TANH_Z_MAX)
-    p0, p1, p2 = real(_TANH_P[0]), real(_TANH_P[1]), real(_TANH_P[2])
-    q0, q1, q2 = real(_TANH_Q[0]), real(_TANH_Q[1]), real(_TANH_Q[2])
-    A = zero
-    V = zero
+    z_max, p0, p1, p2, q0, q1, q2 = _rational_constants(t)
+    A = V = t.dtype.type(0.0)
     outside = False
     for i in range(N):
-        y = beta * u_row[i]
-        z = y * y
+        xm, w, z = _cavity_edge(xi_row[i], t[i], beta * u_row[i], p0, p1, p2, q0, q1, q2)
         outside |= z > z_max
-        p = (p0 * z + p1) * z + p2
-        d = ((z + q0) * z + q1) * z + q2
-        n = y * (d + z * p)
-        xm = xi_row[i] * ((t[i] * d - n) / (d - t[i] * n))
-        w = xi_row[i] * xi_row[i] - xm * xm
         xm_cav[i] = xm
         w_cav[i] = w
         A += xm
@@ -464,15 +486,22 @@ class _Messages:
         elif P > 0:
             self.grid = _bp_full.lambda_grid(xi_rest, beta)
 
-    def sweep(self, t: np.ndarray, beta_H: np.ndarray, damping: float, H_new: np.ndarray) -> bool:
-        """Update u from t = tanh(beta H) and beta H; H_new <- sum_mu u. False if diverged."""
+    def sweep(
+        self,
+        t: np.ndarray,
+        beta_H: np.ndarray,
+        damping: float,
+        H_new: np.ndarray,
+        u: np.ndarray | None = None,
+    ) -> bool:
+        """Update the messages u (``self.u`` unless given, shape (P, N)) from
+        t = tanh(beta H) and beta H; H_new <- sum_mu u. False if diverged."""
+        u = self.u if u is None else u
         if self.xi.shape[0] == 0:
             H_new[:] = 0.0
             return True
         if not self.relaxed:
-            return _bp_full.full_sweep(
-                self.xi, self.beta, *self.grid, beta_H, self.u, damping, H_new
-            )
+            return _bp_full.full_sweep(self.xi, self.beta, *self.grid, beta_H, u, damping, H_new)
         t_iter, H_iter = (t, H_new) if self.t is None else (self.t, self.H_new)
         if self.t is not None:
             t_iter[:] = t
@@ -482,7 +511,7 @@ class _Messages:
             self.beta,
             t_iter,
             beta_H,
-            self.u,
+            u,
             damping,
             H_iter,
             *self.work,
@@ -600,9 +629,28 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
     H_old = np.empty(N)
     field_tol = math.sqrt(tol)
     best, best_at = np.inf, 0
-    status = NOT_CONVERGED
     iteration = 0
-    settled = 0  # consecutive iterations that met both stopping criteria
+    failed_checks, next_check = 0, 0
+
+    def free_energy() -> float:
+        """Bethe free energy per neuron of the current messages and fields."""
+        log_z = np.sum(np.logaddexp(beta_H, -beta_H)) + messages.bethe_terms(H)
+        # Gaussian fluctuation of the condensed hidden unit around its saddle
+        # point (0 for the symmetric BP, where xi_c = 0); NaN if it is unstable.
+        V_c = float(np.sum(xi_c * xi_c * (1.0 - m * m))) / N
+        with np.errstate(invalid="ignore"):
+            log_z -= 0.5 * np.log(1.0 - beta * V_c)
+        return c0 + 0.5 * M * M - log_z / (beta * N)
+
+    def check() -> float:
+        """Equation residual at the current state (module docstring, "Exit
+        checks"): one undamped update, which leaves the next state in H, beta_H
+        and work (m is kept); NaN if it is not normalisable."""
+        if not messages.sweep(m, beta_H, 0.0, H_new):
+            return np.nan
+        update_fields(xi_c @ m / N)
+        return _max_change(work, m)
+
     for iteration in range(1, int(max_iter) + 1):
         if not messages.sweep(m, beta_H, damping, H_new):
             return m, np.nan, iteration, np.nan, DIVERGED
@@ -614,29 +662,28 @@ def _solve_one(xi_c, rest, c0, beta, m0, relaxed, field, damping, tol, max_iter)
         if not (math.isfinite(step) and math.isfinite(field_change)):
             return m, np.nan, iteration, np.nan, DIVERGED
         m[:] = work
-        settled = settled + 1 if step <= tol and field_change <= field_tol else 0
-        if settled >= SETTLED_ITERATIONS:
-            status = CONVERGED
-            break
+        if step <= tol and field_change <= field_tol and iteration >= next_check:
+            # the free energy first: the check moves the messages on
+            f = free_energy()
+            residual = check()
+            if residual <= RESIDUAL_FACTOR * tol:
+                return m, f, iteration, residual, CONVERGED
+            # a step that dipped below tol at a turning point: the check's
+            # undamped update is the next iteration; check again after 1, 2, 4, ...
+            if not math.isfinite(residual):
+                return m, np.nan, iteration, np.nan, DIVERGED
+            M = xi_c @ m / N
+            m[:] = work
+            next_check = iteration + (1 << failed_checks)
+            failed_checks += 1
         # distance to convergence, in units of tol for both criteria
         progress = max(step, field_change * field_tol)
         if progress < STAGNATION_FACTOR * best:
             best, best_at = progress, iteration
         elif iteration - best_at >= STAGNATION_WINDOW:
             break
-    log_z = np.sum(np.logaddexp(beta_H, -beta_H)) + messages.bethe_terms(H)
-    # Gaussian fluctuation of the condensed hidden unit around its saddle point
-    # (0 for the symmetric BP, where xi_c = 0); NaN if that unit is unstable.
-    V_c = float(np.sum(xi_c * xi_c * (1.0 - m * m))) / N
-    with np.errstate(invalid="ignore"):
-        log_z -= 0.5 * np.log(1.0 - beta * V_c)
-    free_energy = c0 + 0.5 * M * M - log_z / (beta * N)
-    # Exit check (overwrites the messages, so after the free energy): one
-    # undamped update of messages and condensed overlap from the returned m.
-    if not messages.sweep(m, beta_H, 0.0, H_new):
-        return m, np.nan, iteration, np.nan, DIVERGED
-    update_fields(xi_c @ m / N)
-    return m, free_energy, iteration, _max_change(work, m), status
+    f = free_energy()
+    return m, f, iteration, check(), NOT_CONVERGED
 
 
 @reproducible
@@ -676,12 +723,11 @@ def solve(
     damping : float in [0, 1), default=0.5
         Weight of the old messages (and old condensed overlap).
     tol : float, default=1e-8
-        The iteration stops once max_i |m_i^{t+1} - m_i^t| <= tol on
-        SETTLED_ITERATIONS consecutive iterations; the total fields must settle
-        too, max_i |H_i^{t+1} - H_i^t| <= sqrt(tol) (units of J): near T = 0
-        saturated magnetizations can stay put for an iteration while the
-        messages still move, and move later. CONVERGED then needs the equation
-        residual <= RESIDUAL_FACTOR tol (module docstring, "Exit checks").
+        The iteration stops once max_i |m_i^{t+1} - m_i^t| <= tol, the total
+        fields have settled, max_i |H_i^{t+1} - H_i^t| <= sqrt(tol) (units of J:
+        near T = 0 saturated magnetizations can stay put for an iteration while
+        the messages still move, and move later), and the equation residual is
+        <= RESIDUAL_FACTOR tol (module docstring, "Exit checks").
     max_iter : int, default=MAX_ITER (2000)
         Sweep budget per temperature.
     dtype : {"float64", "float32"}, default="float64"
@@ -689,9 +735,10 @@ def solve(
         once to it; exact for ±1 and 0). "float32" runs the sweep about twice as
         fast and is accurate to about 1e-6 in m (up to 1e-4 near T_g, where the
         iteration slows down and rounding errors add up); ``tol`` is then raised to at least
-        TOL_FLOOR_EPS float32 epsilons (3.8e-6), below which the residual is
-        rounding noise. The outer iteration (fields, magnetizations, free
-        energy) stays float64. Full BP (``relaxed=False``) supports float64 only.
+        32 float32 epsilons (3.8e-6, :func:`kernels._checks.effective_tol`),
+        below which the residual is rounding noise. The outer iteration (fields,
+        magnetizations, free energy) stays float64. Full BP (``relaxed=False``)
+        supports float64 only.
 
     Returns
     -------
@@ -716,12 +763,11 @@ def solve(
     xi, beta, m0, field, retrieved = _check_inputs(
         xi, beta, m0, retrieved, relaxed, field, damping, tol, max_iter
     )
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    dtype = check_dtype(dtype)
     if dtype != "float64":
         if not relaxed:
             raise ValueError(f"dtype={dtype!r} needs relaxed=True (full BP is float64 only)")
-        tol = max(float(tol), TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
+        tol = effective_tol(tol, dtype)
     K, N = m0.shape
     m = np.empty((K, N))
     free_energy = np.empty(K)

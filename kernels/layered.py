@@ -33,15 +33,26 @@ with its previous value, and the Onsager terms use the damped averages
 gbar = (1 - d) g + d gbar_old of the output messages (the field history a damped
 estimate responds to; see :mod:`kernels.tap`).
 
-A row (temperature) is DIVERGED as soon as a precision becomes non-positive
-(Delta, den or beta - A <= 0: the Gaussian integrals of the hidden layers
-diverge) or a value is non-finite, and a converged state whose
-x = beta (1 - q) lies at or beyond the spectral edge of J is reported DIVERGED
-too: no TAP state exists there (physics.md section e). There is no transient
-guard (unlike the x clip of TAP): a transient that leaves the domain ends the
-row as DIVERGED. At zero field, real-valued feature patterns have no stable
-retrieval for alpha >= 0.05 and both this solver and the spectral TAP then
-report DIVERGED at low T; the domain is entered with a field or at high T.
+Transient guard. The bottom variance enters the junction only through
+beta V_v, the x = beta (1 - q) of TAP; like the x clip of TAP it is clipped
+to the guard x_max = EDGE_GUARD x_e of the spectral edge of J (V_v <=
+x_max / beta), so a transient that wanders outside the domain keeps the hidden
+precisions positive instead of ending the row. Without it every zero-field
+row at T <= 1.6 (alpha = 0.1, alpha_D = 0.5, N = 1000, start on a pattern) ended
+DIVERGED within 5-20 iterations, also where the state it heads for lies inside
+the domain (x = 0.44 < x_e = 0.46 at T = 0.6-1.2: condensation onto the top
+eigen-directions of J, physics.md e); with it those rows converge.
+
+Exit. A row is DIVERGED when a precision is non-positive anyway (Delta, den or
+beta - A <= 0: the Gaussian integrals of the hidden layers diverge) or a value
+is non-finite. A row whose last step is below ``tol`` is checked: its
+``residual`` is the spin equation m_i = tanh(B_i) of one more undamped step
+from the returned state (all layers), max_i |tanh(B_i) - m_i|; CONVERGED needs
+it <= RESIDUAL_FACTOR tol and x = beta (1 - q) below the guard (inside the
+domain); a solved state at or beyond it is INVALID (no TAP state exists there,
+physics.md e). At zero field, real-valued feature patterns have no stable
+retrieval for alpha >= 0.05: low-T rows then end INVALID or NOT_CONVERGED
+(states pinned at the edge); the domain is entered with a field or at high T.
 
 Free energy: the adaptive-TAP free energy of the returned magnetizations with
 the spectral reaction term (:func:`kernels.tap.free_energy_tap`); at a fixed
@@ -58,7 +69,7 @@ from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_s
 from ._reproducible import reproducible
 from .patterns import mixture
 from .reaction import SpectralReaction
-from .solution import CONVERGED, DIVERGED, NOT_CONVERGED, Solution, status_code
+from .solution import DIVERGED, INVALID, NOT_CONVERGED, Solution, exit_status, status_code
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,18 @@ class _State:
         self.gbar_v = self.gbar_v[mask]
         for name in ("t", "sigma", "gbar"):
             setattr(self, name, [a[mask] for a in getattr(self, name)])
+
+    def subset(self, mask: np.ndarray) -> _State:
+        """The rows where ``mask`` is True, as a new state (copies)."""
+        return _State(
+            rows=self.rows[mask],
+            beta=self.beta[mask],
+            m=self.m[mask],
+            t=[a[mask] for a in self.t],
+            sigma=[a[mask] for a in self.sigma],
+            gbar=[a[mask] for a in self.gbar],
+            gbar_v=self.gbar_v[mask],
+        )
 
 
 @reproducible
@@ -154,15 +177,15 @@ def solve(
     if m_start is None:
         m_start = np.where(xi[0] >= 0, 1.0, -1.0)
     chain = _Chain.build(features, mixing)
+    reaction = SpectralReaction.from_patterns(xi)
     m, iterations, residual, status = _iterate(
-        chain, xi, beta, m_start, field, damping, tol, max_iter
+        chain, xi, beta, m_start, field, damping, tol, max_iter, reaction.x_max
     )
     N = xi.shape[1]
     overlap = m @ xi.T / N
     q = np.einsum("kn,kn->k", m, m) / N
-    reaction = SpectralReaction.from_patterns(xi)
-    outside = ~reaction.valid(beta * (1.0 - q))
-    status[(status == CONVERGED) & outside] = DIVERGED
+    x = beta * (1.0 - q)
+    status = exit_status(status, residual, tol, reaction.valid(x) & (x < reaction.x_max))
     from .tap import free_energy_tap
 
     return Solution(
@@ -170,7 +193,9 @@ def solve(
         overlap=overlap,
         q=q,
         free_energy=np.where(
-            status == DIVERGED, np.nan, free_energy_tap(xi, beta, m, reaction, field)
+            (status == DIVERGED) | (status == INVALID),
+            np.nan,
+            free_energy_tap(xi, beta, m, reaction, field),
         ),
         iterations=iterations,
         residual=residual,
@@ -198,8 +223,8 @@ def _initial_state(chain: _Chain, xi, beta, m_start) -> _State:
     )
 
 
-def _step(chain: _Chain, s: _State, field):
-    """One multi-layer AMP iteration on the active rows.
+def _step(chain: _Chain, s: _State, field, x_max: float):
+    """One multi-layer AMP iteration on the active rows, beta V_v clipped to ``x_max``.
 
     Returns the new (undamped) m, node means, node variances, output messages
     g (layers 1..L), g_v, and a (k,) mask of rows whose precisions stayed positive.
@@ -208,7 +233,7 @@ def _step(chain: _Chain, s: _State, field):
     b = s.beta
     V = [sig @ W2 for sig, W2 in zip(s.sigma, chain.W2, strict=True)]
     omega = [t @ W - v * gb for t, W, v, gb in zip(s.t, chain.W, V, s.gbar, strict=True)]
-    V_v = (1.0 - s.m * s.m) @ chain.WF2
+    V_v = np.minimum((1.0 - s.m * s.m) @ chain.WF2, x_max / b)
     omega_v = s.m @ chain.WF - V_v * s.gbar_v
     # junction: the bilinear factor exp(beta v . t_L)
     delta = 1.0 - b * b * V_v * V[-1]
@@ -244,8 +269,13 @@ def _step(chain: _Chain, s: _State, field):
     return np.tanh(h), t_new, sigma_new, g, g_v, ok
 
 
-def _iterate(chain, xi, beta, m_start, field, damping, tol, max_iter):
-    """Damped multi-layer AMP with a compacted active set of temperatures."""
+def _iterate(chain, xi, beta, m_start, field, damping, tol, max_iter, x_max):
+    """Damped multi-layer AMP with a compacted active set of temperatures.
+
+    Returns m (K, N), iterations (K,), residual (K,) (the spin equation of one
+    more undamped step at each returned state, NaN where DIVERGED) and the
+    iteration's status (K,), before the domain check of :func:`solve`.
+    """
     K, N = beta.size, xi.shape[1]
     m_out = np.empty((K, N))
     iterations = np.zeros(K, dtype=np.int64)
@@ -255,7 +285,7 @@ def _iterate(chain, xi, beta, m_start, field, damping, tol, max_iter):
     keep = 1.0 - damping
     for it in range(1, max_iter + 1):
         with np.errstate(all="ignore"):
-            m_new, t_new, sigma_new, g, g_v, ok = _step(chain, s, field)
+            m_new, t_new, sigma_new, g, g_v, ok = _step(chain, s, field, x_max)
             res = keep * np.abs(m_new - s.m).max(axis=1)
         diverged = ~ok | ~np.isfinite(res)
         for new in (m_new, g_v, *t_new, *sigma_new, *g):
@@ -273,12 +303,27 @@ def _iterate(chain, xi, beta, m_start, field, damping, tol, max_iter):
             rows = s.rows[done]
             m_out[rows] = s.m[done]
             iterations[rows] = it
-            residual[rows] = np.where(diverged[done], np.nan, res[done])
+            residual[rows] = _spin_residual(chain, s.subset(done & ~diverged), field, x_max,
+                                            diverged[done])
             status[rows] = status_code(diverged[done], converged[done])
             if done.all():
                 break
             s.keep(~done)
     return m_out, iterations, residual, status
+
+
+def _spin_residual(chain: _Chain, s: _State, field, x_max: float, diverged: np.ndarray):
+    """max_i |tanh(B_i) - m_i| of one more undamped step from the rows of ``s``.
+
+    ``diverged`` (n,) marks the finishing rows left out of ``s`` (NaN there);
+    a step whose precisions turn non-positive gives NaN too.
+    """
+    residual = np.full(diverged.shape, np.nan)
+    if s.rows.size:
+        with np.errstate(all="ignore"):
+            m_next, *_, ok = _step(chain, s, field, x_max)
+            residual[~diverged] = np.where(ok, np.abs(m_next - s.m).max(axis=1), np.nan)
+    return residual
 
 
 def _validated(features, mixing, beta, m0, field, damping, tol, max_iter):

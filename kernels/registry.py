@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ._checks import MAX_ITER
+from ._checks import DTYPES, MAX_ITER, effective_tol
 from .exact_limits import EXACT_MAX_N
 from .patterns import Patterns
 from .solution import Solution
@@ -55,11 +55,17 @@ class SolverOptions:
     damping: float = 0.5
     tol: float = 1e-8
     max_iter: int = MAX_ITER
-    dtype: str = "float64"
+    dtype: str = DTYPES[0]
     reaction: str = "iid"
     mc_sweeps: int = 2000
     mc_chains: int = 4
     field: float = 0.0
+
+    @property
+    def effective_tol(self) -> float:
+        """The tolerance the iterative solvers use: ``tol``, raised in float32 to
+        32 machine epsilons (3.8e-6), below which the residual is rounding noise."""
+        return effective_tol(self.tol, self.dtype)
 
 
 Runner = Callable[[Patterns, np.ndarray, np.ndarray, SolverOptions, np.random.Generator], Solution]
@@ -198,7 +204,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     for a in [
         Algorithm("tap", _tap, "TAP / AMP equations with the Onsager reaction term",
                   _TYPED | {"reaction"}),
-        Algorithm("nmf", _nmf, "naive mean field (TAP without the reaction term)", _TYPED),
+        Algorithm("nmf", _nmf, "naive mean field (J_ii = 0, no reaction term)", _TYPED),
         Algorithm("bp", _bp(relaxed=False, retrieved=None),
                   "full belief propagation (exact hidden-to-neuron messages)", _ITERATIVE,
                   iteration_cost=FULL_BP_COST),

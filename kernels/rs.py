@@ -33,6 +33,10 @@ half-lines of the field u = a + b z. Both are accurate to ~1e-12.
 All public functions take scalars or arrays (broadcast together) and return a
 float for scalar input. Everything is in units of J (T, free energy); alpha is
 dimensionless.
+
+This module is over 700 lines because every public quantity (m, q, T_M, T_c,
+alpha_c, free energies) comes from the same parametrisation by k and the same
+Gaussian quadratures; split apart, each piece would import all the others.
 """
 
 from __future__ import annotations

@@ -120,7 +120,10 @@ class Solution:
           so inside the domain these are the TAP equations themselves);
         - naive mean field (``reaction="none"``): h_i = sum_{j != i} J_ij m_j + field_i;
         - ``kernels.layered``: the spin equation m_i = tanh(B_i) of one more
-          undamped multi-layer AMP step from the returned state.
+          undamped multi-layer AMP step from the returned state;
+        - ``kernels.bp``: tanh(beta (h_i + xi^c_i M' + sum_mu u'_{mu->i})) after
+          one undamped update of the returned messages, M' = (1/N) xi^c . m (the
+          condensed pattern's term only with ``retrieved``).
     status : ndarray of shape (K,), int8
         ``CONVERGED`` (residual <= RESIDUAL_FACTOR tol, state inside the
         domain), ``INVALID`` (residual met, state outside the domain),
@@ -157,5 +160,6 @@ class Solution:
 
     @property
     def converged(self) -> np.ndarray:
-        """Boolean array of shape (K,): True where the iteration met its tolerance."""
+        """Boolean array of shape (K,): True where ``status`` is CONVERGED (the
+        equations hold to RESIDUAL_FACTOR tol inside the method's domain)."""
         return self.status == CONVERGED

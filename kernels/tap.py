@@ -6,7 +6,18 @@ The TAP equations (physics.md section c) are
 
 with overlaps m^mu = (1/N) sum_j xi^mu_j m_j (diagonal j = i included),
 x = beta (1 - q) and R the Onsager reaction term of :mod:`kernels.reaction`
-(R = alpha / (1 - x) for i.i.d. patterns, R = 0 for naive mean field).
+(R = alpha / (1 - x) for i.i.d. patterns; per-site reactions subtract
+[R(x) - R(0) + J_ii] m_i instead). Naive mean field (``reaction="none"``) is
+h_i = sum_{j != i} J_ij m_j + field_i: the self-coupling J_ii m_i removed, no
+reaction term.
+
+Exit checks (physics.md g). ``residual`` is recomputed at the returned state
+from these equations without time indices (:func:`equation_residual`, one
+batched step for all K: 0.8 % of a solve on the grid of bench/kernels.py);
+CONVERGED needs residual <= RESIDUAL_FACTOR tol and x inside the domain of the
+reaction (x < x_e and below the transient guard ``x_max``); a solved state
+outside it is INVALID (e.g. the paramagnet between T = 1 and T_g). Starts
+outside the domain run a naive-mean-field transient first (``TRANSIENT_START``).
 
 K temperatures are iterated together, so the two products with the patterns per
 step are GEMMs: the state is stored by columns, m of shape (N, K), and a step
@@ -33,6 +44,10 @@ weights. Keeping c^t g^{t-1} with a damped m breaks the cancellation of the
 self-feedback and the g recursion (factor -c/(1 - c)) blows up for c > 1/2: in
 the paramagnet at T = 1.2, alpha = 0.02, d = 0.5 the linearised iteration has
 spectral radius 3.4 that way, 0.85 with gbar (0.71 undamped).
+
+This module is over 700 lines because the batched iteration, its fused Numba
+bookkeeping, the exit checks (equation residual, domain) and the TAP free
+energy must agree on one set of equations and one active-set layout.
 """
 
 from __future__ import annotations
@@ -42,7 +57,16 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ._checks import MAX_ITER, check_beta, check_field, check_iteration, check_patterns, check_start
+from ._checks import (
+    MAX_ITER,
+    check_beta,
+    check_dtype,
+    check_field,
+    check_iteration,
+    check_patterns,
+    check_start,
+    effective_tol,
+)
 from ._reproducible import reproducible
 from .initial import initial_state
 from .reaction import IIDReaction, NoReaction, SiteSpectralReaction, make_reaction
@@ -54,16 +78,8 @@ from .solution import (
     RESIDUAL_FACTOR,
     Solution,
     exit_status,
-    status_code,
 )
-
-#: Supported floating types of the iteration (xi is cast once to this type).
-DTYPES = ("float32", "float64")
-
-#: The requested ``tol`` is raised to at least this many machine epsilons of the
-#: iteration dtype: below it the residual max|m^{t+1} - m^t| is rounding noise
-#: (float32: 32 * 1.19e-7 = 3.8e-6; float64: 7.1e-15).
-TOL_FLOOR_EPS = 32
+from .status import PENDING
 
 #: Early stop of hopeless temperatures. Progress is measured at checkpoints
 #: t = STAGNATION_FIRST_CHECK * 2^k on the mean of log(residual) over each window
@@ -159,34 +175,122 @@ class _Active:
             setattr(self, name, np.ascontiguousarray(value[..., mask]))
 
 
-def _view(flat: np.ndarray, rows: int, k: int) -> np.ndarray:
-    """The first rows * k entries of a flat scratch buffer as a contiguous (rows, k) array."""
-    return flat[: rows * k].reshape(rows, k)
+@dataclass
+class _Work:
+    """Scratch arrays of :func:`_iterate`, cut to the active width k.
+
+    Flat buffers sized for all K temperatures, viewed as contiguous arrays of k
+    columns; :meth:`cut` re-cuts them only when the active set shrinks, so a step
+    creates no views or temporaries. ``xi_m`` (P, k) = xi @ m; ``scaled``
+    (P [+ 1], k) the right factor of the second product; ``h`` (N, k) the local
+    fields, then their tanh; ``x`` and ``r`` (k,) the step's x and reaction in
+    the iteration dtype; ``x_raw``, ``residual``, ``g_max`` (k,) float64;
+    ``outcome`` (k,) int8.
+    """
+
+    rows: dict
+    flat: dict
+
+    @classmethod
+    def allocate(cls, P: int, n_rows: int, N: int, K: int, dtype: np.dtype) -> _Work:
+        work = cls(
+            rows={"xi_m": P, "scaled": n_rows, "h": N},
+            flat={
+                "xi_m": np.empty(P * K, dtype=dtype),
+                "scaled": np.empty(n_rows * K, dtype=dtype),
+                "h": np.empty(N * K, dtype=dtype),
+                "x": np.empty(K, dtype=dtype),
+                "r": np.empty(K, dtype=dtype),
+                "x_raw": np.empty(K),
+                "residual": np.empty(K),
+                "g_max": np.empty(K),
+                "outcome": np.empty(K, dtype=np.int8),
+            },
+        )
+        work.cut(K)
+        return work
+
+    def cut(self, k: int) -> None:
+        """View every buffer at width k: (rows, k) matrices, (k,) columns."""
+        for name, flat in self.flat.items():
+            rows = self.rows.get(name, 1)
+            view = flat[: rows * k]
+            setattr(self, name, view.reshape(rows, k) if name in self.rows else view)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _subtract_reaction(h, m, c):
-    """h[n, k] -= c[k] m[n, k] in place; h, m (N, k), c (k,).
+def _subtract_reaction(h, m, r, beta):
+    """h[n, k] -= r[k] beta[k] m[n, k] in place; h, m (N, k), r, beta (k,).
 
     One fused pass: the numpy broadcast multiply over (N, k) with k ~ 32 runs
     short inner loops and cost 4x a plain subtraction.
     """
     N, K = h.shape
+    c = np.empty(K, dtype=h.dtype)
+    for k in range(K):
+        c[k] = r[k] * beta[k]
     for n in range(N):
         for k in range(K):
             h[n, k] -= c[k] * m[n, k]
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _subtract_site_reaction(h, m, c, beta, self_coupling):
-    """h[n, k] -= (c[k] + beta[k] J_nn) m[n, k] in place; h, m (N, k), c, beta (k,), J_nn (N,).
+def _subtract_site_reaction(h, m, r, beta, self_coupling):
+    """h[n, k] -= (r[k] beta[k] + beta[k] J_nn) m[n, k] in place.
 
-    The per-site reaction (naive mean field, ``spectral_site``) in one fused pass.
+    h, m (N, k); r, beta (k,); J_nn = self_coupling (N,). The per-site reaction
+    (naive mean field, ``spectral_site``) in one fused pass.
     """
     N, K = h.shape
+    c = np.empty(K, dtype=h.dtype)
+    for k in range(K):
+        c[k] = r[k] * beta[k]
     for n in range(N):
         for k in range(K):
             h[n, k] -= (c[k] + beta[k] * self_coupling[n]) * m[n, k]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _hidden_means(xi_m, N, beta, q_sum, transient, x_max, amp, first, damping, alpha, gbar,
+                  x_raw, x, r, scaled, g_max):
+    """The column quantities of a step and the right factor of its second product.
+
+    Per column k: x_raw = beta (1 - q_sum / N) (float64) and the step's x (the
+    iteration dtype): 0 during the transient, else min(x_raw, x_max); for AMP
+    also the reaction r = alpha / (1 - x), computed as ``IIDReaction(alpha)(x)``
+    computes it (alpha a Python float, x in the iteration dtype) without its
+    numpy calls (r is not written otherwise). Then, with
+    M = xi_m / N, the hidden means g = M (plain form, or first AMP step), else
+    g = (M - x gbar) / (1 - x); AMP also updates gbar <- d gbar + (1 - d) g.
+    Writes scaled[mu] = beta g, the field row scaled[P] = beta when ``scaled``
+    has P + 1 rows, and g_max[k] = max_mu |g|. xi_m, gbar (P, k); scaled
+    (P [+ 1], k); beta, q_sum, transient, x_raw, x, r, g_max (k,). One call in
+    place of a dozen numpy calls on (k,) arrays.
+    """
+    P, K = xi_m.shape
+    inv_N = xi_m.dtype.type(1.0 / N)
+    keep = gbar.dtype.type(damping)
+    step = 1.0 - keep
+    memory = amp and not first
+    one, alpha_x = x.dtype.type(1.0), x.dtype.type(alpha)
+    for k in range(K):
+        x_raw[k] = beta[k] * (1.0 - q_sum[k] / N)
+        # min(x_raw, x_max) as np.minimum: a NaN x_raw stays NaN
+        x[k] = 0.0 if transient[k] else (x_max if x_raw[k] > x_max else x_raw[k])
+        if amp:
+            r[k] = alpha_x / (one - x[k])
+        g_max[k] = 0.0
+    for mu in range(P):
+        for k in range(K):
+            M = xi_m[mu, k] * inv_N
+            g = (M - x[k] * gbar[mu, k]) / (1.0 - x[k]) if memory else M
+            if amp:
+                gbar[mu, k] = keep * gbar[mu, k] + step * g
+            scaled[mu, k] = beta[k] * g
+            g_max[k] = max(g_max[k], abs(g))
+    if scaled.shape[0] > P:
+        for k in range(K):
+            scaled[P, k] = beta[k]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -201,7 +305,7 @@ def _damped_update(m, new, damping, residual, q_sum):
     N, K = m.shape
     residual[:] = 0.0
     q_sum[:] = 0.0
-    step = 1.0 - damping
+    step = 1.0 - m.dtype.type(damping)
     for n in range(N):
         for k in range(K):
             d = new[n, k] - m[n, k]
@@ -212,25 +316,49 @@ def _damped_update(m, new, damping, residual, q_sum):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _amp_hidden(xi_m, inv_N, gbar, x, beta, damping, first, scaled, g_max):
-    """AMP hidden means from the product xi_m = xi @ m, in one pass.
+def _update_and_test(m, new, damping, q_sum, residual, g_max, g_limit, x_raw, x_max, tol,
+                     transient, started_outside, level_previous, strikes, log_sum, early_stop,
+                     outcome):
+    """The damped update (:func:`_damped_update`) and the per-column exit tests of a step.
 
-    With M = xi_m / N: g = M on the first step, else g = (M - x gbar) / (1 - x);
-    then gbar <- d gbar + (1 - d) g, scaled[mu] = beta g[mu] (the factor of the
-    second GEMM) and g_max[k] = max_mu |g|. xi_m, gbar (P, k); scaled (>= P, k);
-    x, beta, g_max (k,). Replaces a dozen numpy calls on small arrays.
+    residual[k] becomes the damped step (1 - d) max_n |new - m|. outcome[k]
+    (int8) is DIVERGED where q_sum is not finite or (AMP) g_max > g_limit, else
+    CONVERGED where the step is below ``tol`` after the transient, else
+    NOT_CONVERGED where a column that started outside the domain has, after its
+    transient, climbed back to the guard (x_raw >= x_max: it left the domain,
+    and is never clipped into a fake fixed point), else PENDING (iterating on).
+    A pending column whose transient step fell below ``tol`` ends its transient
+    (its level_previous becomes NaN and its strikes 0: a new iteration, no rate
+    across the switch, no strikes from before). With ``early_stop``,
+    log_sum[k] += ln residual[k]. All arrays (k,) except m, new (N, k);
+    ``g_limit`` is inf for the plain form.
+
+    Returns
+    -------
+    int
+        The number of columns whose outcome is not PENDING.
     """
-    P, K = xi_m.shape
-    g_max[:] = 0.0
-    keep = damping
-    step = 1.0 - damping
-    for mu in range(P):
-        for k in range(K):
-            M = xi_m[mu, k] * inv_N
-            g = M if first else (M - x[k] * gbar[mu, k]) / (1.0 - x[k])
-            gbar[mu, k] = keep * gbar[mu, k] + step * g
-            scaled[mu, k] = beta[k] * g
-            g_max[k] = max(g_max[k], abs(g))
+    _damped_update(m, new, damping, residual, q_sum)
+    n_done = 0
+    for k in range(m.shape[1]):
+        residual[k] *= 1.0 - damping
+        settled = residual[k] < tol
+        if not np.isfinite(q_sum[k]) or g_max[k] > g_limit:
+            outcome[k] = DIVERGED
+        elif settled and not transient[k]:
+            outcome[k] = CONVERGED
+        elif started_outside[k] and not transient[k] and x_raw[k] >= x_max:
+            outcome[k] = NOT_CONVERGED
+        else:
+            outcome[k] = PENDING
+            if transient[k] and settled:
+                transient[k] = False
+                level_previous[k] = np.nan
+                strikes[k] = 0
+        n_done += outcome[k] != PENDING
+        if early_stop:
+            log_sum[k] += np.log(residual[k])
+    return n_done
 
 
 @reproducible
@@ -257,19 +385,22 @@ def solve(
         Inverse temperatures, finite and > 0.
     m0 : None or ndarray of shape (N,) or (K, N), default=None
         Initial magnetizations in [-1, 1]; None starts on pattern 0,
-        m_i = sign(xi^0_i).
+        m_i = sign(xi^0_i). Below T_g a start far from every state (x_0 =
+        beta (1 - q_0) >= TRANSIENT_START x_e, e.g. random or near zero) first
+        relaxes under naive mean field.
     field : None or ndarray of shape (N,), default=None
         External fields h_i (a field along pattern 0 is ``h * xi[0]``).
     reaction : {"iid", "spectral", "spectral_site", "none"} or reaction object, default="iid"
         Onsager term, built by :func:`kernels.reaction.make_reaction`; ``"none"``
-        is naive mean field; ``"spectral_site"`` treats the self-coupling J_ii
-        of each site exactly (real-valued patterns). A prebuilt reaction (callable ``R(x)`` with
+        is naive mean field (J_ii = 0, no reaction term); ``"spectral_site"``
+        treats the self-coupling J_ii of each site exactly (real-valued
+        patterns). A prebuilt reaction (callable ``R(x)`` with ``edge``,
         ``x_max`` and ``valid``) is used as given.
     damping : float, default=0.5
         d in m <- (1 - d) tanh(beta h) + d m, in [0, 1).
     tol : float, default=1e-8
         Convergence threshold on max_i |m_i^{t+1} - m_i^t|; raised to at least
-        ``TOL_FLOOR_EPS`` machine epsilons of ``dtype``.
+        ``TOL_FLOOR_EPS`` machine epsilons of ``dtype`` (:func:`kernels._checks.effective_tol`).
     max_iter : int, default=MAX_ITER (2000)
         Iteration budget per temperature.
     dtype : {"float32", "float64"}, default="float64"
@@ -281,21 +412,24 @@ def solve(
     -------
     Solution
         ``m`` (K, N), ``overlap`` (K, P), ``q`` (K,), ``free_energy`` (K,) per
-        neuron in units of J (NaN where DIVERGED, e.g. outside the domain of
-        the reaction),
+        neuron in units of J (NaN where DIVERGED or INVALID),
         ``iterations`` (K,) (their sum is the total work in iterations),
-        ``residual`` (K,) and ``status`` (K,): CONVERGED; NOT_CONVERGED when the
-        budget ran out or the temperature was stopped as hopeless; DIVERGED when
-        the iterate became non-finite, the AMP hidden means ran away (see
-        ``AMP_DIVERGENCE_FACTOR``), or the final x = beta (1 - q) lies outside
-        the domain of the reaction or beyond its transient guard ``x_max`` (the
-        state then solves the guarded, not the TAP, equations; e.g. m = 0 below
-        T = 1). A diverging temperature never affects the others.
+        ``residual`` (K,): max_i |m_i - tanh(beta h_i(m))| of the equations
+        without time indices at the returned m (R evaluated at x clipped to
+        ``x_max``; NaN where the state is not finite), and ``status`` (K,):
+        CONVERGED (last step below tol, residual <= RESIDUAL_FACTOR tol, x =
+        beta (1 - q) inside the domain of the reaction and below ``x_max``);
+        INVALID (solved, but outside: e.g. m = 0 below T_g; free energy NaN);
+        NOT_CONVERGED (budget spent, stopped as hopeless, residual missed, or a
+        start from outside the domain that climbed back to ``x_max`` after its
+        transient); DIVERGED (the iterate became non-finite or the AMP hidden
+        means ran away, see ``AMP_DIVERGENCE_FACTOR``; free energy NaN). A
+        diverging temperature never affects the others.
     """
     xi, beta, m_start, field = _validated(xi, beta, m0, field, damping, tol, max_iter, dtype)
     if isinstance(reaction, str):
         reaction = make_reaction(reaction, xi)
-    tol = max(float(tol), TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
+    tol = effective_tol(tol, dtype)
     with np.errstate(all="ignore"):
         system = _System.build(xi.astype(dtype), field, reaction)
         m, iterations, step_status = _iterate(
@@ -332,8 +466,9 @@ class _System:
 
     ``xi`` (P, N); ``xi_field_t`` (N, P or P + 1), the transposed patterns with
     the field as one more pattern row (it rides in the second GEMM with factor
-    beta); ``self_coupling`` (N, 1) column J_ii of a per-site reaction, else
-    None; ``amp`` whether the AMP form with time indices is iterated.
+    beta); ``self_coupling`` (N,) J_ii of a per-site reaction (naive mean
+    field, ``spectral_site``), else None; ``amp`` whether the AMP form with time
+    indices is iterated.
     """
 
     xi: np.ndarray
@@ -362,14 +497,14 @@ class _System:
         """beta h = [xi; field]^T @ scaled - beta (r + J_ii) m into ``out`` (N, k).
 
         ``scaled`` (P [+ 1], k) holds beta g (and beta in the field row); r (k,)
-        is the column part of the reaction, J_ii only for per-site reactions.
+        is the column part of the reaction, J_ii only for per-site reactions;
+        m (N, k), beta (k,), all in the iteration dtype.
         """
         np.matmul(self.xi_field_t, scaled, out=out)
-        c = (r * beta).astype(out.dtype)
         if self.self_coupling is None:
-            _subtract_reaction(out, m, c)
+            _subtract_reaction(out, m, r, beta)
         else:
-            _subtract_site_reaction(out, m, c, beta.astype(out.dtype), self.self_coupling)
+            _subtract_site_reaction(out, m, r, beta, self.self_coupling)
 
     def column_reaction(self, x: np.ndarray) -> np.ndarray:
         """The part of the reaction term common to all sites, for x of shape (k,).
@@ -486,66 +621,51 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
         transient=outside.copy(),
         started_outside=outside,
     )
-    n_rows = system.xi_field_t.shape[1]
-    M, scaled = np.empty(P * K, dtype=dtype), np.empty(n_rows * K, dtype=dtype)
-    h = np.empty(N * K, dtype=dtype)
-    res, g_max = np.empty(K), np.empty(K)
+    work = _Work.allocate(P, system.xi_field_t.shape[1], N, K, dtype)
+    x_max = reaction.x_max
+    alpha = reaction.alpha if system.amp else 0.0  # R(x) = alpha / (1 - x), in _hidden_means
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
-    g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max()
+    g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max() if system.amp else np.inf
     windows = _Windows(next_check=STAGNATION_FIRST_CHECK)
 
     for t in range(1, max_iter + 1):
-        k = act.rows.shape[0]
-        m, gbar, beta_k = act.m, act.gbar, act.beta
-        Mk, sk = _view(M, P, k), _view(scaled, n_rows, k)
-        hk, res_k, g_max_k = _view(h, N, k), res[:k], g_max[:k]
-        np.matmul(xi, m, out=Mk)
-        x_raw = act.beta * (1.0 - act.q_sum / N)
-        # the transient evaluates the step at x = 0: no memory (g = M), R(0)
-        x = np.where(act.transient, 0.0, np.minimum(x_raw, reaction.x_max)).astype(dtype)
-        if system.amp:
-            # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0; gbar is the damped
-            # average of the g's, the field history the damped m^t responds to
-            _amp_hidden(
-                Mk, dtype.type(1.0 / N), gbar, x, beta_k, dtype.type(damping), t == 1, sk, g_max_k
-            )
-        else:
-            Mk *= 1.0 / N
-            np.multiply(Mk, beta_k, out=sk[:P])
-        if system.has_field:
-            sk[P] = beta_k
-        system.local_field(sk, m, beta_k, system.column_reaction(x), hk)
-        np.tanh(hk, out=hk)
-        _damped_update(m, hk, dtype.type(damping), res_k, act.q_sum)
-        res_k *= 1.0 - damping
-
-        diverged = ~np.isfinite(act.q_sum)
-        if system.amp:
-            diverged |= g_max_k > g_limit
-        settled = res_k < tol
-        converged = settled & ~act.transient
-        # after the transient, a start from outside that climbs back to the guard
-        # has left the domain: stopped, never clipped into a fake fixed point
-        left = act.started_outside & ~act.transient & (x_raw >= reaction.x_max)
-        done = diverged | converged | left
-        ending = act.transient & settled & ~done
-        if ending.any():
-            act.transient[ending] = False
-            act.level_previous[ending] = np.nan  # a new iteration: no rate across the switch
-        if early_stop:
-            act.log_sum += np.log(res_k)
-            if t == windows.next_check:
-                done |= _hopeless(act, windows, tol, max_iter) & ~done
+        m = act.m
+        np.matmul(xi, m, out=work.xi_m)
+        # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0 (AMP; gbar is the damped
+        # average of the g's, the field history the damped m^t responds to); the
+        # transient evaluates the step at x = 0: no memory (g = M), R(0)
+        _hidden_means(work.xi_m, N, act.beta, act.q_sum, act.transient, x_max, system.amp,
+                      t == 1, damping, alpha, act.gbar, work.x_raw, work.x, work.r, work.scaled,
+                      work.g_max)
+        r = work.r if system.amp else system.column_reaction(work.x)
+        system.local_field(work.scaled, m, act.beta, r, work.h)
+        np.tanh(work.h, out=work.h)
+        n_done = _update_and_test(
+            m, work.h, damping, act.q_sum, work.residual, work.g_max, g_limit, work.x_raw,
+            x_max, tol, act.transient, act.started_outside, act.level_previous, act.strikes,
+            act.log_sum, early_stop, work.outcome,
+        )
+        outcome = work.outcome
+        if early_stop and t == windows.next_check:
+            # the transient is judged by its own end (escaping m ~ 0 has long
+            # plateaus), the iteration after it by the early stop
+            hopeless = _hopeless(act, windows, tol, max_iter)
+            stopped = hopeless & (outcome == PENDING) & ~act.transient
+            outcome[stopped] = NOT_CONVERGED
+            n_done += int(stopped.sum())
         if t == max_iter:
-            done[:] = True
-        if done.any():
+            outcome[outcome == PENDING] = NOT_CONVERGED
+            n_done = outcome.size
+        if n_done:
+            done = outcome != PENDING
             rows = act.rows[done]
             m_out[rows] = m[:, done].T
             iterations[rows] = t
-            status[rows] = status_code(diverged[done], converged[done])
-            if done.all():
+            status[rows] = outcome[done]
+            if n_done == outcome.size:
                 break
             act.keep(~done)
+            work.cut(outcome.size - n_done)
     return m_out, iterations, status
 
 
@@ -677,10 +797,5 @@ def _validated(xi, beta, m0, field, damping, tol, max_iter, dtype):
     m0 = check_start(m0, beta.size, xi.shape[1])
     field = check_field(field, xi.shape[1])
     check_iteration(damping, tol, max_iter)
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = None
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    check_dtype(dtype)
     return xi, beta, m0, field

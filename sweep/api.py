@@ -52,16 +52,23 @@ def _stderr(line: str) -> None:
     print(f"{PREFIX}{line}", file=sys.stderr, flush=True)
 
 
-def unused_option_notes(spec: Spec) -> list[str]:
-    """One line per ``[solver]`` option set away from its default that no selected
-    algorithm reads (it is accepted, and part of the spec hash, but has no effect)."""
+def option_notes(spec: Spec) -> list[str]:
+    """Notes on ``[solver]`` options that do not act as written: one line per option
+    set away from its default that no selected algorithm reads (it is accepted, and
+    part of the spec hash, but has no effect), and one when ``dtype`` raises ``tol``."""
     from kernels.registry import unused_options
 
-    return [
+    notes = [
         f"[solver] {name} = {getattr(spec.options, name)!r} has no effect: it is read "
         f"by {', '.join(readers)} only, and grid.algorithm selects none of them"
         for name, readers in unused_options(spec.algorithm, spec.options).items()
     ]
+    options = spec.options
+    if options.effective_tol > options.tol:
+        notes.append(f"[solver] tol = {options.tol:g} is raised to {options.effective_tol:.2g} "
+                     f"by dtype = {options.dtype!r} (32 machine epsilons: below that the "
+                     "residual is rounding noise; the store's attribute effective_tol says so)")
+    return notes
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,7 @@ def execute(spec: Spec, store: str | os.PathLike | None = None, *,
     try:
         plan = st.stored_plan(path, plan)  # a store made by another version keeps its chunks
         say(f"{spec.name} -> {path} ({plan.n_tasks} tasks, {spec.n_points} points)")
-        for note in unused_option_notes(spec):
+        for note in option_notes(spec):
             say(f"note: {note}")
         summary = None
         todo = int(plan.todo(st.Writer(path).status(), retry_failed).sum()) * spec.points_per_seed
@@ -314,7 +321,10 @@ class DryRun:
     estimated_bytes : int
         Upper bound of the store size.
     estimated_seconds : float
-        Compute time on one core (cost model), s.
+        Compute time on one core of what a run would compute, s.
+    estimate_basis : str
+        How ``estimated_seconds`` was made (a pilot run, or the times of the
+        points a resumed store already holds).
     notes : list of str
         Options that have no effect.
     job_script : str or None
@@ -327,6 +337,8 @@ class DryRun:
     state: str
     estimated_bytes: int
     estimated_seconds: float
+    estimate_basis: str
+    pilot_seconds: float
     notes: list[str]
     job_script: str | None
 
@@ -346,7 +358,8 @@ class DryRun:
             f"memory    about {_human_bytes(plan.task_bytes())} per task at its peak (largest "
             "pattern matrix and the solver's copies of it)",
             f"estimate  {seconds:.0f} core-seconds of compute ({_human_seconds(seconds)} on "
-            f"one core, {_human_seconds(seconds / workers)} on {workers}; cost model)",
+            f"one core, {_human_seconds(seconds / workers)} on {workers}; "
+            f"{self.estimate_basis})",
             f"cluster   {spec.cluster.kind}, {workers} workers, "
             f"{spec.cluster.max_in_flight} tasks in flight",
             *(f"note      {note}" for note in self.notes),
@@ -415,6 +428,7 @@ def dry_run(config: Config, *, store: str | os.PathLike | None = None) -> DryRun
     plan = make_plan(spec)
     check_memory(spec.cluster, plan.task_bytes())
     path = Path(spec.store if store is None else store)
+    same_store = False
     if path.exists():
         try:
             same = stored_hash(path) == spec.hash
@@ -424,6 +438,7 @@ def dry_run(config: Config, *, store: str | os.PathLike | None = None) -> DryRun
             state = ("exists, same spec: would resume" if same else
                      "exists with another spec: would refuse without {overwrite_flag}")
             plan = stored_plan(path, plan) if same else plan
+            same_store = same
     else:
         problem = location_problem(path)
         state = "new" if problem is None else "cannot be created: " + problem.replace("{", "{{")
@@ -432,5 +447,29 @@ def dry_run(config: Config, *, store: str | os.PathLike | None = None) -> DryRun
         from .cluster.jobqueue import job_script
 
         script = job_script(spec.cluster)
-    return DryRun(spec, plan, path, state, plan.estimated_bytes(), plan.estimated_seconds(),
-                  unused_option_notes(spec), script)
+    seconds, basis, pilot = _estimate(spec, path if same_store else None)
+    return DryRun(spec, plan, path, state, plan.estimated_bytes(), seconds, basis, pilot,
+                  option_notes(spec), script)
+
+
+def _estimate(spec: Spec, store: Path | None) -> tuple[float, str, float]:
+    """Compute time of what a run would compute (core-seconds), how it was made,
+    and the seconds of the pilot run it took.
+
+    A store of the same spec that already holds measured points calibrates the
+    cost model of its pending points with their times; otherwise a short pilot
+    run measures a few seeds (:mod:`sweep.calibration`).
+    """
+    if store is not None:
+        from .results import read_status
+
+        stored = read_status(store)
+        if stored.core_seconds_left is not None:
+            return stored.core_seconds_left, (
+                f"pending points, calibrated by the {stored.done} points already computed"), 0.0
+    from .calibration import calibrate
+
+    calibration = calibrate(spec)
+    return calibration.total_seconds, (
+        f"measured by a pilot of {calibration.samples} seeds in "
+        f"{calibration.pilot_seconds:.1f} s"), calibration.pilot_seconds

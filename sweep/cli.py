@@ -28,6 +28,7 @@ CLI_WORDS = {
     "store": "--store",
     "overwrite": "`hopsweep run CONFIG --overwrite`",
     "overwrite_flag": "--overwrite",
+    "make_store": "`hopsweep run CONFIG --store STORE`",
     "retry_failed": "--retry-failed",
     "scheduler": "--scheduler / cluster.address",
     "index": "--index",

@@ -24,7 +24,15 @@ from kernels.registry import ALGORITHMS, SolverOptions
 from .errors import SpecError
 from .keys import CONSTRAINTS, RANGE_KEYS, TABLES
 from .rules import Axis, Interval, Options, Rule, problem
-from .spec import TRANSITION_KINDS, ClusterSpec, Spec, TransitionSpec, cores, default_store
+from .spec import (
+    BATCH_KINDS,
+    TRANSITION_KINDS,
+    ClusterSpec,
+    Spec,
+    TransitionSpec,
+    cores,
+    default_store,
+)
 from .transition_checks import searched_axis, transition_checks
 
 #: What a config can be: a TOML path, a dict with the TOML's tables, or a Spec.
@@ -230,7 +238,7 @@ def _cross_checks(values: dict[str, Any], problems: list[str]) -> None:
                 "cluster.tls", "needs ca, cert and key", sorted(tls), "give all three PEM files"
             )
         )
-    if values.get("cluster.jobqueue") and kind not in ("slurm", "pbs"):
+    if values.get("cluster.jobqueue") and kind not in BATCH_KINDS:
         problems.append(
             problem(
                 "cluster.jobqueue",

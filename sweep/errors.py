@@ -20,6 +20,7 @@ PYTHON_WORDS: dict[str, str] = {
     "store": "store",
     "overwrite": "sweep.run(config, store=..., overwrite=True)",
     "overwrite_flag": "overwrite=True",
+    "make_store": "sweep.run(config, store=...)",
     "retry_failed": "retry_failed=True",
     "scheduler": "cluster.address or client=",
     "index": "index",

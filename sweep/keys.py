@@ -14,8 +14,7 @@ import re
 from kernels.initial import INITS
 from kernels.patterns import KINDS as PATTERN_KINDS
 from kernels.reaction import REACTIONS
-from kernels.registry import ALGORITHMS, SolverOptions
-from kernels.tap import DTYPES
+from kernels.registry import ALGORITHMS, DTYPES, SolverOptions
 from kernels.transition import DEFAULT_POINTS
 
 from .rules import Axis, Flag, Interval, Options, Rule, Text, TextList
@@ -79,7 +78,7 @@ CONSTRAINTS: dict[str, Rule] = {
     ),
     "solver.max_iter": Rule(Interval(int, 1), SolverOptions.max_iter, "use max_iter >= 1"),
     "solver.dtype": Rule(
-        Options(tuple(sorted(DTYPES, reverse=True))),  # float64 first: the default
+        Options(DTYPES),  # the first (float64) is the default
         SolverOptions.dtype,
         "float32 is faster, float64 for validation",
     ),

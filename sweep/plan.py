@@ -8,7 +8,9 @@ objects.
 
 The seed block comes from the cost model (:mod:`sweep.cost`): a task should run
 for at least ``TARGET_TASK_SECONDS``; one block size for the whole sweep because
-Zarr chunks are regular.
+Zarr chunks are regular. A small sweep is still cut into at least
+``MIN_TASKS_PER_WORKER`` tasks per worker where its seeds allow, so that no
+worker idles while another computes the whole grid.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from kernels.status import FAILED, PENDING
 from .cost import TARGET_TASK_SECONDS, seed_cost
 from .schema import GRID, Layout, layout_of
 from .spec import Spec
+
+#: Fewest tasks per worker of ``[cluster] workers`` a sweep is cut into, seeds allowing.
+MIN_TASKS_PER_WORKER = 2
 
 #: Copies of the pattern matrix (float64 sized) a task holds at its peak: the
 #: patterns, the solver's cast and transposed copies and one temporary, plus
@@ -220,5 +225,7 @@ def make_plan(spec: Spec) -> Plan:
     costs = [seed_cost(spec, alg, N, line) for alg in spec.algorithm for N in spec.N
              for line in spec.lines]
     typical = float(np.median(costs))
-    block = max(1, min(len(spec.seed), math.ceil(TARGET_TASK_SECONDS / typical)))
-    return Plan(spec, block, layout_of(spec))
+    block = min(len(spec.seed), math.ceil(TARGET_TASK_SECONDS / typical))
+    # enough tasks for every worker: len(costs) * ceil(seeds / block) >= this many
+    spread = len(costs) * len(spec.seed) // (MIN_TASKS_PER_WORKER * spec.cluster.workers)
+    return Plan(spec, max(1, min(block, spread)), layout_of(spec))

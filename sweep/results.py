@@ -36,8 +36,7 @@ def _group(store: str | os.PathLike):
 
     if not (Path(store) / "zarr.json").exists():
         raise StoreMismatch("{store} {path}: no hopsweep store there (make one with "
-                            "sweep.run(config, store=...) or `hopsweep run CONFIG`)",
-                            path=str(store))
+                            "{make_store})", path=str(store))
     return zarr.open_group(str(store), mode="r")
 
 

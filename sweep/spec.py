@@ -170,6 +170,12 @@ class Spec:
     store: str = ""
 
     @property
+    def coords(self) -> dict[str, tuple]:
+        """Values of every sweep axis, by dimension name (the store's coordinates)."""
+        return {"algorithm": self.algorithm, "N": self.N, "alpha": self.alpha,
+                "seed": self.seed, "T": self.T}
+
+    @property
     def line_dim(self) -> str:
         """The axis a task's ``k`` indexes: ``alpha``, or ``T`` for critical_load."""
         return "alpha" if self.transition is None else self.transition.line_dim

@@ -63,6 +63,7 @@ def _root_attrs(spec: Spec, plan: Plan) -> dict[str, Any]:
         "spec": spec.canonical,
         "spec_hash": spec.hash,
         "seed_block": plan.seed_block,
+        "effective_tol": spec.options.effective_tol,
         **provenance.attributes(),
     }
 
@@ -93,9 +94,8 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
     root = zarr.open_group(str(path), mode="w-", zarr_format=3,
                            attributes=_root_attrs(spec, plan))
     root.create_group("_lock", attributes={"description": "its zarr.json is hopsweep's lock file"})
-    coords = {"algorithm": np.array(spec.algorithm, dtype=str), "N": np.array(spec.N),
-              "alpha": np.array(spec.alpha), "seed": np.array(spec.seed), "T": np.array(spec.T)}
-    coords = {name: values for name, values in coords.items() if name in layout.dims}
+    coords = {dim: np.array(spec.coords[dim], dtype=str if dim == "algorithm" else None)
+              for dim in layout.dims}
     if spec.sites:
         coords["site"] = np.arange(max(spec.N))
     for name, values in coords.items():
@@ -107,7 +107,7 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
         long_name, units = COORDINATES["P"]
         _small_array(root, "P", P, ["N", "alpha"], {"long_name": long_name, "units": units})
     chunks = plan.chunks
-    shape = dict(zip(layout.dims, spec.shape, strict=True))
+    shape = {dim: coords[dim].size for dim in layout.dims}
     for name, var in layout.variables.items():
         attrs = {**var.attrs, **({"coordinates": "P"} if has_P else {}),
                  **(status_attrs(layout.flags) if name == "status" else {})}
@@ -121,7 +121,7 @@ def _build(path: Path, spec: Spec, plan: Plan) -> None:
                       dimension_names=list(sample), attributes=ERROR.attrs)
     if spec.sites:
         dims = [*layout.dims, "site"]
-        root.create_array("magnetization", shape=(*spec.shape, max(spec.N)),
+        root.create_array("magnetization", shape=(*shape.values(), max(spec.N)),
                           chunks=tuple(chunks[d] for d in dims), dtype=spec.options.dtype,
                           fill_value=MAGNETIZATION.fill, dimension_names=dims,
                           attributes=MAGNETIZATION.attrs)

@@ -22,10 +22,11 @@ def couplings(xi):
     return J
 
 
-def local_field(xi, beta, m, field=None, *, onsager=True):
-    """h_i of the fixed-point equations at m (N,), J_ii = 0 form."""
+def local_field(xi, beta, m, field=None, *, onsager=True, J=None):
+    """h_i of the fixed-point equations at m (N,), J_ii = 0 form (J: ``couplings(xi)``)."""
     P, N = xi.shape
-    h = couplings(xi) @ m + (0.0 if field is None else field)
+    J = couplings(xi) if J is None else J
+    h = J @ m + (0.0 if field is None else field)
     if onsager:
         x = beta * (1.0 - m @ m / N)
         h -= (P / N) * x / (1.0 - x) * m
@@ -40,8 +41,10 @@ def residual(xi, beta, m, field=None, *, onsager=True):
 def naive_tap(xi, beta, m0, field=None, *, onsager=True, damping=0.5, tol=1e-12, max_iter=20000):
     """Damped plain fixed-point iteration; returns (m of shape (N,), converged)."""
     m = np.array(m0, dtype=float)
+    J = couplings(xi)
     for _ in range(max_iter):
-        new = (1.0 - damping) * np.tanh(beta * local_field(xi, beta, m, field, onsager=onsager))
+        h = local_field(xi, beta, m, field, onsager=onsager, J=J)
+        new = (1.0 - damping) * np.tanh(beta * h)
         new += damping * m
         change = np.max(np.abs(new - m))
         m = new

@@ -188,3 +188,33 @@ def test_failed_points_warn_and_stay_in_the_store(tmp_path, client):
         again = sweep.run(CONFIG, store=tmp_path / "f.zarr", client=client, retry_failed=True,
                           progress=False)
     assert (again.status != 4).all()
+
+
+def test_pilot_samples_spread_loads_within_its_budget():
+    """The pilot takes the most evenly spread loads whose model cost fits its budget,
+    always both ends of the axis when two fit, and none when one does not."""
+    from sweep.calibration import _sample_indices
+
+    costs = np.array([1.0, 1.0, 4.0, 1.0, 1.0, 2.0, 1.0])
+    assert list(_sample_indices(costs, 100.0)) == list(range(7))
+    chosen = _sample_indices(costs, 4.0)
+    assert costs[chosen].sum() <= 4.0 and {0, 6} <= set(chosen)
+    assert list(_sample_indices(costs, 2.0)) == [0, 6]
+    assert list(_sample_indices(costs, 1.0)) == [0]
+    assert _sample_indices(costs, 0.5).size == 0
+
+
+def test_a_tolerance_raised_by_float32_is_noted_and_stored(tmp_path, client):
+    """tol = 1e-8 cannot be met in float32: the run says what it uses instead, and so
+    does the store; in float64 nothing is said."""
+    small = copy.deepcopy(CONFIG)
+    small["grid"].update(N=[60], alpha=[0.05], algorithm=["tap"], seed=1)
+    assert not any("raised" in note for note in sweep.dry_run(small).notes)
+    small["solver"] = {"dtype": "float32", "tol": 1e-8}
+    floor = 32 * float(np.finfo(np.float32).eps)
+    notes = [note for note in sweep.dry_run(small).notes if "raised" in note]
+    assert len(notes) == 1 and f"{floor:.2g}" in notes[0] and "tol = 1e-08" in notes[0]
+    ds = sweep.run(small, store=tmp_path / "f32.zarr", client=client, progress=False)
+    assert ds.attrs["effective_tol"] == pytest.approx(floor)
+    converged = ds.status.values == 1
+    assert converged.any() and (ds.residual.values[converged] <= 10 * floor).all()

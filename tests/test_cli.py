@@ -109,6 +109,11 @@ def test_one_worker_gives_the_two_worker_results(tmp_path, small_sweep, assert_i
                    cwd=tmp_path)
     assert svg.returncode == 0, svg.stderr
     assert "<svg" in (tmp_path / "o.svg").read_text()
+    basins = hopsweep("plot", str(store), "-o", str(tmp_path / "b.svg"), "--kind", "basins",
+                      cwd=tmp_path)
+    assert basins.returncode == 0, basins.stderr
+    drawn = (tmp_path / "b.svg").read_text()
+    assert "<svg" in drawn and len(drawn) > 10_000  # panels, colour bar, legend
 
 
 def test_changed_spec_is_refused_unless_overwrite(tmp_path, small_sweep):

@@ -358,6 +358,7 @@ def test_a_store_keeps_its_seed_block_when_the_cost_model_changes(tmp_path):
 
     config = write_config(
         tmp_path, 'name = "blocks"\n[grid]\nN = [40]\nalpha = [0.1, 0.2]\nT = [0.3]\nseed = 3\n'
+        '[cluster]\nworkers = 1\n'  # 2 tasks of 3 seeds already give one worker 2 tasks
     )
     spec = load_spec(config)
     assert make_plan(spec).seed_block == 3

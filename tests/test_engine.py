@@ -116,6 +116,10 @@ def test_cost_model_groups_cheap_seeds_and_splits_expensive_ones(small_sweep):
     # P = 160..640, K = 5, + 3 ms fixed = 0.067, 0.131, 0.195, 0.259 s per seed;
     # median 0.163 s, so ceil(0.5 / 0.163) = 4 seeds per task
     assert make_plan(heavy).seed_block == 4
+    # a grid too small to give each of the 2 workers 2 tasks of 3 seeds is cut finer
+    few = _spec(small_sweep.replace("N = [50, 80]", "N = [50]").replace(
+        "alpha = [0.04, 0.08, 0.12, 0.16]", "alpha = [0.08]"))
+    assert few.n_points and make_plan(few).seed_block == 1
 
 
 def test_plan_and_template_of_a_million_points_are_lazy_and_small(tmp_path):

@@ -13,7 +13,6 @@ import pytest
 
 from kernels import exact, montecarlo
 from kernels.patterns import iid, point_rng
-from kernels.solution import CONVERGED
 
 #: Allowed deviation from exact values, in units of the reported standard error.
 Z_MAX = 4.0
@@ -100,14 +99,18 @@ def test_retrieval_at_large_n_stays_at_the_replica_symmetric_overlap():
     # Row 1 starts on -xi^0: by the symmetry s -> -s it must retrieve -xi^0
     # with the same |m| (this also exercises a (K, N) start).
     xi = iid(N, alpha, point_rng(2017, N, alpha, 0)).xi
-    sol = montecarlo.solve(xi, np.full(2, 1 / T), np.stack([xi[0], -xi[0]]), n_sweeps=600,
-                           n_chains=2, rng=point_rng(2017, N, alpha, 0, "dynamics"))
+    sol = montecarlo.solve(xi, np.full(2, 1 / T), np.stack([xi[0], -xi[0]]), n_sweeps=400,
+                           n_chains=8, rng=point_rng(2017, N, alpha, 0, "dynamics"))
+    # 8 chains: error bars (measured ~1e-4) far below a third of the 0.005 tested
+    assert np.all(sol.overlap_err[:, 0] < 0.005 / 3)
     np.testing.assert_allclose(sol.overlap[:, 0], [0.99116, -0.99116], rtol=0, atol=0.005)
     assert np.max(np.abs(sol.overlap[:, 1:])) < 0.1
     # q of a retrieval state lies between m^2 and 1 (Cauchy-Schwarz on <s_i> xi_i)
     assert np.all(sol.overlap[:, 0] ** 2 - 1e-3 < sol.q) and np.all(sol.q < 1.0)
-    np.testing.assert_array_equal(sol.status, CONVERGED)
-    np.testing.assert_array_equal(sol.iterations, 600)
+    # a finished run is a sample (the status contract of kernels.montecarlo), with
+    # no fixed-point equations and no free energy
+    assert np.all(sol.converged)
+    np.testing.assert_array_equal(sol.iterations, 400)
     assert np.all(np.isnan(sol.free_energy)) and np.all(np.isnan(sol.residual))
 
 
@@ -118,9 +121,9 @@ def test_retrieval_is_lost_above_the_retrieval_temperature():
     # be above 0.9, and we require below 0.5.
     N, alpha = 1000, 0.05
     xi = iid(N, alpha, point_rng(2017, N, alpha, 1)).xi
-    sol = montecarlo.solve(xi, 1 / 0.75, xi[0], n_sweeps=600, n_chains=2,
+    sol = montecarlo.solve(xi, 1 / 0.75, xi[0], n_sweeps=600, n_chains=8,
                            rng=np.random.default_rng(5))
-    assert abs(sol.overlap[0, 0]) < 0.5
+    assert abs(sol.overlap[0, 0]) < 0.5 - 3 * sol.overlap_err[0, 0]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import subprocess
 import sys
 
@@ -151,12 +152,16 @@ for name, N in [("bp_relaxed", 16), ("tap", {N})]:
 
 
 def test_a_second_process_gives_the_same_bits():
+    # Another process, started with one OpenBLAS thread (this one has the machine's
+    # default) and another Numba thread count: the same fingerprints.
     tests = str(inspect.getfile(_problem)).rsplit("/", 1)[0]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     done = subprocess.run(
         [sys.executable, "-c", _SECOND_PROCESS.format(tests=tests, N=DEFAULT_N)],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     expected = [
@@ -171,47 +176,46 @@ def _adjacent(n_arrays: int, N: int, gap: int, dtype=np.float64) -> list[np.ndar
     return [buffer[k * (N + gap) : k * (N + gap) + N] for k in range(n_arrays)]
 
 
+#: Orders of (xi, t, u, xm_cav, w_cav) in one buffer: inputs before, after and
+#: between the work rows.
+ROW_ORDERS = ((0, 1, 2, 3, 4), (3, 4, 0, 1, 2), (4, 0, 3, 1, 2))
+
+
+def _row_bits(kernel, N: int, dtype, gaps, seed: int) -> set:
+    """Results of one relaxed-sweep row kernel with its five arrays laid out side
+    by side in one buffer, ``gaps`` entries apart, in every order of ROW_ORDERS."""
+    rng = np.random.default_rng(seed)
+    xi = rng.choice([-1.0, 1.0], size=N).astype(dtype)
+    t = np.tanh(rng.standard_normal(N)).astype(dtype)
+    u = (0.1 * rng.standard_normal(N)).astype(dtype)
+    results = set()
+    for gap in gaps:
+        for order in ROW_ORDERS:
+            rows = _adjacent(5, N, gap, dtype)
+            xi_r, t_r, u_r, xm, w = (rows[k] for k in order)
+            xi_r[:], t_r[:], u_r[:] = xi, t, u
+            A, V, outside = kernel(xi_r, dtype(2.0), t_r, u_r, xm, w)
+            results.add((float(A), float(V), outside, xm.tobytes(), w.tobytes()))
+    return results
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_relaxed_sweep_row_bits_do_not_depend_on_where_its_arrays_lie(dtype):
     # The mechanism of the old one-ulp differences: a loop that writes one array
     # and reads another runs a scalar path when they lie closer than its vector
-    # block (64 bytes with AVX2, 256 with AVX-512). Inputs and work rows side by
-    # side (gaps of 0-40 entries, both orders) and far apart: same bits.
-    N = 37
-    rng = np.random.default_rng(9)
-    xi = rng.choice([-1.0, 1.0], size=N).astype(dtype)
-    t = np.tanh(rng.standard_normal(N)).astype(dtype)
-    u = (0.1 * rng.standard_normal(N)).astype(dtype)
-    results = set()
-    for gap in range(0, 41, 4):
-        for order in ((0, 1, 2, 3, 4), (3, 4, 0, 1, 2)):
-            rows = _adjacent(5, N, gap, dtype)
-            xi_r, t_r, u_r, xm, w = (rows[k] for k in order)
-            xi_r[:], t_r[:], u_r[:] = xi, t, u
-            A, V, outside = bp._sweep_row(xi_r, dtype(2.0), t_r, u_r, xm, w)
-            results.add((float(A), float(V), outside, xm.tobytes(), w.tobytes()))
-    assert len(results) == 1
+    # block (64 bytes with AVX2, 256 with AVX-512). Short rows (N = 37), inputs and
+    # work rows side by side (gaps of 0-40 entries) and far apart: same bits.
+    assert len(_row_bits(bp._sweep_row, 37, dtype, range(0, 41, 4), seed=9)) == 1
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_long_rows_sum_alike_wherever_their_arrays_lie(dtype):
-    # _sweep_row_vector (reassociated sums) at N = VECTOR_SUM_MIN_N: its inputs and
-    # work rows side by side in one buffer, in both orders, or far apart give the
-    # same bits, since rows that long cannot trigger the alias check's scalar path.
+    # _sweep_row_vector (reassociated sums) at N = VECTOR_SUM_MIN_N: its arrays
+    # side by side or far apart give the same bits, since rows that long cannot
+    # trigger the alias check's scalar path.
     N = bp.VECTOR_SUM_MIN_N
-    rng = np.random.default_rng(17)
-    xi = rng.choice([-1.0, 1.0], size=N).astype(dtype)
-    t = np.tanh(rng.standard_normal(N)).astype(dtype)
-    u = (0.1 * rng.standard_normal(N)).astype(dtype)
-    results = set()
-    for gap in (0, 1, 3, 8, 64, 1000):
-        for order in ((0, 1, 2, 3, 4), (3, 4, 0, 1, 2), (4, 0, 3, 1, 2)):
-            rows = _adjacent(5, N, gap, dtype)
-            xi_r, t_r, u_r, xm, w = (rows[k] for k in order)
-            xi_r[:], t_r[:], u_r[:] = xi, t, u
-            A, V, outside = bp._sweep_row_vector(xi_r, dtype(2.0), t_r, u_r, xm, w)
-            results.add((float(A), float(V), outside, xm.tobytes(), w.tobytes()))
-    assert len(results) == 1
+    bits = _row_bits(bp._sweep_row_vector, N, dtype, (0, 1, 3, 8, 64, 1000), seed=17)
+    assert len(bits) == 1
 
 
 def test_relaxed_sweep_row_vector_and_scalar_paths_round_alike():

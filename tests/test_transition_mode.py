@@ -207,3 +207,19 @@ def test_tasks_that_cannot_fit_in_a_workers_memory_are_refused_before_running():
     check_memory(parse_spec(raw).cluster, task)
     with pytest.raises(SpecError, match="`cluster.workers`"):
         check_memory(parse_spec(config(cluster={"workers": 10**6})).cluster, task)
+
+
+@pytest.mark.parametrize("kind", ["retrieval_temperature", "critical_load"])
+def test_dry_run_of_a_search_measures_its_pilot_and_writes_nothing(tmp_path, kind):
+    """The dry run's estimate of a transition sweep comes from real searches (the pilot),
+    which write nothing."""
+    import tomllib
+
+    import sweep
+
+    raw = tomllib.loads(SWEEP) if kind == "retrieval_temperature" else config()
+    store = tmp_path / "t.zarr"
+    plan = sweep.dry_run(raw, store=store)
+    assert plan.estimated_seconds > 0 and plan.pilot_seconds > 0
+    assert "pilot" in plan.estimate_basis and not store.exists()
+    assert "estimate" in str(plan) and "core-seconds of compute" in str(plan)

@@ -1,9 +1,11 @@
 """Connect to the Dask cluster a spec asks for: local, an address (+TLS), Slurm or PBS.
 
 ``connect(cluster_spec)`` is a context manager yielding a ``distributed.Client``;
-leaving it closes the client and whatever cluster it started. The workers'
-environment is :mod:`sweep.cluster.environment`'s; batch systems are
-:mod:`sweep.cluster.jobqueue`'s (imported only for them: it imports dask-jobqueue).
+leaving it closes the client and whatever cluster it started. One module per
+kind: :mod:`~sweep.cluster.local`, :mod:`~sweep.cluster.address`,
+:mod:`~sweep.cluster.jobqueue` (Slurm, PBS; imported only for them: it imports
+dask-jobqueue); the workers' environment is :mod:`~sweep.cluster.environment`'s.
+``check(cluster_spec)`` validates batch settings before anything is written.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import ClusterUnavailable, SpecError
-from .environment import LOCAL_DASK_CONFIG, WORKER_ENVIRONMENT
+from ..spec import BATCH_KINDS
 
 if TYPE_CHECKING:
     import distributed
@@ -22,16 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ClusterUnavailable", "check", "connect"]
 
-def _security(cluster_spec: ClusterSpec) -> distributed.Security | None:
-    if not cluster_spec.tls:
-        return None
-    from distributed import Security
-
-    tls = cluster_spec.tls
-    return Security(require_encryption=True, tls_ca_file=tls["ca"],
-                    tls_client_cert=tls["cert"], tls_client_key=tls["key"])
-
-
 @contextlib.contextmanager
 def connect(cluster_spec: ClusterSpec) -> Iterator[distributed.Client]:
     """A client of the cluster described by ``cluster_spec``.
@@ -39,48 +31,37 @@ def connect(cluster_spec: ClusterSpec) -> Iterator[distributed.Client]:
     Parameters
     ----------
     cluster_spec : ClusterSpec
-        ``kind = "local"``: a LocalCluster of ``workers`` processes with
-        ``threads_per_worker`` threads, on 127.0.0.1, dashboard at
-        ``dashboard_address``. ``"address"``: the scheduler at ``address``
-        (TLS when ``tls`` is set). ``"slurm"`` / ``"pbs"``: a dask-jobqueue
-        cluster (sweep.jobqueue.make_cluster) scaled adaptively.
+        ``kind = "local"``: a LocalCluster (:mod:`sweep.cluster.local`).
+        ``"address"``: the scheduler at ``address``, TLS when ``tls`` is set
+        (:mod:`sweep.cluster.address`). ``"slurm"`` / ``"pbs"``: a dask-jobqueue
+        cluster scaled adaptively (:mod:`sweep.cluster.jobqueue`).
 
     Yields
     ------
     distributed.Client
+        Closed on leaving, with the cluster this call started.
+
+    Raises
+    ------
+    sweep.errors.ClusterUnavailable
+        The cluster could not be started or reached.
     """
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     kind = cluster_spec.kind
     if kind == "address":
-        try:
-            # waits distributed.comm.timeouts.connect (dask config, 30 s by default)
-            client = Client(cluster_spec.address, security=_security(cluster_spec))
-        except OSError as err:
-            raise ClusterUnavailable(
-                "cannot reach the Dask scheduler at {address} ({err}); is it running? "
-                "(check {scheduler} and [cluster.tls])", address=cluster_spec.address,
-                err=str(err)) from err
-        with client:
+        from .address import make_client
+
+        with make_client(cluster_spec) as client:
             yield client
         return
     try:
         if kind == "local":
-            # the nannies hand this configuration to the worker processes they start
-            with dask.config.set(LOCAL_DASK_CONFIG):
-                cluster = LocalCluster(
-                    n_workers=cluster_spec.workers,
-                    threads_per_worker=cluster_spec.threads_per_worker,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=cluster_spec.dashboard_address,
-                    env=dict(WORKER_ENVIRONMENT),
-                )
+            from .local import make_cluster
         else:
             from .jobqueue import make_cluster
-
-            cluster = make_cluster(cluster_spec)
+        cluster = make_cluster(cluster_spec)
+        if kind in BATCH_KINDS:
             cluster.adapt(**cluster_spec.adapt)
     except OSError as err:
         raise ClusterUnavailable(
@@ -103,8 +84,6 @@ def check(cluster_spec: ClusterSpec) -> None:
     sweep.errors.SpecError
         Naming the ``cluster.jobqueue`` key and the fix.
     """
-    from ..spec import BATCH_KINDS
-
     if cluster_spec.kind not in BATCH_KINDS:
         return
     from ..rules import problem
