@@ -11,8 +11,9 @@ x = beta (1 - q) and R the Onsager reaction term of :mod:`kernels.reaction`
 K temperatures are iterated together, so the two products with the patterns per
 step are GEMMs: the state is stored by columns, m of shape (N, K), and a step
 costs ``M = xi @ m / N`` (P, K) and ``h = xi.T @ g`` (N, K), about 4 N P K
-flops. The rest is numpy's vectorised tanh (numba's scalar tanh is much slower)
-and two fused Numba passes over (N, K). Temperatures that finish (converged,
+flops. The rest is numpy's vectorised tanh (numba's scalar tanh is much slower),
+two fused Numba passes over (N, K) (three with a field) and one over (P, K).
+Temperatures that finish (converged,
 diverged, or stopped as hopeless) leave the active set, which is compacted, so
 they cost no further work.
 
@@ -167,7 +168,7 @@ class _Work:
     Flat buffers sized for all K temperatures, viewed as contiguous arrays of k
     columns; :meth:`cut` re-cuts them only when the active set shrinks, so a step
     creates no views or temporaries. ``xi_m`` (P, k) = xi @ m; ``scaled``
-    (P [+ 1], k) the right factor of the second product; ``h`` (N, k) the local
+    (P, k) the right factor of the second product; ``h`` (N, k) the local
     fields, then their tanh; ``x`` and ``r`` (k,) the step's x and reaction in
     the iteration dtype; ``x_raw``, ``residual``, ``g_max`` (k,) float64;
     ``outcome`` (k,) int8.
@@ -177,12 +178,12 @@ class _Work:
     flat: dict
 
     @classmethod
-    def allocate(cls, P: int, n_rows: int, N: int, K: int, dtype: np.dtype) -> _Work:
+    def allocate(cls, P: int, N: int, K: int, dtype: np.dtype) -> _Work:
         work = cls(
-            rows={"xi_m": P, "scaled": n_rows, "h": N},
+            rows={"xi_m": P, "scaled": P, "h": N},
             flat={
                 "xi_m": np.empty(P * K, dtype=dtype),
-                "scaled": np.empty(n_rows * K, dtype=dtype),
+                "scaled": np.empty(P * K, dtype=dtype),
                 "h": np.empty(N * K, dtype=dtype),
                 "x": np.empty(K, dtype=dtype),
                 "r": np.empty(K, dtype=dtype),
@@ -220,6 +221,15 @@ def _subtract_reaction(h, m, r, beta):
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _add_field(h, beta, field):
+    """h[n, k] += beta[k] field[n] in place; h (N, k), beta (k,), field (N,)."""
+    N, K = h.shape
+    for n in range(N):
+        for k in range(K):
+            h[n, k] += beta[k] * field[n]
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _subtract_site_reaction(h, m, r, beta, self_coupling):
     """h[n, k] -= (r[k] beta[k] + beta[k] J_nn) m[n, k] in place.
 
@@ -247,9 +257,8 @@ def _hidden_means(xi_m, N, beta, q_sum, transient, x_max, amp, first, damping, a
     numpy calls (r is not written otherwise). Then, with
     M = xi_m / N, the hidden means g = M (plain form, or first AMP step), else
     g = (M - x gbar) / (1 - x); AMP also updates gbar <- d gbar + (1 - d) g.
-    Writes scaled[mu] = beta g, the field row scaled[P] = beta when ``scaled``
-    has P + 1 rows, and g_max[k] = max_mu |g|. xi_m, gbar (P, k); scaled
-    (P [+ 1], k); beta, q_sum, transient, x_raw, x, r, g_max (k,). One call in
+    Writes scaled[mu] = beta g and g_max[k] = max_mu |g|. xi_m, gbar, scaled
+    (P, k); beta, q_sum, transient, x_raw, x, r, g_max (k,). One call in
     place of a dozen numpy calls on (k,) arrays.
     """
     P, K = xi_m.shape
@@ -273,9 +282,6 @@ def _hidden_means(xi_m, N, beta, q_sum, transient, x_max, amp, first, damping, a
                 gbar[mu, k] = keep * gbar[mu, k] + step * g
             scaled[mu, k] = beta[k] * g
             g_max[k] = max(g_max[k], abs(g))
-    if scaled.shape[0] > P:
-        for k in range(K):
-            scaled[P, k] = beta[k]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -440,15 +446,14 @@ def solve(
 class _System:
     """The equations a solve iterates, in the iteration dtype.
 
-    ``xi`` (P, N); ``xi_field_t`` (N, P or P + 1), the transposed patterns with
-    the field as one more pattern row (it rides in the second GEMM with factor
-    beta); ``self_coupling`` (N, 1) column J_ii of a per-site reaction, else
-    None; ``amp`` whether the AMP form with time indices is iterated.
+    ``xi`` (P, N), used by both products (the second as ``xi.T``: a transposed
+    copy doubled the memory the products stream and was not faster);
+    ``field`` (N,) or None; ``self_coupling`` (N,) J_ii of a per-site reaction,
+    else None; ``amp`` whether the AMP form with time indices is iterated.
     """
 
     xi: np.ndarray
-    xi_field_t: np.ndarray
-    has_field: bool
+    field: np.ndarray | None
     reaction: object
     self_coupling: np.ndarray | None
     amp: bool
@@ -458,10 +463,7 @@ class _System:
         per_site = isinstance(reaction, (SiteSpectralReaction, NoReaction))
         return cls(
             xi=xi,
-            xi_field_t=np.ascontiguousarray(
-                (xi if field is None else np.vstack([xi, field.astype(xi.dtype)])).T
-            ),
-            has_field=field is not None,
+            field=None if field is None else field.astype(xi.dtype),
             reaction=reaction,
             self_coupling=reaction.self_coupling.astype(xi.dtype) if per_site else None,
             amp=isinstance(reaction, IIDReaction),
@@ -469,13 +471,15 @@ class _System:
 
     def local_field(self, scaled: np.ndarray, m: np.ndarray, beta: np.ndarray, r: np.ndarray,
                     out: np.ndarray) -> None:
-        """beta h = [xi; field]^T @ scaled - beta (r + J_ii) m into ``out`` (N, k).
+        """beta h = xi^T @ scaled + beta field - beta (r + J_ii) m into ``out`` (N, k).
 
-        ``scaled`` (P [+ 1], k) holds beta g (and beta in the field row); r (k,)
-        is the column part of the reaction, J_ii only for per-site reactions;
-        m (N, k), beta (k,), all in the iteration dtype.
+        ``scaled`` (P, k) holds beta g; r (k,) is the column part of the
+        reaction, J_ii only for per-site reactions; m (N, k), beta (k,), all in
+        the iteration dtype.
         """
-        np.matmul(self.xi_field_t, scaled, out=out)
+        np.matmul(self.xi.T, scaled, out=out)
+        if self.field is not None:
+            _add_field(out, beta, self.field)
         if self.self_coupling is None:
             _subtract_reaction(out, m, r, beta)
         else:
@@ -517,11 +521,9 @@ def equation_residual(system: _System, beta: np.ndarray, m: np.ndarray) -> np.nd
     q = np.einsum("nk,nk->k", m_cols, m_cols, dtype=np.float64) / N
     x = np.minimum(beta * (1.0 - q), system.reaction.x_max)
     b = beta.astype(dtype)
-    scaled = np.empty((system.xi_field_t.shape[1], beta.size), dtype=dtype)
-    np.matmul(xi, m_cols, out=scaled[:P])
-    scaled[:P] *= b / dtype.type(N)
-    if system.has_field:
-        scaled[P] = b
+    scaled = np.empty((P, beta.size), dtype=dtype)
+    np.matmul(xi, m_cols, out=scaled)
+    scaled *= b / dtype.type(N)
     h = np.empty_like(m_cols)
     system.local_field(scaled, m_cols, b, system.column_reaction(x), h)
     np.tanh(h, out=h)
@@ -561,9 +563,14 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
     """Damped TAP / AMP iteration with a compacted active set.
 
     The state is stored by columns, m of shape (N, k) for the k active
-    temperatures: both products, xi @ m (P, k) and [xi; field]^T @ [beta g; beta]
-    (N, k), are then GEMMs with contiguous operands, which ran 1.3x faster than
-    the row layout at k = 32 (tall-skinny OpenBLAS kernels). Columns that start
+    temperatures: both products, xi @ m (P, k) and xi^T @ (beta g) (N, k), are
+    then GEMMs on one pattern matrix with contiguous operands, which ran 1.3x
+    faster than the row layout at k = 32 (tall-skinny OpenBLAS kernels). A step
+    is these two products, np.tanh and three Numba passes (:func:`_hidden_means`,
+    the reaction subtraction, :func:`_update_and_test`), with no other numpy
+    call unless a column finishes or a checkpoint of the early stop is due: the
+    Python overhead decides the time of small steps and of the long tail where
+    few temperatures are still active. Columns that start
     outside the domain run the naive-mean-field transient first (see
     ``TRANSIENT_START``; ``transient=False`` turns this off): x = 0 in the step,
     so g = M and R = R(0).
@@ -596,7 +603,7 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
         transient=outside.copy(),
         started_outside=outside,
     )
-    work = _Work.allocate(P, system.xi_field_t.shape[1], N, K, dtype)
+    work = _Work.allocate(P, N, K, dtype)
     x_max = reaction.x_max
     alpha = reaction.alpha if system.amp else 0.0  # R(x) = alpha / (1 - x), in _hidden_means
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
