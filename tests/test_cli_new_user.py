@@ -29,7 +29,7 @@ root_seed = 11
 [grid]
 algorithm = ["tap", "nmf", "bp_relaxed", "bp_retrieval", "mc", "exact"]
 N = [12, 16]
-alpha = [0.25]
+alpha = [0.0625]  # P = 1 at N = 12 and 16: Curie-Weiss, retrieved at T = 0.5
 T = 0.5
 seed = [0, 3]
 
@@ -77,7 +77,7 @@ def test_one_temperature_and_one_load_are_drawn_as_cells(one_point_store, draw):
     assert len(meshes) == len([a for a in fig.axes if a.get_title()]) > 0
     for corners in meshes:
         (alpha_lo, T_lo), (alpha_hi, T_hi) = corners[0, 0], corners[-1, -1]
-        assert alpha_lo < 0.25 < alpha_hi and T_lo < 0.5 < T_hi, corners
+        assert alpha_lo < 0.0625 < alpha_hi and T_lo < 0.5 < T_hi, corners
     T_top = fig.axes[0].get_ylim()[1]
     assert T_top > 0.5 * 1.05  # the whole cell is inside the axes
 
