@@ -262,13 +262,20 @@ def _worker_environment() -> dict[str, str | None]:
     return {name: os.environ.get(name) for name in names}
 
 
-def test_local_workers_run_one_thread_without_malloc_trimming():
+@pytest.mark.parametrize("leaked", [False, True])
+def test_local_workers_run_one_thread_without_malloc_trimming(monkeypatch, leaked):
     # Dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536 by default, which makes the
-    # kernels' large temporaries page-fault ~4x as often; the local cluster unsets it
+    # kernels' large temporaries page-fault ~4x as often; the local cluster unsets it,
+    # also when an earlier plain LocalCluster of the session left it in this process
+    if leaked:
+        monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    else:
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with connect(ClusterSpec(workers=1)) as client:
         (environment,) = client.run(_worker_environment).values()
     assert environment == {"MALLOC_TRIM_THRESHOLD_": None, "NUMBA_NUM_THREADS": "1",
                            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == ("65536" if leaked else None)
 
 
 def test_in_process_run_completes_and_matches_the_cli_run(swept, small_sweep,
