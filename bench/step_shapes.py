@@ -33,6 +33,9 @@ SHAPES_ALPHA = 0.1
 SHAPE_REPEATS = 3
 #: Target duration of one timing (s); the iteration count follows from it.
 SHAPE_SECONDS = 0.15
+#: Fewest timed steps: with 3 at N = 16000 the difference of two solves was
+#: smaller than their noise (negative step times under load).
+MIN_STEPS = 10
 #: Assumed rate for choosing the iteration count only (flop/s).
 NOMINAL_FLOPS = 2e10
 SPEEDUP_N, SPEEDUP_K = 4000, 32
@@ -83,7 +86,7 @@ def step_times(N: int, K: int, dtype: str, repeats: int = SHAPE_REPEATS) -> dict
     xi = iid(N, alpha, point_rng(2017, N, alpha, 0)).xi
     beta = 1.0 / np.linspace(*T_RANGE, K)
     flops = 4.0 * N * xi.shape[0] * K
-    n = int(np.clip(SHAPE_SECONDS * NOMINAL_FLOPS / flops, 3, 200))
+    n = int(np.clip(SHAPE_SECONDS * NOMINAL_FLOPS / flops, MIN_STEPS, 200))
     short, long = 2, 2 + n
     if int(_solve(xi, beta, dtype, long)().iterations.sum()) != K * long:  # warms Numba too
         raise RuntimeError(f"N={N} K={K} {dtype}: a temperature finished early")
