@@ -20,6 +20,7 @@ cell map, pending-cell and theory-line helpers; each figure is one section below
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Sequence
@@ -388,10 +389,19 @@ def _draw_theory(ax: Axes, lines: xr.Dataset) -> None:
     """The RS lines T_g and T_M of ``lines`` (over alpha) and the T_c line."""
     for name in ("T_g", "T_M"):
         ax.plot(lines["alpha"], lines[name], lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE[name])
-    # T_c parametrised by T: T_c(alpha) is double-valued near alpha = 0.052 (the RS
-    # line is re-entrant there), and drops to 0 steeper than any alpha grid
+    ax.plot(*_stability_curve(), lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE["T_c"])
+
+
+@functools.cache
+def _stability_curve() -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, T) of the RS T_c line, computed once per process (1.6 s): the same in
+    every panel and figure.
+
+    Parametrised by T: T_c(alpha) is double-valued near alpha = 0.052 (the RS line
+    is re-entrant there), and drops to 0 steeper than any alpha grid.
+    """
     T = np.linspace(0.0, 1.0, 2 * THEORY_POINTS)
-    ax.plot(rs.stability_line(T), T, lw=1.8, path_effects=_OUTLINE, **_THEORY_STYLE["T_c"])
+    return rs.stability_line(T), T
 
 
 # --------------------------------------------------------------------------- #
