@@ -14,8 +14,9 @@ same disorder: the peers build each point's patterns with
 call hopsweep makes, on the grid read back from hopsweep's own store. They are
 what a user writes from the paper in plain numpy, float64:
 
-- ``xyzpy``: ``xyzpy.Runner`` over (alpha, T, seed), one point per call, its
-  process pool on 2 workers (``num_workers=2``);
+- ``xyzpy``: ``xyzpy.Runner`` over (alpha, T, seed), one point per call, on
+  the 2-worker Dask cluster as its executor (xyzpy's own loky pool would import
+  bench/kernels.py in its workers, where the name shadows the kernels package);
 - ``dask per point``: one ``client.submit`` per (alpha, T, seed) point on a
   2-worker LocalCluster;
 - ``batched numpy``: one Dask task per (alpha, seed) that iterates all
@@ -153,14 +154,14 @@ def columns(results: list, shape: tuple) -> tuple[np.ndarray, np.ndarray, np.nda
     return m, converged.astype(bool), iterations
 
 
-def run_xyzpy(grid):
+def run_xyzpy(grid, client):
     import xyzpy
 
     N, alphas, temperatures, seeds = grid
     runner = xyzpy.Runner(lambda alpha, T, seed: tap_point(N, alpha, T, seed),
                           var_names=["m", "converged", "iterations"])
     ds = runner.run_combos({"alpha": list(alphas), "seed": list(seeds), "T": list(temperatures)},
-                           parallel=True, num_workers=WORKERS, verbosity=0)
+                           executor=client, verbosity=0)
     ds = ds.transpose("alpha", "seed", "T")
     return ds.m.values, ds.converged.values.astype(bool), ds.iterations.values
 
@@ -235,7 +236,7 @@ def bench_grid(label: str, config_text: str, directory: Path, client) -> tuple[f
     print(f"  {'sweep.run':<16} {api_seconds:7.2f} s  {int(np.sum(ours[2])):>9} point-iterations "
           "(warm client)")
     peers = {}
-    for name, run in [("xyzpy", lambda: run_xyzpy(grid)),
+    for name, run in [("xyzpy", lambda: run_xyzpy(grid, client)),
                       ("dask per point", lambda: run_dask_per_point(grid, client)),
                       ("batched numpy", lambda: run_batched(grid, client))]:
         start = time.perf_counter()
