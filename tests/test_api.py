@@ -192,7 +192,7 @@ def test_failed_points_warn_and_stay_in_the_store(tmp_path, client):
 
 def test_pilot_samples_spread_loads_within_its_budget():
     """The pilot takes the most evenly spread loads whose model cost fits its budget,
-    always both ends of the axis when two fit, and none when one does not."""
+    both ends of the axis when two fit, the middle when one does, none when none does."""
     from sweep.calibration import _sample_indices
 
     costs = np.array([1.0, 1.0, 4.0, 1.0, 1.0, 2.0, 1.0])
@@ -200,7 +200,7 @@ def test_pilot_samples_spread_loads_within_its_budget():
     chosen = _sample_indices(costs, 4.0)
     assert costs[chosen].sum() <= 4.0 and {0, 6} <= set(chosen)
     assert list(_sample_indices(costs, 2.0)) == [0, 6]
-    assert list(_sample_indices(costs, 1.0)) == [0]
+    assert list(_sample_indices(costs, 1.0)) == [3]  # one sample: the middle load
     assert _sample_indices(costs, 0.5).size == 0
 
 
