@@ -19,11 +19,10 @@ Run ``python bench/correlated.py``; the last line is
 
 from __future__ import annotations
 
-import time
-
 import _unshadow  # noqa: F401  (first: the kernels package, not bench/kernels.py)
 import numpy as np
 from threadpoolctl import threadpool_limits
+from timing import best_times
 
 from kernels import layered, tap
 from kernels.patterns import features
@@ -37,14 +36,7 @@ FIELD = 1.0
 
 
 def _best(candidates: dict, repeats: int = REPEATS) -> dict:
-    """Best wall time of each zero-argument callable, interleaved over repeats."""
-    best = dict.fromkeys(candidates, np.inf)
-    for _ in range(repeats):
-        for name, run in candidates.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+    return best_times(candidates, repeats)
 
 
 def reaction_versus_gemm(N: int) -> float:

@@ -19,9 +19,8 @@ float64 / float32 time of hopsweep's step at N = SPEEDUP_N, K = SPEEDUP_K.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from timing import best_times
 
 from kernels import tap
 from kernels.patterns import iid, point_rng
@@ -70,16 +69,6 @@ def _solve(xi: np.ndarray, beta: np.ndarray, dtype: str, n: int):
                              early_stop=False)
 
 
-def _best(runs: dict, repeats: int) -> dict:
-    best = dict.fromkeys(runs, np.inf)
-    for _ in range(repeats):
-        for key, run in runs.items():
-            start = time.perf_counter()
-            run()
-            best[key] = min(best[key], time.perf_counter() - start)
-    return best
-
-
 def step_times(N: int, K: int, dtype: str, repeats: int = SHAPE_REPEATS) -> dict:
     """Seconds per batched step of hopsweep and of numpy at one shape."""
     alpha = SHAPES_ALPHA
@@ -90,8 +79,9 @@ def step_times(N: int, K: int, dtype: str, repeats: int = SHAPE_REPEATS) -> dict
     short, long = 2, 2 + n
     if int(_solve(xi, beta, dtype, long)().iterations.sum()) != K * long:  # warms Numba too
         raise RuntimeError(f"N={N} K={K} {dtype}: a temperature finished early")
-    best = _best({"short": _solve(xi, beta, dtype, short), "long": _solve(xi, beta, dtype, long),
-                  "numpy": _numpy_steps(xi, beta, dtype, n)}, repeats)
+    best = best_times({"short": _solve(xi, beta, dtype, short),
+                       "long": _solve(xi, beta, dtype, long),
+                       "numpy": _numpy_steps(xi, beta, dtype, n)}, repeats)
     return {"hopsweep": (best["long"] - best["short"]) / n, "numpy": best["numpy"] / n}
 
 
