@@ -68,7 +68,9 @@ from ._checks import (
     check_start,
     effective_tol,
 )
+from ._products import fields, overlaps, pattern_copies, runs_here
 from ._reproducible import reproducible
+from ._tanh import tanh_inplace
 from .initial import initial_state
 from .reaction import IIDReaction, NoReaction, SiteSpectralReaction, make_reaction
 from .solution import (
@@ -103,6 +105,7 @@ from .status import PENDING
 #: N = 3000 one spin-glass point of 282 (alpha = 0.08, T = 1.075, converging
 #: after 700 iterations of wandering) was stopped.
 STAGNATION_FIRST_CHECK = 32
+STAGNATION_GROWTH = 2.0
 STAGNATION_SPEEDUP = 2.0
 STAGNATION_STRIKES = 2
 
@@ -466,13 +469,16 @@ def solve(
 class _System:
     """The equations a solve iterates, in the iteration dtype.
 
-    ``xi`` (P, N), used by both products (the first as ``xi.T``: a transposed
-    copy doubled the memory the products stream and was not faster);
+    ``xi`` (P, N), used by both BLAS products (the first as ``xi.T``: a
+    transposed float copy doubled the memory the products stream and was not
+    faster); ``few_rows`` the (P, N) and (N, P) copies the products of a few
+    rows read instead (:mod:`kernels._products`, int8 for ±1 patterns);
     ``field`` (N,) or None; ``self_coupling`` (N,) J_ii of a per-site reaction,
     else None; ``amp`` whether the AMP form with time indices is iterated.
     """
 
     xi: np.ndarray
+    few_rows: tuple[np.ndarray, np.ndarray]
     field: np.ndarray | None
     reaction: object
     self_coupling: np.ndarray | None
@@ -483,11 +489,19 @@ class _System:
         per_site = isinstance(reaction, (SiteSpectralReaction, NoReaction))
         return cls(
             xi=xi,
+            few_rows=pattern_copies(xi, xi.dtype),
             field=None if field is None else field.astype(xi.dtype),
             reaction=reaction,
             self_coupling=reaction.self_coupling.astype(xi.dtype) if per_site else None,
             amp=isinstance(reaction, IIDReaction),
         )
+
+    def overlaps(self, m: np.ndarray, out: np.ndarray) -> None:
+        """out = m @ xi.T (k, P), unnormalised, for m (k, N): BLAS or the few-row loops."""
+        if runs_here(*out.shape):
+            overlaps(m, self.few_rows[1], out)
+        else:
+            np.matmul(m, self.xi.T, out=out)
 
     def local_field(self, scaled: np.ndarray, m: np.ndarray, beta: np.ndarray, r: np.ndarray,
                     out: np.ndarray) -> None:
@@ -497,7 +511,10 @@ class _System:
         common to all sites, J_ii only for per-site reactions; m (k, N), beta
         (k,), all in the iteration dtype.
         """
-        np.matmul(scaled, self.xi, out=out)
+        if runs_here(*scaled.shape):
+            fields(scaled, self.few_rows[0], out)
+        else:
+            np.matmul(scaled, self.xi, out=out)
         if self.field is not None:
             _add_field(out, beta, self.field)
         if self.self_coupling is None:
@@ -635,7 +652,7 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
 
     for t in range(1, max_iter + 1):
         m = act.m
-        np.matmul(m, xi.T, out=work.xi_m)
+        system.overlaps(m, work.xi_m)
         # g^t = (M^t - c^t gbar^{t-1}) / (1 - c^t), g^0 = M^0 (AMP; gbar is the damped
         # average of the g's, the field history the damped m^t responds to); the
         # transient evaluates the step at x = 0: no memory (g = M), R(0)
@@ -644,7 +661,7 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
                       work.g_max)
         r = work.r if system.amp else system.column_reaction(work.x)
         system.local_field(work.scaled, m, act.beta, r, work.h)
-        np.tanh(work.h, out=work.h)
+        tanh_inplace(work.h)
         n_done = _update_and_test(
             m, work.h, damping, act.q_sum, work.residual, work.g_max, g_limit, work.x_raw,
             x_max, tol, act.transient, act.started_outside, act.level_previous, act.strikes,
@@ -703,7 +720,8 @@ def _hopeless(act: _Active, windows: _Windows, tol: float, max_iter: int) -> np.
     act.strikes += out_of_reach
     act.level_previous = level
     act.log_sum = np.zeros_like(level)
-    windows.start, windows.centre_previous, windows.next_check = t, centre, 2 * t
+    windows.start, windows.centre_previous = t, centre
+    windows.next_check = int(STAGNATION_GROWTH * t)
     return act.strikes >= STAGNATION_STRIKES
 
 

@@ -1,0 +1,124 @@
+"""The two pattern products of a TAP step for a few rows, in Numba.
+
+A TAP step multiplies the state by the patterns twice (:mod:`kernels.tap`):
+
+    overlaps  M[k, mu] = sum_j m[k, j] xi[mu, j]      (k, P)
+    fields    h[k, n]  = sum_mu g[k, mu] xi[mu, n]    (k, N)
+
+For many rows k these are GEMMs and BLAS wins. For the few rows of a sweep's
+long tail (the temperatures still iterating after the others have finished:
+57 % of the point-iterations of bench/peers.py's large grid ran with k <= 7)
+OpenBLAS 0.3.31 is slow: at k = 2 and 3 its small-k GEMM costs 2-2.5x per row
+what k = 1 costs, and k = 1 streams the float64 patterns (5 MB at N = 2000,
+P = 320) from L3 every step. Here the patterns are read as int8 (exact for
+±1 patterns: 8x less memory) and each converted pattern entry serves two rows,
+so a row costs 0.25-0.75x of BLAS's at k = 2-7 and P >= 128 (k = 1 gains
+less, and loses below P = 128); :func:`runs_here` picks the faster side.
+
+Both products are axpy loops vectorised over the output index (n or mu), four
+pattern rows per pass, with the sum over the inner index in ascending order:
+no reassociation, so the bits do not depend on alignment or the vector path
+taken (``kernels._reproducible``), and a row's bits do not depend on how many
+rows are computed with it.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["FEW_ROWS", "fields", "overlaps", "pattern_copies", "runs_here"]
+
+#: From this many rows on, both products run in BLAS (its GEMM kernels win).
+FEW_ROWS = 8
+
+#: Below FEW_ROWS, with at least this many patterns the int8 loops win at every k
+#: (they read 8x less memory; at k = 1 they lose below about 128 patterns, which
+#: fit the caches as float64).
+MANY_PATTERNS = 128
+
+#: Row counts where OpenBLAS 0.3.31's GEMM is slow whatever P: 1.3-2.6x more time
+#: per row than here, at P = 41-320 (k = 2 costs more than two calls of k = 1).
+SLOW_BLAS_ROWS = (2, 3)
+
+_JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+
+
+def runs_here(rows: int, patterns: int) -> bool:
+    """Whether the products of ``rows`` rows with ``patterns`` patterns run here (else BLAS)."""
+    return rows < FEW_ROWS and (patterns >= MANY_PATTERNS or rows in SLOW_BLAS_ROWS)
+
+
+def pattern_copies(xi: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The patterns as these kernels read them: (xi (P, N), xi.T (N, P)), C-contiguous.
+
+    int8 when every entry is ±1 (or 0), else ``dtype`` (real-valued patterns
+    of the correlated models).
+    """
+    exact = bool(np.all((xi == 1) | (xi == -1) | (xi == 0)))
+    copy_dtype = np.int8 if exact else dtype
+    rows = np.ascontiguousarray(xi, dtype=copy_dtype)
+    return rows, np.ascontiguousarray(rows.T)
+
+
+@numba.njit(**_JIT)
+def _axpy4(out, a, b, c, d, x0, x1, x2, x3):
+    """out += a x0 + b x1 + c x2 + d x3, added in that order; all 1-d of one length."""
+    to = out.dtype.type
+    for i in range(out.shape[0]):
+        out[i] = out[i] + a * to(x0[i]) + b * to(x1[i]) + c * to(x2[i]) + d * to(x3[i])
+
+
+@numba.njit(**_JIT)
+def _axpy4_pair(out, other, coef, other_coef, x0, x1, x2, x3):
+    """:func:`_axpy4` for two rows sharing the pattern rows; coef (4,) per row."""
+    a, b, c, d = coef[0], coef[1], coef[2], coef[3]
+    e, f, g, h = other_coef[0], other_coef[1], other_coef[2], other_coef[3]
+    to = out.dtype.type
+    for i in range(out.shape[0]):
+        y0, y1, y2, y3 = to(x0[i]), to(x1[i]), to(x2[i]), to(x3[i])
+        out[i] = out[i] + a * y0 + b * y1 + c * y2 + d * y3
+        other[i] = other[i] + e * y0 + f * y1 + g * y2 + h * y3
+
+
+@numba.njit(**_JIT)
+def _combine(coef, rows, out):
+    """out[k, :] = sum_j coef[k, j] rows[j, :], j ascending; coef (k, J), rows (J, W)."""
+    K, J = coef.shape
+    out[:] = 0.0
+    for k in range(0, K - 1, 2):
+        for j in range(0, J - 3, 4):
+            _axpy4_pair(out[k], out[k + 1], coef[k, j:j + 4], coef[k + 1, j:j + 4],
+                        rows[j], rows[j + 1], rows[j + 2], rows[j + 3])
+    for k in range(K - K % 2, K):
+        for j in range(0, J - 3, 4):
+            _axpy4(out[k], coef[k, j], coef[k, j + 1], coef[k, j + 2], coef[k, j + 3],
+                   rows[j], rows[j + 1], rows[j + 2], rows[j + 3])
+    for k in range(K):
+        for j in range(J - J % 4, J):
+            for i in range(out.shape[1]):
+                out[k, i] = out[k, i] + coef[k, j] * out.dtype.type(rows[j, i])
+
+
+def overlaps(m: np.ndarray, xi_t: np.ndarray, out: np.ndarray) -> None:
+    """out[k, mu] = sum_j m[k, j] xi[mu, j] (unnormalised overlaps) in place.
+
+    Parameters
+    ----------
+    m : ndarray of shape (k, N), float32 or float64, C-contiguous
+    xi_t : ndarray of shape (N, P), int8 or m's dtype (:func:`pattern_copies`)
+    out : ndarray of shape (k, P), m's dtype
+    """
+    _combine(m, xi_t, out)
+
+
+def fields(g: np.ndarray, xi: np.ndarray, out: np.ndarray) -> None:
+    """out[k, n] = sum_mu g[k, mu] xi[mu, n] in place.
+
+    Parameters
+    ----------
+    g : ndarray of shape (k, P), float32 or float64, C-contiguous
+    xi : ndarray of shape (P, N), int8 or g's dtype (:func:`pattern_copies`)
+    out : ndarray of shape (k, N), g's dtype
+    """
+    _combine(g, xi, out)

@@ -1,0 +1,119 @@
+"""The few-row pattern products and the vector tanh of a TAP step, against numpy.
+
+Both replace a numpy/BLAS call in the hot loop of kernels.tap; they must give
+the same numbers (to rounding), the same bits whatever else is computed with
+them, and keep NaN and infinities as numpy does (the iteration detects
+divergence by them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels import tap
+from kernels._products import FEW_ROWS, fields, overlaps, pattern_copies, runs_here
+from kernels._tanh import tanh_inplace
+
+SHAPES = [(1, 37, 301), (2, 130, 500), (3, 5, 64), (7, 129, 203)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("k", "P", "N"), SHAPES)
+def test_few_row_products_equal_the_matrix_products(k, P, N, dtype):
+    rng = np.random.default_rng(P * N + k)
+    xi = rng.choice([-1.0, 1.0], size=(P, N))
+    m = rng.uniform(-1, 1, size=(k, N)).astype(dtype)
+    g = rng.normal(size=(k, P)).astype(dtype)
+    rows, columns = pattern_copies(xi, np.dtype(dtype))
+    assert rows.dtype == np.int8 and columns.shape == (N, P)
+    got_overlaps = np.empty((k, P), dtype=dtype)
+    got_fields = np.empty((k, N), dtype=dtype)
+    overlaps(m, columns, got_overlaps)
+    fields(g, rows, got_fields)
+    # exact reference: float64 sums of float64 products, scaled by the sum of |terms|
+    eps = np.finfo(dtype).eps
+    for got, coef, patterns in ((got_overlaps, m, xi.T), (got_fields, g, xi)):
+        exact = coef.astype(np.float64) @ patterns
+        bound = np.abs(coef.astype(np.float64)) @ np.abs(patterns)
+        assert np.all(np.abs(got - exact) <= 2 * patterns.shape[0] * eps * bound)
+
+
+def test_a_rows_bits_do_not_depend_on_the_rows_computed_with_it():
+    rng = np.random.default_rng(3)
+    P, N = 131, 257
+    rows, columns = pattern_copies(rng.choice([-1.0, 1.0], size=(P, N)), np.dtype("float64"))
+    m = rng.uniform(-1, 1, size=(5, N))
+    together = np.empty((5, P))
+    overlaps(m, columns, together)
+    for k in range(5):
+        alone = np.empty((1, P))
+        overlaps(np.ascontiguousarray(m[k:k + 1]), columns, alone)
+        assert np.array_equal(alone[0], together[k])
+
+
+def test_real_valued_patterns_are_not_rounded_to_int8():
+    xi = np.array([[0.5, -1.0, 2.0], [1.0, 1.0, -1.0]])
+    rows, columns = pattern_copies(xi, np.dtype("float64"))
+    assert rows.dtype == np.float64 and np.array_equal(rows, xi)
+    out = np.empty((1, 3))
+    fields(np.array([[1.0, 2.0]]), rows, out)
+    assert np.allclose(out, [[2.5, 1.0, 0.0]])
+
+
+def test_blas_takes_many_rows_and_small_pattern_sets():
+    assert not runs_here(FEW_ROWS, 10_000)
+    assert runs_here(FEW_ROWS - 1, 200)
+    assert runs_here(2, 5) and not runs_here(1, 5)
+
+
+def test_tap_iterates_the_same_whichever_side_computes_the_products(monkeypatch):
+    """A solve with every product in the few-row loops agrees with one all in BLAS."""
+    rng = np.random.default_rng(7)
+    xi = rng.choice([-1.0, 1.0], size=(150, 600))
+    beta = 1.0 / np.array([0.2, 0.5, 0.9])
+    here = tap.solve(xi, beta)
+    monkeypatch.setattr(tap, "runs_here", lambda rows, patterns: False)
+    blas = tap.solve(xi, beta)
+    assert np.array_equal(here.status, blas.status)
+    assert np.max(np.abs(here.m - blas.m)) < 1e-9
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e-3, 0.3, 1.0, 4.0, 30.0])
+def test_tanh_is_within_3_ulp_of_numpy(scale):
+    x = np.random.default_rng(int(scale * 1e9) % 2**32).normal(size=200_000) * scale
+    got = x.copy()
+    tanh_inplace(got)
+    expected = np.tanh(x)
+    ulp = np.spacing(np.abs(expected))
+    assert np.max(np.abs(got - expected) / ulp) <= 3
+
+
+def test_tanh_keeps_nan_and_saturates_infinities():
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 25.0, -1e300])
+    tanh_inplace(x)
+    assert np.isnan(x[0])
+    assert np.array_equal(x[1:], [1.0, -1.0, 0.0, -0.0, 1.0, -1.0])
+    assert np.signbit(x[4])
+
+
+def test_tanh_bits_do_not_depend_on_offset_or_shape():
+    x = np.random.default_rng(11).normal(size=1001) * 3
+    reference = x.copy()
+    tanh_inplace(reference)
+    for offset in range(1, 8):
+        buffer = np.zeros(offset + x.size)
+        view = buffer[offset:]
+        view[:] = x
+        tanh_inplace(view)
+        assert np.array_equal(view, reference)
+    matrix = x[:1000].reshape(8, 125).copy()
+    tanh_inplace(matrix)
+    assert np.array_equal(matrix.reshape(-1), reference[:1000])
+
+
+def test_float32_tanh_is_numpys():
+    x = np.random.default_rng(5).normal(size=999).astype(np.float32) * 3
+    got = x.copy()
+    tanh_inplace(got)
+    assert np.array_equal(got, np.tanh(x))
