@@ -11,7 +11,7 @@ long tail (the temperatures still iterating after the others have finished:
 OpenBLAS 0.3.31 is slow: at k = 2 and 3 its small-k GEMM costs 2-2.5x per row
 what k = 1 costs, and k = 1 streams the float64 patterns (5 MB at N = 2000,
 P = 320) from L3 every step. Here the patterns are read as int8 (exact for
-±1 patterns: 8x less memory) and each converted pattern entry serves two rows,
+±1 patterns: 8x less memory) and each converted pattern entry serves up to four rows,
 so a row costs 0.25-0.75x of BLAS's at k = 2-7 and P >= 128 (k = 1 gains
 less, and loses below P = 128); :func:`runs_here` picks the faster side.
 
@@ -82,15 +82,38 @@ def _axpy4_pair(out, other, coef, other_coef, x0, x1, x2, x3):
 
 
 @numba.njit(**_JIT)
+def _axpy4_quad(o0, o1, o2, o3, c0, c1, c2, c3, x0, x1, x2, x3):
+    """:func:`_axpy4` for four rows sharing the pattern rows; c0 ... c3 (4,) per row."""
+    to = o0.dtype.type
+    for i in range(o0.shape[0]):
+        y0, y1, y2, y3 = to(x0[i]), to(x1[i]), to(x2[i]), to(x3[i])
+        o0[i] = o0[i] + c0[0] * y0 + c0[1] * y1 + c0[2] * y2 + c0[3] * y3
+        o1[i] = o1[i] + c1[0] * y0 + c1[1] * y1 + c1[2] * y2 + c1[3] * y3
+        o2[i] = o2[i] + c2[0] * y0 + c2[1] * y1 + c2[2] * y2 + c2[3] * y3
+        o3[i] = o3[i] + c3[0] * y0 + c3[1] * y1 + c3[2] * y2 + c3[3] * y3
+
+
+@numba.njit(**_JIT)
 def _combine(coef, rows, out):
-    """out[k, :] = sum_j coef[k, j] rows[j, :], j ascending; coef (k, J), rows (J, W)."""
+    """out[k, :] = sum_j coef[k, j] rows[j, :], j ascending; coef (k, J), rows (J, W).
+
+    Rows go four at a time, then two, then one: every row's sum has the same
+    order (same bits) whichever group it falls in.
+    """
     K, J = coef.shape
     out[:] = 0.0
-    for k in range(0, K - 1, 2):
+    quads = K - K % 4
+    pairs = K - K % 2
+    for k in range(0, quads, 4):
+        for j in range(0, J - 3, 4):
+            _axpy4_quad(out[k], out[k + 1], out[k + 2], out[k + 3],
+                        coef[k, j:j + 4], coef[k + 1, j:j + 4], coef[k + 2, j:j + 4],
+                        coef[k + 3, j:j + 4], rows[j], rows[j + 1], rows[j + 2], rows[j + 3])
+    for k in range(quads, pairs, 2):
         for j in range(0, J - 3, 4):
             _axpy4_pair(out[k], out[k + 1], coef[k, j:j + 4], coef[k + 1, j:j + 4],
                         rows[j], rows[j + 1], rows[j + 2], rows[j + 3])
-    for k in range(K - K % 2, K):
+    for k in range(pairs, K):
         for j in range(0, J - 3, 4):
             _axpy4(out[k], coef[k, j], coef[k, j + 1], coef[k, j + 2], coef[k, j + 3],
                    rows[j], rows[j + 1], rows[j + 2], rows[j + 3])
