@@ -44,8 +44,18 @@ SLOW_BLAS_ROWS = (2, 3)
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-def runs_here(rows: int, patterns: int) -> bool:
-    """Whether the products of ``rows`` rows with ``patterns`` patterns run here (else BLAS)."""
+def runs_here(rows: int, patterns: int, dtype: np.dtype) -> bool:
+    """Whether the products of ``rows`` rows with ``patterns`` patterns in ``dtype``
+    run here (else BLAS).
+
+    float64 only: the loops add the inner index one term after another, which in
+    float32 erred by about sqrt(N) eps, five times BLAS's blocked sums at N = 8000:
+    the exit residual of a float32 retrieval state rose to 0.9 of its bound
+    (RESIDUAL_FACTOR tol), and the critical-load search of examples/critical_load.toml
+    at N = 8000 took 5144 iterations instead of 750.
+    """
+    if np.dtype(dtype) != np.float64:
+        return False
     return rows < FEW_ROWS and (patterns >= MANY_PATTERNS or rows in SLOW_BLAS_ROWS)
 
 

@@ -22,11 +22,13 @@ outside the domain run a naive-mean-field transient first (``TRANSIENT_START``).
 K temperatures are iterated together, so the two products with the patterns per
 step are GEMMs: the state is stored by rows, m of shape (K, N), and a step
 costs ``M = m @ xi.T / N`` (K, P) and ``h = g @ xi`` (K, N), about 4 N P K
-flops. The rest is numpy's vectorised tanh (numba's scalar tanh is much slower),
-two fused Numba passes over (K, N) (three with a field) and one over (K, P).
-Temperatures that finish (converged,
+flops. The rest is a vectorised tanh (:mod:`kernels._tanh`; numpy's float64
+tanh and Numba's are scalar libm here), two fused Numba passes over (K, N)
+(three with a field) and one over (K, P). Temperatures that finish (converged,
 diverged, or stopped as hopeless) leave the active set, which is compacted, so
-they cost no further work.
+they cost no further work; when only a few remain (the long tail of a sweep)
+the products leave BLAS for :mod:`kernels._products`, which reads the patterns
+as int8.
 
 For ``reaction="iid"`` the step is the AMP iteration with time indices,
 
@@ -512,7 +514,7 @@ class _System:
 
     def overlaps(self, m: np.ndarray, out: np.ndarray) -> None:
         """out = m @ xi.T (k, P), unnormalised, for m (k, N): BLAS or the few-row loops."""
-        if runs_here(*out.shape):
+        if runs_here(*out.shape, out.dtype):
             overlaps(m, self.few_rows[1], out)
         else:
             np.matmul(m, self.xi.T, out=out)
@@ -525,7 +527,7 @@ class _System:
         common to all sites, J_ii only for per-site reactions; m (k, N), beta
         (k,), all in the iteration dtype.
         """
-        if runs_here(*scaled.shape):
+        if runs_here(*scaled.shape, scaled.dtype):
             fields(scaled, self.few_rows[0], out)
         else:
             np.matmul(scaled, self.xi, out=out)
@@ -619,7 +621,9 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
     OpenBLAS 0.3.31's Haswell kernels (AVX2) this pair ran 1.0-1.45x faster than
     the column layout (m (N, k), xi @ m) at N = 2000-8000, k = 1-32, float64 (mixed,
     0.9-1.2x, in float32); the column layout had been faster with the SkylakeX
-    (AVX-512) kernels. A step is these two products, np.tanh and three Numba
+    (AVX-512) kernels. Below ``kernels._products.FEW_ROWS`` active rows the
+    products run in :mod:`kernels._products` instead (``_System.overlaps``,
+    ``_System.local_field``). A step is these two products, the tanh and three Numba
     passes (:func:`_hidden_means`, the reaction subtraction,
     :func:`_update_and_test`), with no other numpy call unless a temperature
     finishes or a checkpoint of the early stop is due: the Python overhead

@@ -61,10 +61,25 @@ def test_real_valued_patterns_are_not_rounded_to_int8():
     assert np.allclose(out, [[2.5, 1.0, 0.0]])
 
 
-def test_blas_takes_many_rows_and_small_pattern_sets():
-    assert not runs_here(FEW_ROWS, 10_000)
-    assert runs_here(FEW_ROWS - 1, 200)
-    assert runs_here(2, 5) and not runs_here(1, 5)
+def test_blas_takes_many_rows_small_pattern_sets_and_float32():
+    f64 = np.dtype("float64")
+    assert not runs_here(FEW_ROWS, 10_000, f64)
+    assert runs_here(FEW_ROWS - 1, 200, f64)
+    assert runs_here(2, 5, f64) and not runs_here(1, 5, f64)
+    assert not runs_here(2, 200, np.dtype("float32"))
+
+
+def test_float32_retrieval_keeps_blas_accuracy():
+    """A float32 solve's exit residual stays well inside its bound at N = 8000 (the
+    in-order float32 sums of the few-row loops reached 0.9 of it)."""
+    from kernels._checks import effective_tol
+    from kernels.patterns import iid, point_rng
+    from kernels.solution import RESIDUAL_FACTOR
+
+    xi = iid(8000, 0.13, point_rng(1, 8000, 0.13, 0)).xi
+    solution = tap.solve(xi, np.array([10.0]), dtype="float32")
+    assert solution.status[0] == tap.CONVERGED
+    assert solution.residual[0] < 0.5 * RESIDUAL_FACTOR * effective_tol(1e-8, "float32")
 
 
 def test_tap_iterates_the_same_whichever_side_computes_the_products(monkeypatch):
@@ -73,7 +88,7 @@ def test_tap_iterates_the_same_whichever_side_computes_the_products(monkeypatch)
     xi = rng.choice([-1.0, 1.0], size=(150, 600))
     beta = 1.0 / np.array([0.2, 0.5, 0.9])
     here = tap.solve(xi, beta)
-    monkeypatch.setattr(tap, "runs_here", lambda rows, patterns: False)
+    monkeypatch.setattr(tap, "runs_here", lambda rows, patterns, dtype: False)
     blas = tap.solve(xi, beta)
     assert np.array_equal(here.status, blas.status)
     assert np.max(np.abs(here.m - blas.m)) < 1e-9
