@@ -13,7 +13,10 @@ what k = 1 costs, and k = 1 streams the float64 patterns (5 MB at N = 2000,
 P = 320) from L3 every step. Here the patterns are read as int8 (exact for
 ±1 patterns: 8x less memory) and each converted pattern entry serves up to four rows,
 so a row costs 0.25-0.75x of BLAS's at k = 2-7 and P >= 128 (k = 1 gains
-less, and loses below P = 128); :func:`runs_here` picks the faster side.
+less, and loses below P = 128); :func:`runs_here` picks the faster side, in
+float64 only (float32 sums in this order are too coarse, see there). What
+stays in BLAS goes through :func:`blas_product`, which avoids its slow k = 2
+and 3 GEMMs.
 
 Both products are axpy loops vectorised over the output index (n or mu), four
 pattern rows per pass, with the sum over the inner index in ascending order:
@@ -27,7 +30,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["FEW_ROWS", "fields", "overlaps", "pattern_copies", "runs_here"]
+__all__ = ["FEW_ROWS", "blas_product", "fields", "overlaps", "pattern_copies", "runs_here"]
 
 #: From this many rows on, both products run in BLAS (its GEMM kernels win).
 FEW_ROWS = 8
@@ -57,6 +60,26 @@ def runs_here(rows: int, patterns: int, dtype: np.dtype) -> bool:
     if np.dtype(dtype) != np.float64:
         return False
     return rows < FEW_ROWS and (patterns >= MANY_PATTERNS or rows in SLOW_BLAS_ROWS)
+
+
+def blas_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ b in BLAS, one row at a time where its GEMM is slow (k in SLOW_BLAS_ROWS).
+
+    The products :func:`runs_here` leaves to BLAS (float32, many rows, few
+    patterns). At k = 2 and 3 one matrix-vector product per row costs 0.5-0.6x
+    of the GEMM (float32, N = 2000-8000) with the same blocked sums.
+
+    Parameters
+    ----------
+    a : ndarray of shape (k, J)
+    b : ndarray of shape (J, W), any strides BLAS accepts (e.g. ``xi.T``)
+    out : ndarray of shape (k, W)
+    """
+    if a.shape[0] in SLOW_BLAS_ROWS:
+        for k in range(a.shape[0]):
+            np.matmul(a[k], b, out=out[k])
+    else:
+        np.matmul(a, b, out=out)
 
 
 def pattern_copies(xi: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:

@@ -70,7 +70,7 @@ from ._checks import (
     check_start,
     effective_tol,
 )
-from ._products import fields, overlaps, pattern_copies, runs_here
+from ._products import blas_product, fields, overlaps, pattern_copies, runs_here
 from ._reproducible import LANES, reproducible
 from ._tanh import tanh_inplace
 from .initial import initial_state
@@ -517,7 +517,7 @@ class _System:
         if runs_here(*out.shape, out.dtype):
             overlaps(m, self.few_rows[1], out)
         else:
-            np.matmul(m, self.xi.T, out=out)
+            blas_product(m, self.xi.T, out)
 
     def local_field(self, scaled: np.ndarray, m: np.ndarray, beta: np.ndarray, r: np.ndarray,
                     out: np.ndarray) -> None:
@@ -530,7 +530,7 @@ class _System:
         if runs_here(*scaled.shape, scaled.dtype):
             fields(scaled, self.few_rows[0], out)
         else:
-            np.matmul(scaled, self.xi, out=out)
+            blas_product(scaled, self.xi, out)
         if self.field is not None:
             _add_field(out, beta, self.field)
         if self.self_coupling is None:

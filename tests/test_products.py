@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from kernels import tap
-from kernels._products import FEW_ROWS, fields, overlaps, pattern_copies, runs_here
+from kernels._products import (
+    FEW_ROWS,
+    blas_product,
+    fields,
+    overlaps,
+    pattern_copies,
+    runs_here,
+)
 from kernels._tanh import tanh_inplace
 
 SHAPES = [(1, 37, 301), (2, 130, 500), (3, 5, 64), (7, 129, 203)]
@@ -67,6 +74,17 @@ def test_blas_takes_many_rows_small_pattern_sets_and_float32():
     assert runs_here(FEW_ROWS - 1, 200, f64)
     assert runs_here(2, 5, f64) and not runs_here(1, 5, f64)
     assert not runs_here(2, 200, np.dtype("float32"))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_blas_product_is_the_matrix_product_row_by_row_or_not(k):
+    rng = np.random.default_rng(k)
+    xi = rng.choice([-1.0, 1.0], size=(50, 301)).astype(np.float32)
+    m = rng.uniform(-1, 1, size=(k, 301)).astype(np.float32)
+    out = np.empty((k, 50), dtype=np.float32)
+    blas_product(m, xi.T, out)
+    exact = m.astype(np.float64) @ xi.T.astype(np.float64)
+    assert np.max(np.abs(out - exact)) < 301 * np.finfo(np.float32).eps
 
 
 def test_float32_retrieval_keeps_blas_accuracy():
