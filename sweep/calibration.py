@@ -10,12 +10,26 @@ critical_load search), in this process on one core, exactly as a worker would
 interpolates the measured seconds per seed linearly along that axis. Every seed
 is then charged the pilot's time at its value.
 
-The pilot's own cost is bounded: its samples are chosen with the cost model so
-that they take about ``PILOT_SHARE`` of the whole sweep, at least
-``PILOT_MIN_SECONDS`` and at most ``PILOT_MAX_SECONDS`` (split evenly over the
-(algorithm, N) groups); a group of which even one sample would exceed its share
-takes the model's estimate scaled by the measured-over-model ratio of the
-groups the pilot did measure (of the same algorithm if any, else of all).
+The pilot's own cost is bounded: it takes about ``PILOT_SHARE`` of the whole
+sweep, at least ``PILOT_MIN_SECONDS`` and at most ``PILOT_MAX_SECONDS``. The
+(algorithm, N) groups are measured from the cheapest to the most expensive,
+each allowed an even share of what is left of that budget; before each group,
+every group not yet measured is predicted by the cost model scaled by the
+measured-over-model time of the groups measured so far (of the same algorithm
+if any, else of all), and the budget follows that prediction of the sweep. So
+the model's absolute scale, which can be off tenfold, never decides alone: the
+cheap groups fix it, and the expensive group that dominates the sweep (the
+largest N) is measured too whenever one sample fits what is left (the
+critical-load example's N = 8000 was extrapolated from N = 1000-2000 at a
+quarter of its real cost). A group of which even one sample would exceed its
+share keeps that scaled prediction.
+A sweep's local workers run side by side and slow each other down through the
+caches and memory bandwidth they share (1.2-1.3x per seed here with two, more
+where the patterns outgrow L3). So on a local cluster of W > 1 workers the
+pilot runs with W - 1 shadow processes (:class:`_Shadows`) that solve each
+sample at the same time as the measured one, as the other workers will. Other
+clusters run elsewhere, and their pilot runs alone.
+
 Each worker process also pays once per algorithm for loading its compiled
 kernels (Numba's cache, or compiling them): the pilot's first solve of an
 algorithm is a warm-up, not a sample, and what it took beyond the same solve
@@ -25,7 +39,12 @@ the pilot's results are thrown away, only their times are kept.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
+import queue
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +61,9 @@ PILOT_SHARE = 0.05
 #: Bounds of the pilot's budget, s.
 PILOT_MIN_SECONDS = 5.0
 PILOT_MAX_SECONDS = 30.0
+#: How often (s) the pilot checks that its shadow processes are alive while it
+#: waits for them, and how long it waits for one to exit.
+SHADOW_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -121,56 +143,144 @@ def calibrate(spec: Spec) -> Calibration:
 
     model = seed_costs(spec)
     n_seeds = len(spec.seed)
-    budget = float(np.clip(PILOT_SHARE * model.sum() * n_seeds, PILOT_MIN_SECONDS,
-                           PILOT_MAX_SECONDS))
     seed_seconds = model.copy()
     measured = np.zeros(model.shape[:2], dtype=bool)
-    samples, startup = 0, 0.0
+    # cheapest group first: each measurement corrects the model's scale for the next
+    groups = sorted(np.ndindex(*model.shape[:2]), key=lambda group: model[group].sum())
+    warm_ups: dict[int, float] = {}
+    samples = 0
     start = time.perf_counter()
-    group_budget = budget / (model.shape[0] * model.shape[1])
-    with threadpool_limits(limits=1):  # as on a worker: one BLAS thread
-        for a in range(len(spec.algorithm)):
-            solved, warm_up = _measure(spec, a, model, group_budget, seed_seconds, measured)
-            samples += solved
-            startup += warm_up
-    _scale_unmeasured(model, seed_seconds, measured)
+    # as on a worker: one BLAS thread, and the other workers busy beside it
+    with threadpool_limits(limits=1), _shadows(spec) as shadows:
+        for done, (a, n) in enumerate(groups):
+            _rescale_unmeasured(model, seed_seconds, measured)
+            budget = np.clip(PILOT_SHARE * seed_seconds.sum() * n_seeds, PILOT_MIN_SECONDS,
+                             PILOT_MAX_SECONDS)
+            allowance = (budget - (time.perf_counter() - start)) / (len(groups) - done)
+            chosen = _sample_indices(seed_seconds[a, n], allowance)
+            if chosen.size:
+                _measure(spec, a, n, chosen, seed_seconds, warm_ups, shadows)
+                measured[a, n] = True
+                samples += chosen.size
+    _rescale_unmeasured(model, seed_seconds, measured)
     return Calibration(seed_seconds, measured, samples, time.perf_counter() - start, n_seeds,
-                       spec.cluster.workers * startup)
+                       spec.cluster.workers * sum(warm_ups.values()))
 
 
-def _scale_unmeasured(model: np.ndarray, seed_seconds: np.ndarray, measured: np.ndarray) -> None:
-    """Scale the model of the groups the pilot could not afford by the measured-over-
-    model ratio of the measured groups (same algorithm first), in place."""
-    if not measured.any() or measured.all():
+def _rescale_unmeasured(model: np.ndarray, seed_seconds: np.ndarray,
+                        measured: np.ndarray) -> None:
+    """Set the unmeasured groups of ``seed_seconds`` to the model scaled by the
+    measured-over-model time of the measured groups (of the same algorithm if
+    any, else of all; the model itself before any measurement), in place."""
+    if not measured.any():
         return
-    ratio = seed_seconds[measured].sum() / model[measured].sum()
+    overall = seed_seconds[measured].sum() / model[measured].sum()
     for a in range(model.shape[0]):
         mine = measured[a]
-        own = seed_seconds[a][mine].sum() / model[a][mine].sum() if mine.any() else ratio
-        seed_seconds[a][~mine] = model[a][~mine] * own
+        ratio = seed_seconds[a][mine].sum() / model[a][mine].sum() if mine.any() else overall
+        seed_seconds[a][~mine] = model[a][~mine] * ratio
 
 
-def _measure(spec: Spec, a: int, model: np.ndarray, group_budget: float,
-             seed_seconds: np.ndarray, measured: np.ndarray) -> tuple[int, float]:
-    """Pilot of one algorithm over every N: fills ``seed_seconds[a]`` and
-    ``measured[a]`` where a sample fits the group budget; returns the samples run
-    and the warm-up's excess over the same solve warm, s."""
+def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, seed_seconds: np.ndarray,
+             warm_ups: dict[int, float], shadows: _Shadows) -> None:
+    """Solve the first seed of group (algorithm a, N index n) at the ``chosen``
+    values of the task axis and interpolate its seconds per seed along that axis
+    into ``seed_seconds[a, n]``. The first group of an algorithm solves its first
+    sample twice: the first time loads or compiles the kernels, and its excess
+    over the second goes to ``warm_ups[a]``."""
     algorithm, lines, first_seed = spec.algorithm[a], np.asarray(spec.lines, float), spec.seed[0]
+    N = spec.N[n]
     solve = run_seed if spec.transition is None else run_transition_seed
-    samples = 0
-    warm_up = None
-    for n, N in enumerate(spec.N):
-        chosen = _sample_indices(model[a, n], group_budget)
-        if chosen.size == 0:
-            continue
-        if warm_up is None:  # Numba compilation or cache loading is not part of a seed's cost
-            warm_up = float(np.sum(solve(spec, algorithm, N, lines[chosen[0]], first_seed)
-                                   ["wall_time"]))
-        seconds = [float(np.sum(solve(spec, algorithm, N, lines[k], first_seed)["wall_time"]))
-                   for k in chosen]
-        if samples == 0:
-            warm_up = max(0.0, warm_up - seconds[0])
-        seed_seconds[a, n] = np.interp(lines, lines[chosen], seconds)
-        measured[a, n] = True
-        samples += chosen.size
-    return samples, warm_up or 0.0
+
+    def seconds(k: int) -> float:
+        shadows.begin(algorithm, N, float(lines[k]), first_seed)
+        spent = float(np.sum(solve(spec, algorithm, N, lines[k], first_seed)["wall_time"]))
+        shadows.end()
+        return spent
+
+    warm_up = seconds(chosen[0]) if a not in warm_ups else None
+    measured = [seconds(k) for k in chosen]
+    if warm_up is not None:
+        warm_ups[a] = max(0.0, warm_up - measured[0])
+    seed_seconds[a, n] = np.interp(lines, lines[chosen], measured)
+
+
+@contextlib.contextmanager
+def _shadows(spec: Spec) -> Iterator[_Shadows]:
+    """The shadow processes of a local cluster's pilot (module docstring), closed on
+    leaving; none for other clusters, one worker, or where processes cannot start."""
+    count = 0
+    if spec.cluster.kind == "local":
+        count = min(spec.cluster.workers, os.cpu_count() or 1) - 1
+    shadows = _Shadows(spec, count)
+    try:
+        yield shadows
+    finally:
+        shadows.close()
+
+
+class _Shadows:
+    """Processes that solve each pilot sample at the same time as the pilot does.
+
+    :meth:`begin` hands every shadow the sample (a seed, as
+    :func:`sweep.tasks.run_seed` / :func:`~sweep.tasks.run_transition_seed`
+    take it) just before the pilot solves it; :meth:`end` waits until they
+    have all finished it, so every measured solve runs beside them.
+    """
+
+    def __init__(self, spec: Spec, count: int) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        self._jobs = []
+        self._processes = []
+        self._done = context.Queue() if count > 0 else None
+        for _ in range(count):
+            jobs = context.SimpleQueue()
+            process = context.Process(target=_shadow, args=(spec, jobs, self._done),
+                                      name="hopsweep-pilot-shadow", daemon=True)
+            try:
+                process.start()
+            except OSError:  # no processes here: the pilot runs alone
+                break
+            self._jobs.append(jobs)
+            self._processes.append(process)
+
+    def begin(self, algorithm: str, N: int, line: float, seed: int) -> None:
+        for jobs in self._jobs:
+            jobs.put((algorithm, N, line, seed))
+
+    def end(self) -> None:
+        """Wait for every shadow to finish its sample; a shadow that died (it could
+        not start, e.g. under an interpreter reading stdin) ends the shadowing."""
+        for _ in self._jobs:
+            while True:
+                try:
+                    self._done.get(timeout=SHADOW_POLL_SECONDS)
+                    break
+                except queue.Empty:
+                    if not all(process.is_alive() for process in self._processes):
+                        self.close()
+                        return
+
+    def close(self) -> None:
+        for jobs, process in zip(self._jobs, self._processes, strict=True):
+            if process.is_alive():
+                jobs.put(None)
+        for process in self._processes:
+            process.join(timeout=SHADOW_POLL_SECONDS)
+            if process.is_alive():
+                process.terminate()
+        self._jobs, self._processes = [], []
+
+
+def _shadow(spec: Spec, jobs, done) -> None:
+    """A shadow process: solve each job as the pilot does, say so, until None."""
+    from threadpoolctl import threadpool_limits
+
+    solve = run_seed if spec.transition is None else run_transition_seed
+    with threadpool_limits(limits=1):
+        while (job := jobs.get()) is not None:
+            algorithm, N, line, seed = job
+            try:
+                solve(spec, algorithm, N, line, seed)
+            finally:
+                done.put(True)

@@ -1,0 +1,94 @@
+"""The dry run's pilot: cheapest groups first, the dominant group measured, shadows
+beside it on a local cluster (sweep.calibration)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from sweep import calibration
+from sweep.config import as_spec
+
+
+def _spec(workers: int, N: list[int]):
+    return as_spec({
+        "name": "pilot", "root_seed": 3,
+        "grid": {"algorithm": ["tap"], "N": N, "alpha": [0.05, 0.1],
+                 "T": {"start": 0.2, "stop": 1.2, "num": 6}, "seed": 40},
+        "cluster": {"workers": workers},
+    })
+
+
+def test_a_model_ten_times_too_high_does_not_keep_the_largest_group_unmeasured(monkeypatch):
+    """The cost model's scale is often off tenfold. With it inflated 10x over the
+    real cost of the largest N and a budget of five of its seeds, an even split of
+    the budget (a third per N) left that group to the model; measuring the cheap
+    groups first rescales it, and the largest N is measured too."""
+    from threadpoolctl import threadpool_limits
+
+    from sweep.tasks import run_seed
+
+    spec = _spec(1, [100, 400, 1600])
+    line = spec.lines[len(spec.lines) // 2]
+    with threadpool_limits(limits=1):
+        run_seed(spec, "tap", 1600, line, 0)  # warm
+        start = time.perf_counter()
+        run_seed(spec, "tap", 1600, line, 0)
+        one_seed = time.perf_counter() - start
+    model = calibration.seed_costs(spec)
+    inflated = model * 10 * one_seed / model[0, 2, len(spec.lines) // 2]
+    budget = 5 * one_seed
+    monkeypatch.setattr(calibration, "seed_costs", lambda s: inflated)
+    monkeypatch.setattr(calibration, "PILOT_MIN_SECONDS", budget)
+    monkeypatch.setattr(calibration, "PILOT_MAX_SECONDS", budget)
+    assert inflated[0, 2].min() > budget / 3  # an even split could not afford it
+    result = calibration.calibrate(spec)
+    assert result.measured.all()
+    assert result.seed_seconds[0, 2].max() < inflated[0, 2].max() / 3
+
+
+def test_a_shadow_solves_each_sample_while_the_pilot_does():
+    spec = _spec(2, [200])
+    shadows = calibration._Shadows(spec, 1)
+    try:
+        assert len(shadows._processes) == 1
+        shadows.begin("tap", 200, 0.05, 0)
+        shadows.end()  # returns only once the shadow has solved the sample
+        assert shadows._done.empty()
+        assert shadows._processes[0].is_alive()
+    finally:
+        process = shadows._processes[0]
+        shadows.close()
+    assert not process.is_alive()
+
+
+def test_a_dead_shadow_does_not_hang_the_pilot():
+    spec = _spec(2, [200])
+    shadows = calibration._Shadows(spec, 1)
+    process = shadows._processes[0]
+    process.terminate()
+    process.join()
+    start = time.perf_counter()
+    shadows.begin("tap", 200, 0.05, 0)
+    shadows.end()
+    assert time.perf_counter() - start < 5 * calibration.SHADOW_POLL_SECONDS
+    assert shadows._processes == []  # the pilot goes on alone
+    shadows.close()
+
+
+def test_only_a_local_cluster_of_several_workers_gets_shadows():
+    with calibration._shadows(_spec(1, [200])) as alone:
+        assert alone._processes == []
+    remote = as_spec({
+        "name": "pilot", "root_seed": 3,
+        "grid": {"algorithm": ["tap"], "N": [200], "alpha": [0.05], "T": [0.5], "seed": 2},
+        "cluster": {"kind": "address", "address": "tcp://127.0.0.1:8786", "workers": 4},
+    })
+    with calibration._shadows(remote) as none:
+        assert none._processes == []
+    with calibration._shadows(_spec(2, [200])) as beside:
+        assert len(beside._processes) == 1
+        processes = list(beside._processes)
+    assert not any(process.is_alive() for process in processes)
+    assert np.all([process.exitcode is not None for process in processes])
