@@ -11,18 +11,21 @@ interpolates the measured seconds per seed linearly along that axis. Every seed
 is then charged the pilot's time at its value.
 
 The pilot's own cost is bounded: it takes about ``PILOT_SHARE`` of the whole
-sweep, at least ``PILOT_MIN_SECONDS`` and at most ``PILOT_MAX_SECONDS``. The
-(algorithm, N) groups are measured from the cheapest to the most expensive,
-each allowed an even share of what is left of that budget; before each group,
-every group not yet measured is predicted by the cost model scaled by the
-measured-over-model time of the groups measured so far (of the same algorithm
-if any, else of all), and the budget follows that prediction of the sweep. So
+sweep, at least ``PILOT_MIN_SECONDS`` and at most ``PILOT_MAX_SECONDS``, split
+evenly over the (algorithm, N) groups. They are measured each algorithm's
+cheapest N first, then each one's next, and so on; before each group, every
+group not yet measured is predicted by the cost model scaled by the
+measured-over-model time of its algorithm's groups measured so far, the budget
+follows that prediction of the sweep, and the group takes the samples whose
+predicted cost fits its share, or else one sample at the middle of the task
+axis if that costs at most ``ONE_SAMPLE_SHARE`` of the sweep. So
 the model's absolute scale, which can be off tenfold, never decides alone: the
 cheap groups fix it, and the expensive group that dominates the sweep (the
 largest N) is measured too whenever one sample fits what is left (the
 critical-load example's N = 8000 was extrapolated from N = 1000-2000 at a
-quarter of its real cost). A group of which even one sample would exceed its
-share keeps that scaled prediction.
+quarter of its real cost). A group of which even one sample would cost more
+keeps that scaled prediction (an algorithm never measured: the model
+scaled by the measured-over-model time of all the groups measured).
 A sweep's local workers run side by side and slow each other down through the
 caches and memory bandwidth they share (1.2-1.3x per seed here with two, more
 where the patterns outgrow L3). So on a local cluster of W > 1 workers the
@@ -61,6 +64,10 @@ PILOT_SHARE = 0.05
 #: Bounds of the pilot's budget, s.
 PILOT_MIN_SECONDS = 5.0
 PILOT_MAX_SECONDS = 30.0
+#: A group whose samples do not fit its share still gets one, at the middle of
+#: the task axis, if it costs at most this share of the sweep (and the pilot
+#: stays within PILOT_MAX_SECONDS).
+ONE_SAMPLE_SHARE = 0.1
 #: How often (s) the pilot checks that its shadow processes are alive while it
 #: waits for them, and how long it waits for one to exit.
 SHADOW_POLL_SECONDS = 1.0
@@ -145,39 +152,52 @@ def calibrate(spec: Spec) -> Calibration:
     n_seeds = len(spec.seed)
     seed_seconds = model.copy()
     measured = np.zeros(model.shape[:2], dtype=bool)
-    # cheapest group first: each measurement corrects the model's scale for the next
-    groups = sorted(np.ndindex(*model.shape[:2]), key=lambda group: model[group].sum())
+    # each algorithm's cheapest N first, then each one's next: every measurement
+    # corrects the model's scale for the same algorithm's larger N
+    rank = np.argsort(np.argsort(model.sum(axis=-1), axis=1), axis=1)
+    groups = sorted(np.ndindex(*model.shape[:2]),
+                    key=lambda group: (rank[group], model[group].sum()))
     warm_ups: dict[int, float] = {}
     samples = 0
     start = time.perf_counter()
     # as on a worker: one BLAS thread, and the other workers busy beside it
     with threadpool_limits(limits=1), _shadows(spec) as shadows:
-        for done, (a, n) in enumerate(groups):
-            _rescale_unmeasured(model, seed_seconds, measured)
+        for a, n in groups:
+            _rescale_unmeasured(model, seed_seconds, measured, across=False)
             budget = np.clip(PILOT_SHARE * seed_seconds.sum() * n_seeds, PILOT_MIN_SECONDS,
                              PILOT_MAX_SECONDS)
-            allowance = (budget - (time.perf_counter() - start)) / (len(groups) - done)
-            chosen = _sample_indices(seed_seconds[a, n], allowance)
+            elapsed = time.perf_counter() - start
+            chosen = _sample_indices(seed_seconds[a, n], budget / len(groups))
+            middle = len(spec.lines) // 2
+            one = seed_seconds[a, n, middle]
+            if (chosen.size == 0 and one <= ONE_SAMPLE_SHARE * seed_seconds.sum() * n_seeds
+                    and elapsed + one <= PILOT_MAX_SECONDS):
+                chosen = np.array([middle])  # one sample beats the model
             if chosen.size:
                 _measure(spec, a, n, chosen, seed_seconds, warm_ups, shadows)
                 measured[a, n] = True
                 samples += chosen.size
-    _rescale_unmeasured(model, seed_seconds, measured)
+    _rescale_unmeasured(model, seed_seconds, measured, across=True)
     return Calibration(seed_seconds, measured, samples, time.perf_counter() - start, n_seeds,
                        spec.cluster.workers * sum(warm_ups.values()))
 
 
-def _rescale_unmeasured(model: np.ndarray, seed_seconds: np.ndarray,
-                        measured: np.ndarray) -> None:
+def _rescale_unmeasured(model: np.ndarray, seed_seconds: np.ndarray, measured: np.ndarray,
+                        across: bool) -> None:
     """Set the unmeasured groups of ``seed_seconds`` to the model scaled by the
-    measured-over-model time of the measured groups (of the same algorithm if
-    any, else of all; the model itself before any measurement), in place."""
+    measured-over-model time of the same algorithm's measured groups, in place.
+    An algorithm with none keeps the model, or with ``across`` takes the ratio
+    of all measured groups (algorithms differ: naive mean field ran 20x its
+    model where TAP ran 2.6x)."""
     if not measured.any():
         return
     overall = seed_seconds[measured].sum() / model[measured].sum()
     for a in range(model.shape[0]):
         mine = measured[a]
-        ratio = seed_seconds[a][mine].sum() / model[a][mine].sum() if mine.any() else overall
+        if mine.any():
+            ratio = seed_seconds[a][mine].sum() / model[a][mine].sum()
+        else:
+            ratio = overall if across else 1.0
         seed_seconds[a][~mine] = model[a][~mine] * ratio
 
 
