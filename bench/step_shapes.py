@@ -29,7 +29,7 @@ from kernels.registry import DTYPES
 SHAPES_N = (500, 2000, 8000, 16000)
 SHAPES_K = (1, 8, 64)
 SHAPES_ALPHA = 0.1
-SHAPE_REPEATS = 3
+SHAPE_REPEATS = 5
 #: Target duration of one timing (s); the iteration count follows from it.
 SHAPE_SECONDS = 0.15
 #: Fewest timed steps: with 3 at N = 16000 the difference of two solves was

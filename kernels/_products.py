@@ -13,7 +13,7 @@ what k = 1 costs, and k = 1 streams the float64 patterns (5 MB at N = 2000,
 P = 320) from L3 every step. Here the patterns are read as int8 (exact for
 ±1 patterns: 8x less memory) and each converted pattern entry serves up to four rows,
 so a row costs 0.25-0.75x of BLAS's at k = 2-7 and P >= 128 (k = 1 gains
-less, and loses below P = 128); :func:`runs_here` picks the faster side, in
+only once the patterns outgrow L3); :func:`runs_here` picks the faster side, in
 float64 only (float32 sums in this order are too coarse, see there). What
 stays in BLAS goes through :func:`blas_product`, which avoids its slow k = 2
 and 3 GEMMs.
@@ -35,10 +35,16 @@ __all__ = ["FEW_ROWS", "blas_product", "fields", "overlaps", "pattern_copies", "
 #: From this many rows on, both products run in BLAS (its GEMM kernels win).
 FEW_ROWS = 8
 
-#: Below FEW_ROWS, with at least this many patterns the int8 loops win at every k
-#: (they read 8x less memory; at k = 1 they lose below about 128 patterns, which
-#: fit the caches as float64).
+#: Below FEW_ROWS, with at least this many patterns the int8 loops win at two
+#: rows and more (they read 8x less memory than the float64 patterns).
 MANY_PATTERNS = 128
+
+#: Float64 patterns of at least this size no longer stay in the L3 cache (32 MiB
+#: here) between steps, and BLAS streams them from memory. Then the loops also win
+#: at one row (N = 8000, P = 640: 0.6-0.8x of BLAS's time; at N = 2000, P = 200
+#: a step took 192 us here against 134 in BLAS) and up to 2 FEW_ROWS rows (0.7x
+#: at 8 and 12 rows, N = 8000).
+OUT_OF_CACHE_BYTES = 16 * 2**20
 
 #: Row counts where OpenBLAS 0.3.31's GEMM is slow whatever P: 1.3-2.6x more time
 #: per row than here, at P = 41-320 (k = 2 costs more than two calls of k = 1).
@@ -47,9 +53,9 @@ SLOW_BLAS_ROWS = (2, 3)
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-def runs_here(rows: int, patterns: int, dtype: np.dtype) -> bool:
-    """Whether the products of ``rows`` rows with ``patterns`` patterns in ``dtype``
-    run here (else BLAS).
+def runs_here(rows: int, patterns: int, sites: int, dtype: np.dtype) -> bool:
+    """Whether the products of ``rows`` rows with ``patterns`` x ``sites`` patterns in
+    ``dtype`` run here (else BLAS, :func:`blas_product`).
 
     float64 only: the loops add the inner index one term after another, which in
     float32 erred by about sqrt(N) eps, five times BLAS's blocked sums at N = 8000:
@@ -59,7 +65,10 @@ def runs_here(rows: int, patterns: int, dtype: np.dtype) -> bool:
     """
     if np.dtype(dtype) != np.float64:
         return False
-    return rows < FEW_ROWS and (patterns >= MANY_PATTERNS or rows in SLOW_BLAS_ROWS)
+    out_of_cache = patterns * sites * 8 >= OUT_OF_CACHE_BYTES
+    if rows == 1 or rows >= FEW_ROWS:
+        return out_of_cache and rows < 2 * FEW_ROWS
+    return patterns >= MANY_PATTERNS or rows in SLOW_BLAS_ROWS
 
 
 def blas_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:

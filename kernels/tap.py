@@ -514,7 +514,7 @@ class _System:
 
     def overlaps(self, m: np.ndarray, out: np.ndarray) -> None:
         """out = m @ xi.T (k, P), unnormalised, for m (k, N): BLAS or the few-row loops."""
-        if runs_here(*out.shape, out.dtype):
+        if runs_here(*out.shape, m.shape[1], out.dtype):
             overlaps(m, self.few_rows[1], out)
         else:
             blas_product(m, self.xi.T, out)
@@ -527,7 +527,7 @@ class _System:
         common to all sites, J_ii only for per-site reactions; m (k, N), beta
         (k,), all in the iteration dtype.
         """
-        if runs_here(*scaled.shape, scaled.dtype):
+        if runs_here(*scaled.shape, out.shape[1], scaled.dtype):
             fields(scaled, self.few_rows[0], out)
         else:
             blas_product(scaled, self.xi, out)

@@ -70,10 +70,12 @@ def test_real_valued_patterns_are_not_rounded_to_int8():
 
 def test_blas_takes_many_rows_small_pattern_sets_and_float32():
     f64 = np.dtype("float64")
-    assert not runs_here(FEW_ROWS, 10_000, f64)
-    assert runs_here(FEW_ROWS - 1, 200, f64)
-    assert runs_here(2, 5, f64) and not runs_here(1, 5, f64)
-    assert not runs_here(2, 200, np.dtype("float32"))
+    assert not runs_here(FEW_ROWS, 100, 2000, f64) and runs_here(FEW_ROWS, 1600, 16_000, f64)
+    assert not runs_here(2 * FEW_ROWS, 10_000, 10_000, f64)
+    assert runs_here(FEW_ROWS - 1, 200, 2000, f64)
+    assert runs_here(2, 5, 2000, f64) and not runs_here(1, 5, 2000, f64)
+    assert not runs_here(1, 200, 2000, f64) and runs_here(1, 640, 8000, f64)
+    assert not runs_here(2, 200, 2000, np.dtype("float32"))
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
@@ -106,7 +108,7 @@ def test_tap_iterates_the_same_whichever_side_computes_the_products(monkeypatch)
     xi = rng.choice([-1.0, 1.0], size=(150, 600))
     beta = 1.0 / np.array([0.2, 0.5, 0.9])
     here = tap.solve(xi, beta)
-    monkeypatch.setattr(tap, "runs_here", lambda rows, patterns, dtype: False)
+    monkeypatch.setattr(tap, "runs_here", lambda rows, patterns, sites, dtype: False)
     blas = tap.solve(xi, beta)
     assert np.array_equal(here.status, blas.status)
     assert np.max(np.abs(here.m - blas.m)) < 1e-9
