@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cost import seed_costs
-from .tasks import run_seed, run_transition_seed
+from .tasks import seed_solver
 
 if TYPE_CHECKING:
     from .spec import Spec
@@ -210,7 +210,7 @@ def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, seed_seconds: np.nd
     over the second goes to ``warm_ups[a]``."""
     algorithm, lines, first_seed = spec.algorithm[a], np.asarray(spec.lines, float), spec.seed[0]
     N = spec.N[n]
-    solve = run_seed if spec.transition is None else run_transition_seed
+    solve = seed_solver(spec)
 
     def seconds(k: int) -> float:
         shadows.begin(algorithm, N, float(lines[k]), first_seed)
@@ -296,7 +296,7 @@ def _shadow(spec: Spec, jobs, done) -> None:
     """A shadow process: solve each job as the pilot does, say so, until None."""
     from threadpoolctl import threadpool_limits
 
-    solve = run_seed if spec.transition is None else run_transition_seed
+    solve = seed_solver(spec)
     with threadpool_limits(limits=1):
         while (job := jobs.get()) is not None:
             algorithm, N, line, seed = job

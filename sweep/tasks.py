@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 # Workers run one task per core: one Numba thread (set before Numba is imported).
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
@@ -156,6 +156,12 @@ def run_transition_seed(spec: Spec, algorithm: str, N: int, line: float,
             "status": np.int8(found.status)}
 
 
+def seed_solver(spec: Spec) -> Callable[..., dict[str, np.ndarray]]:
+    """The function that computes one seed of ``spec``: :func:`run_seed` for a grid,
+    :func:`run_transition_seed` in transition mode (same arguments)."""
+    return run_seed if spec.transition is None else run_transition_seed
+
+
 def run_task(spec: Spec, task: Task, seeds: np.ndarray) -> dict[str, np.ndarray]:
     """Run the selected seeds of one task in this process, with one BLAS thread.
 
@@ -178,7 +184,7 @@ def run_task(spec: Spec, task: Task, seeds: np.ndarray) -> dict[str, np.ndarray]
     algorithm, N, line = spec.algorithm[task.a], spec.N[task.n], spec.lines[task.k]
     chosen = [spec.seed[task.s0 + j] for j in np.flatnonzero(seeds)]
     _fault({"algorithm": algorithm, "N": N, spec.line_dim: line}, chosen)
-    run = run_seed if spec.transition is None else run_transition_seed
+    run = seed_solver(spec)
     with threadpool_limits(limits=1):
         rows = [run(spec, algorithm, N, line, seed) for seed in chosen]
     return {name: np.stack([row[name] for row in rows]) for name in rows[0]}
