@@ -71,7 +71,7 @@ from ._checks import (
     effective_tol,
 )
 from ._products import blas_product, fields, overlaps, pattern_copies, runs_here
-from ._reproducible import LANES, reproducible
+from ._reproducible import LANES, lane_sum, reproducible
 from ._tanh import tanh_inplace
 from .initial import initial_state
 from .reaction import IIDReaction, NoReaction, SiteSpectralReaction, make_reaction
@@ -107,7 +107,6 @@ from .status import PENDING
 #: N = 3000 one spin-glass point of 282 (alpha = 0.08, T = 1.075, converging
 #: after 700 iterations of wandering) was stopped.
 STAGNATION_FIRST_CHECK = 32
-STAGNATION_GROWTH = 2.0
 STAGNATION_SPEEDUP = 2.0
 STAGNATION_STRIKES = 2
 
@@ -324,8 +323,7 @@ def _damped_update(m, new, damping, residual, q_sum):
                 m[k, n0 + lane] = v
                 total[lane] += v * v
         biggest = largest.max()
-        q = ((total[0] + total[1]) + (total[2] + total[3])) + (
-            (total[4] + total[5]) + (total[6] + total[7]))
+        q = lane_sum(total)
         for n in range(n_full, N):
             d = new[k, n] - m[k, n]
             biggest = max(biggest, abs(d))
@@ -738,8 +736,7 @@ def _hopeless(act: _Active, windows: _Windows, tol: float, max_iter: int) -> np.
     act.strikes += out_of_reach
     act.level_previous = level
     act.log_sum = np.zeros_like(level)
-    windows.start, windows.centre_previous = t, centre
-    windows.next_check = int(STAGNATION_GROWTH * t)
+    windows.start, windows.centre_previous, windows.next_check = t, centre, 2 * t
     return act.strikes >= STAGNATION_STRIKES
 
 
