@@ -55,6 +55,7 @@ energy must agree on one set of equations and one active-set layout.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numba
@@ -485,14 +486,12 @@ class _System:
 
     ``xi`` (P, N), used by both BLAS products (the first as ``xi.T``: a
     transposed float copy doubled the memory the products stream and was not
-    faster); ``few_rows`` the (P, N) and (N, P) copies the products of a few
-    rows read instead (:mod:`kernels._products`, int8 for ±1 patterns);
-    ``field`` (N,) or None; ``self_coupling`` (N,) J_ii of a per-site reaction,
-    else None; ``amp`` whether the AMP form with time indices is iterated.
+    faster); ``field`` (N,) or None; ``self_coupling`` (N,) J_ii of a per-site
+    reaction, else None; ``amp`` whether the AMP form with time indices is
+    iterated.
     """
 
     xi: np.ndarray
-    few_rows: tuple[np.ndarray, np.ndarray]
     field: np.ndarray | None
     reaction: object
     self_coupling: np.ndarray | None
@@ -503,12 +502,19 @@ class _System:
         per_site = isinstance(reaction, (SiteSpectralReaction, NoReaction))
         return cls(
             xi=xi,
-            few_rows=pattern_copies(xi, xi.dtype),
             field=None if field is None else field.astype(xi.dtype),
             reaction=reaction,
             self_coupling=reaction.self_coupling.astype(xi.dtype) if per_site else None,
             amp=isinstance(reaction, IIDReaction),
         )
+
+    @functools.cached_property
+    def few_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (P, N) and (N, P) copies the products of a few rows read
+        (:mod:`kernels._products`, int8 for ±1 patterns), made on first use: a
+        float32 solve, or one that never gets down to a few temperatures, needs
+        none (26 ms per solve at N = 8000, P = 1100)."""
+        return pattern_copies(self.xi, self.xi.dtype)
 
     def overlaps(self, m: np.ndarray, out: np.ndarray) -> None:
         """out = m @ xi.T (k, P), unnormalised, for m (k, N): BLAS or the few-row loops."""
