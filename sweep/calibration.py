@@ -21,7 +21,7 @@ predicted cost fits its share, or else one sample at the middle of the task
 axis if that costs at most ``ONE_SAMPLE_SHARE`` of the sweep. So
 the model's absolute scale, which can be off tenfold, never decides alone: the
 cheap groups fix it, and the expensive group that dominates the sweep (the
-largest N) is measured too whenever one sample fits what is left (the
+largest N) is measured too whenever one sample of it is affordable (the
 critical-load example's N = 8000 was extrapolated from N = 1000-2000 at a
 quarter of its real cost). A group of which even one sample would cost more
 keeps that scaled prediction (an algorithm never measured: the model
