@@ -97,6 +97,18 @@ def assert_identical(reference_store):
     return check
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every test that uses Slurm in one pytest-xdist group (``--dist loadgroup``).
+
+    They share the one Slurm of the machine, and each cancels the test jobs it
+    finds (``clean_slurm_queue``): run side by side they would cancel each other's.
+    """
+    for item in items:
+        if "slurm" in getattr(item, "fixturenames", ()) or item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
 @pytest.fixture
 def slurm():
     """A responding Slurm (skip with the reason, or fail under CI=true), none of our jobs."""
