@@ -32,6 +32,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,8 +165,9 @@ def _tls_args(tls: TLSFiles | None) -> list[str]:
     return ["--tls-ca-file", str(tls.ca), "--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Stop a process this module started, and its children (own session)."""
+def stop_session(process: subprocess.Popen) -> None:
+    """Stop a process started in its own session (this module's, :func:`hopsweep_popen`),
+    and its children, unless it has ended."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -173,6 +175,17 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def stopped_on_exit(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """Yield ``process``; on leaving, stop it and its children if it still runs
+    (:func:`stop_session`), so a failed assertion leaves no sweep behind (a Slurm
+    driver would hold worker jobs into the next test)."""
+    try:
+        yield process
+    finally:
+        stop_session(process)
 
 
 DASK_RECIPE = Path(__file__).resolve().parents[1] / "deploy" / "dask"
@@ -311,9 +324,9 @@ class DaskProcesses:
 
     def __exit__(self, *exc) -> None:
         for worker in self.workers:
-            _stop(worker)
+            stop_session(worker)
         if self.scheduler is not None:
-            _stop(self.scheduler)
+            stop_session(self.scheduler)
 
 
 # ---------------------------------------------------------------------------- Slurm
