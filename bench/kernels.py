@@ -18,9 +18,10 @@ time of each is kept. Sections:
 - shapes (``bench/step_shapes.py``): the step against a plain numpy batched
   step from N = 500 to 16000 and K = 1 to 64, both dtypes, and the float32
   speed-up at N = 4000;
-- early stop: on a grid at N = 1000 (alpha in ALPHAS_GRID, T across
-  [0.05, 1.2]), the share of all iterations spent on points that end
-  unconverged, with and without the early stop.
+- early stop: on the first grid of ``bench/early_stop.py`` (N = 1000, alpha in
+  ALPHAS_GRID, T across [0.05, 1.2]), point-iterations with and without the early
+  stop, the share spent on points that end unconverged, and converging states lost
+  (that bench runs seven grids).
 
 - exit check: on the early-stop grid (with the early stop), the time of the
   exit check of ``tap.solve`` (the equation residual recomputed at the returned
@@ -44,6 +45,7 @@ import importlib.util
 import time
 
 import _unshadow  # first: the kernels package, not this file
+import early_stop
 import numpy as np
 from step_shapes import report_step_shapes
 from threadpoolctl import threadpool_limits
@@ -69,10 +71,11 @@ STEP_ITERS = (10, 110)
 STEP_T = (0.2, 0.3)
 STEP_DAMPING = 0.97
 #: Early-stop grid.
-GRID_N = 1000
-ALPHAS_GRID = (0.02, 0.05, 0.08, 0.1, 0.12)
-GRID_T = np.linspace(0.05, 1.2, 24)
-GRID_MAX_ITER = 2000
+EARLY_STOP_GRID = early_stop.GRIDS[0]
+GRID_N = EARLY_STOP_GRID.N
+ALPHAS_GRID = EARLY_STOP_GRID.alphas
+GRID_T = np.asarray(EARLY_STOP_GRID.T)
+GRID_MAX_ITER = early_stop.MAX_ITER
 #: Plain loop baseline: temperatures and iterations per temperature.
 LOOP_POINTS, LOOP_ITERS = 8, 40
 #: Random starts (the acceptance grid of issue 14: below T = 0.9, alpha 0.01-0.05).
@@ -193,32 +196,6 @@ def speed(repeats: int = REPEATS) -> dict:
             "gemm_bound_seconds": best[("gemm_step", d)]
             / (STEP_K * (STEP_ITERS[1] - STEP_ITERS[0])),
         }
-    return result
-
-
-def early_stop_share() -> dict:
-    """Iterations, their share on points ending unconverged, and converged
-    points, with and without the early stop (same grid, same samples)."""
-    result = {}
-    converged = {}
-    for early_stop in (False, True):
-        total = wasted = 0
-        flags = []
-        start = time.perf_counter()
-        for alpha in ALPHAS_GRID:
-            xi = iid(GRID_N, alpha, point_rng(ROOT_SEED, GRID_N, alpha, 0)).xi
-            sol = tap.solve(xi, 1.0 / GRID_T, max_iter=GRID_MAX_ITER, early_stop=early_stop)
-            total += int(sol.iterations.sum())
-            wasted += int(sol.iterations[sol.status != CONVERGED].sum())
-            flags.append(sol.status == CONVERGED)
-        converged[early_stop] = np.concatenate(flags)
-        result["with" if early_stop else "without"] = {
-            "iterations": total,
-            "unconverged_share": wasted / total,
-            "seconds": time.perf_counter() - start,
-            "converged": int(converged[early_stop].sum()),
-        }
-    result["lost"] = int(np.sum(converged[False] & ~converged[True]))
     return result
 
 
@@ -362,21 +339,9 @@ def report_speed(timing: dict) -> dict:
 
 
 def report_early_stop() -> dict:
-    """Print the early-stop section; it adds nothing to the summary line."""
-    share = early_stop_share()
-    print(
-        f"grid N={GRID_N}, alpha={ALPHAS_GRID}, {GRID_T.size} T in [{GRID_T[0]}, {GRID_T[-1]}],"
-        f" from pattern 0, max_iter={GRID_MAX_ITER}:"
-    )
-    for key in ("without", "with"):
-        s = share[key]
-        print(
-            f"  {key} early stop: {s['iterations']} iterations, {s['unconverged_share']:.0%} "
-            f"of them on points ending unconverged; {s['converged']} points converged; "
-            f"{s['seconds']:.2f} s"
-        )
-    ratio = share["without"]["iterations"] / share["with"]["iterations"]
-    print(f"  early stop: {ratio:.1f}x fewer iterations, {share['lost']} converging points lost")
+    """Print the early stop's effect on one grid (bench/early_stop.py runs seven); it
+    adds nothing to the summary line."""
+    early_stop.report(EARLY_STOP_GRID, early_stop.compare(EARLY_STOP_GRID))
     return {}
 
 
