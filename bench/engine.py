@@ -25,9 +25,12 @@ Run: ``python bench/engine.py`` (about 4 minutes on 2 cores).
    Finally the kernel loop is run as W plain processes at once (each a disjoint
    shard of the tasks, no Dask, no store; timed from launch to exit like the
    engine): ``engine rate / parallel kernel rate`` (and the same ratio of CPU
-   seconds) isolates the engine's cost from how well this machine runs W
-   processes at once (shared caches and memory bandwidth make each of two
-   concurrent kernel processes slower than one alone).
+   seconds) isolates the engine's cost from what any W fresh processes pay: each
+   starts Python, imports and loads Numba's compiled code (about 1.2 CPU-s), and
+   the shards (tasks by id, not by cost) end at different times. Each shard also
+   reports its own computing time: their sum over the kernel alone's time shows
+   how W concurrent kernel processes run here, the slowest over its W-th part
+   adds the shards' imbalance.
 
 2. Planning a 10^6-point spec: ``make_plan``, iterating every task, and creating
    the store template (metadata only), timed, with the peak of Python
@@ -120,14 +123,19 @@ def engine(config_text: str, directory: Path) -> tuple[int, float, float]:
     return int(match.group(1)), seconds, float(match.group(2))
 
 
-def parallel_kernel(workers: int) -> float:
-    """Wall seconds of ``workers`` processes running disjoint shards of the kernel loop."""
+def parallel_kernel(workers: int) -> tuple[float, float, float]:
+    """(wall seconds from launch to exit, slowest shard's computing seconds, all
+    shards' computing seconds) of ``workers`` processes running disjoint shards of
+    the kernel loop."""
     start = time.perf_counter()
-    shards = [subprocess.Popen([sys.executable, __file__, "--shard", str(i), str(workers)])
+    shards = [subprocess.Popen([sys.executable, __file__, "--shard", str(i), str(workers)],
+                               stdout=subprocess.PIPE, text=True)
               for i in range(workers)]
-    if any(shard.wait() != 0 for shard in shards):
+    outputs = [shard.communicate()[0] for shard in shards]
+    if any(shard.returncode != 0 for shard in shards):
         raise RuntimeError("a kernel shard process failed")
-    return time.perf_counter() - start
+    computing = [float(out.split()[-1]) for out in outputs]
+    return time.perf_counter() - start, max(computing), sum(computing)
 
 
 def plan_million(directory: Path) -> tuple[float, float, int]:
@@ -162,17 +170,21 @@ def main() -> None:
             points_e, seconds, inrun = engine(CONFIG, directory)
             eng.append((seconds, inrun, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_start))
             cpu_start = cpu_seconds(resource.RUSAGE_CHILDREN)
-            seconds = parallel_kernel(WORKERS)
-            parallel.append((seconds, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_start))
+            seconds, slowest, computing = parallel_kernel(WORKERS)
+            parallel.append((seconds, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_start,
+                             slowest, computing))
         seconds_k, cpu_k = min(kernel)
         seconds_e, inrun_e, cpu_e = min(eng)
-        seconds_p, cpu_p = min(parallel)
+        seconds_p, cpu_p, slowest_p, computing_p = min(parallel)
         rate_k, rate_e = points_k / seconds_k, points_e / seconds_e
         print(f"kernel alone : {points_k} points in {seconds_k:.1f} s = {rate_k:.1f} points/s "
               "(1 process)")
         print(f"hopsweep run : {points_e} points in {seconds_e:.1f} s end to end "
               f"({inrun_e:.1f} s computing) = {rate_e:.1f} points/s ({WORKERS} workers)")
-        print(f"kernel in {WORKERS} plain processes: {points_k / seconds_p:.1f} points/s")
+        print(f"kernel in {WORKERS} plain processes: {points_k / seconds_p:.1f} points/s "
+              f"({seconds_p:.1f} s launch to exit; slowest shard computing {slowest_p:.1f} s "
+              f"= {slowest_p / (seconds_k / WORKERS):.2f} x the kernel alone's 1/{WORKERS}; "
+              f"the shards side by side take {computing_p / seconds_k:.2f} x its time)")
         efficiency = rate_e / (WORKERS * rate_k)
         inrun = points_e / inrun_e / (WORKERS * rate_k)
         cpu_efficiency = (points_e / cpu_e) / (points_k / cpu_k)
@@ -199,6 +211,6 @@ if __name__ == "__main__":
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1):
-            kernel_alone(CONFIG, int(sys.argv[2]), int(sys.argv[3]))
+            print(kernel_alone(CONFIG, int(sys.argv[2]), int(sys.argv[3]))[1])
     else:
         main()
