@@ -7,8 +7,9 @@ pilot measures it. For every (algorithm, N) it solves the first seed at a few
 values spread over the task axis (the loads; the temperatures of a
 critical_load search), in this process on one core, exactly as a worker would
 (:func:`sweep.tasks.run_seed`, :func:`sweep.tasks.run_transition_seed`), and
-interpolates the measured seconds per seed linearly along that axis. Every seed
-is then charged the pilot's time at its value.
+interpolates the ratio of the measured seconds per seed to the model's linearly
+along that axis. Every seed is then charged the model's time at its value
+times that ratio.
 
 The pilot's own cost is bounded: it takes about ``PILOT_SHARE`` of the whole
 sweep, at least ``PILOT_MIN_SECONDS`` and at most ``PILOT_MAX_SECONDS``, split
@@ -174,7 +175,7 @@ def calibrate(spec: Spec) -> Calibration:
                     and elapsed + one <= PILOT_MAX_SECONDS):
                 chosen = np.array([middle])  # one sample beats the model
             if chosen.size:
-                _measure(spec, a, n, chosen, seed_seconds, warm_ups, shadows)
+                _measure(spec, a, n, chosen, model, seed_seconds, warm_ups, shadows)
                 measured[a, n] = True
                 samples += chosen.size
     _rescale_unmeasured(model, seed_seconds, measured, across=True)
@@ -201,13 +202,17 @@ def _rescale_unmeasured(model: np.ndarray, seed_seconds: np.ndarray, measured: n
         seed_seconds[a][~mine] = model[a][~mine] * ratio
 
 
-def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, seed_seconds: np.ndarray,
-             warm_ups: dict[int, float], shadows: _Shadows) -> None:
+def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, model: np.ndarray,
+             seed_seconds: np.ndarray, warm_ups: dict[int, float], shadows: _Shadows) -> None:
     """Solve the first seed of group (algorithm a, N index n) at the ``chosen``
-    values of the task axis and interpolate its seconds per seed along that axis
-    into ``seed_seconds[a, n]``. The first group of an algorithm solves its first
-    sample twice: the first time loads or compiles the kernels, and its excess
-    over the second goes to ``warm_ups[a]``."""
+    values of the task axis and set ``seed_seconds[a, n]`` to the model times the
+    measured-over-model ratio, interpolated along that axis: the model knows how
+    a step's cost grows along it (P with alpha), the samples how many steps it
+    takes. (Interpolating the seconds themselves made one middle sample a
+    constant: the transitions example's N = 8000 came out at 0.38x its cost at
+    alpha = 0.1 and 2.1x at 0.03.) The first group of an algorithm solves its
+    first sample twice: the first time loads or compiles the kernels, and its
+    excess over the second goes to ``warm_ups[a]``."""
     algorithm, lines, first_seed = spec.algorithm[a], np.asarray(spec.lines, float), spec.seed[0]
     N = spec.N[n]
     solve = seed_solver(spec)
@@ -222,7 +227,8 @@ def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, seed_seconds: np.nd
     measured = [seconds(k) for k in chosen]
     if warm_up is not None:
         warm_ups[a] = max(0.0, warm_up - measured[0])
-    seed_seconds[a, n] = np.interp(lines, lines[chosen], measured)
+    ratio = np.asarray(measured) / model[a, n, chosen]
+    seed_seconds[a, n] = model[a, n] * np.interp(lines, lines[chosen], ratio)
 
 
 @contextlib.contextmanager

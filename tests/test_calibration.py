@@ -92,3 +92,21 @@ def test_only_a_local_cluster_of_several_workers_gets_shadows():
         processes = list(beside._processes)
     assert not any(process.is_alive() for process in processes)
     assert np.all([process.exitcode is not None for process in processes])
+
+
+def test_one_sample_scales_the_model_along_the_axis_instead_of_a_constant(monkeypatch):
+    """A group measured at one load is charged the model's growth with the load,
+    times the measured-over-model ratio there; a constant charged the largest
+    load of the transitions example 0.38x its cost."""
+    spec = as_spec({
+        "name": "pilot", "root_seed": 3,
+        "grid": {"algorithm": ["tap"], "N": [1000], "alpha": [0.05, 0.1, 0.2],
+                 "T": {"start": 0.2, "stop": 1.2, "num": 4}, "seed": 4},
+        "cluster": {"workers": 1},
+    })
+    monkeypatch.setattr(calibration, "_sample_indices", lambda costs, budget: np.array([1]))
+    model = calibration.seed_costs(spec)[0, 0]
+    result = calibration.calibrate(spec)
+    charged = result.seed_seconds[0, 0]
+    assert model[2] > 1.5 * model[0]  # the model's step cost grows with P
+    np.testing.assert_allclose(charged / model, charged[1] / model[1], rtol=1e-12)
