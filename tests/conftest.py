@@ -97,6 +97,15 @@ def assert_identical(reference_store):
     return check
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers of ``--numprocesses=auto``: the CPUs this process may use (its cgroup
+    quota and affinity, as Dask counts them), where pytest-xdist would take the
+    physical cores psutil reports, a container's whole host."""
+    from dask.system import CPU_COUNT
+
+    return CPU_COUNT
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put every test that uses Slurm in one pytest-xdist group (``--dist loadgroup``).
