@@ -32,7 +32,6 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,9 +164,8 @@ def _tls_args(tls: TLSFiles | None) -> list[str]:
     return ["--tls-ca-file", str(tls.ca), "--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
 
 
-def stop_session(process: subprocess.Popen) -> None:
-    """Stop a process started in its own session (this module's, :func:`hopsweep_popen`),
-    and its children, unless it has ended."""
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a process this module started, and its children (own session)."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -175,17 +173,6 @@ def stop_session(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def stopped_on_exit(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
-    """Yield ``process``; on leaving, stop it and its children if it still runs
-    (:func:`stop_session`), so a failed assertion leaves no sweep behind (a Slurm
-    driver would hold worker jobs into the next test)."""
-    try:
-        yield process
-    finally:
-        stop_session(process)
 
 
 DASK_RECIPE = Path(__file__).resolve().parents[1] / "deploy" / "dask"
@@ -324,9 +311,9 @@ class DaskProcesses:
 
     def __exit__(self, *exc) -> None:
         for worker in self.workers:
-            stop_session(worker)
+            _stop(worker)
         if self.scheduler is not None:
-            stop_session(self.scheduler)
+            _stop(self.scheduler)
 
 
 # ---------------------------------------------------------------------------- Slurm
@@ -441,7 +428,7 @@ def hopsweep_popen(
     ``slow=True`` loads tests/slow_tasks.py into this process first (shards).
     """
     with open(log, "wb") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             _command(args, slow),
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -449,6 +436,20 @@ def hopsweep_popen(
             cwd=cwd,
             start_new_session=True,
         )
+    _STARTED.append(process)
+    return process
+
+
+#: What :func:`hopsweep_popen` started, for :func:`stop_started`.
+_STARTED: list[subprocess.Popen] = []
+
+
+def stop_started() -> None:
+    """Stop every process :func:`hopsweep_popen` started that still runs, and its
+    children: after a test (conftest), so that a failed assertion leaves no sweep
+    running, e.g. a Slurm driver holding worker jobs into the next test."""
+    while _STARTED:
+        _stop(_STARTED.pop())
 
 
 def run_args(config: Path, store: Path, *options: str) -> tuple[str, ...]:

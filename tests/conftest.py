@@ -118,12 +118,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("slurm"))
 
 
+@pytest.fixture(autouse=True)
+def _no_sweep_left_running():
+    """After each test, stop the ``hopsweep`` processes it started and left running
+    (``cluster_helpers.stop_started``)."""
+    yield
+    from cluster_helpers import stop_started
+
+    stop_started()
+
+
 @pytest.fixture
 def slurm():
     """A responding Slurm (skip with the reason, or fail under CI=true), none of our jobs."""
-    from cluster_helpers import clean_slurm_queue, require_slurm
+    from cluster_helpers import clean_slurm_queue, require_slurm, stop_started
 
     require_slurm()
     clean_slurm_queue()
     yield
+    stop_started()  # a driver still running would submit jobs again
     clean_slurm_queue()

@@ -35,7 +35,6 @@ from cluster_helpers import (
     run_args,
     slow_env,
     slurm_cluster,
-    stopped_on_exit,
     wait_for_progress,
     write_config,
 )
@@ -132,13 +131,13 @@ def test_scancel_of_every_worker_job_mid_sweep_loses_nothing(slurm, tmp_path):
     config = write_config(tmp_path, LONG, slurm_cluster())
     store = tmp_path / "long.zarr"
     watcher = JobWatcher(JOB_NAME)
-    with stopped_on_exit(start_slurm_driver(config, store, tmp_path / "run.log")) as driver:
-        wait_for_progress(store, driver, timeout=COMMAND_TIMEOUT)
-        cancelled = {job for job, state in watcher.poll() if state == "RUNNING"}
-        assert cancelled, "no worker job running while points were being computed"
-        subprocess.run(["scancel", *sorted(cancelled)], check=True, timeout=30)
-        before = done_fraction(store)
-        code = watcher.wait_while(driver)
+    driver = start_slurm_driver(config, store, tmp_path / "run.log")
+    wait_for_progress(store, driver, timeout=COMMAND_TIMEOUT)
+    cancelled = {job for job, state in watcher.poll() if state == "RUNNING"}
+    assert cancelled, "no worker job running while points were being computed"
+    subprocess.run(["scancel", *sorted(cancelled)], check=True, timeout=30)
+    before = done_fraction(store)
+    code = watcher.wait_while(driver)
     assert code == 0, (tmp_path / "run.log").read_text()
     assert before < 1.0
     replacements = watcher.running - cancelled
@@ -162,8 +161,7 @@ def test_worker_jobs_retire_before_walltime_and_are_replaced(slurm, tmp_path):
     store = tmp_path / "long.zarr"
     watcher = JobWatcher(JOB_NAME)
     driver = start_slurm_driver(config, store, tmp_path / "run.log", RETIREMENT_TASK_SECONDS)
-    with stopped_on_exit(driver):
-        code = watcher.wait_while(driver)
+    code = watcher.wait_while(driver)
     assert code == 0, (tmp_path / "run.log").read_text()
     job_logs = {path.name: path.read_text() for path in tmp_path.glob("slurm-*.out")}
     retired = [name for name, text in job_logs.items() if "worker-lifetime-reached" in text]
@@ -191,8 +189,7 @@ def test_killed_slurm_driver_resumes_on_rerun(slurm, tmp_path, monkeypatch):
     # Orphaned workers lose their scheduler and end their jobs after the death timeout.
     watcher.wait_gone(orphans, timeout=COMMAND_TIMEOUT)
     rerun = hopsweep_popen(*run_args(config, store), cwd=tmp_path, log=tmp_path / "second.log")
-    with stopped_on_exit(rerun):
-        code = watcher.wait_while(rerun)
+    code = watcher.wait_while(rerun)
     log = (tmp_path / "second.log").read_text()
     assert code == 0, log
     computed = int(log.split("computed ")[1].split(" points")[0])
