@@ -65,7 +65,7 @@ def runs_here(rows: int, patterns: int, sites: int, dtype: np.dtype) -> bool:
     """
     if np.dtype(dtype) != np.float64:
         return False
-    out_of_cache = patterns * sites * 8 >= OUT_OF_CACHE_BYTES
+    out_of_cache = patterns * sites * np.dtype(dtype).itemsize >= OUT_OF_CACHE_BYTES
     if rows == 1 or rows >= FEW_ROWS:
         return out_of_cache and rows < 2 * FEW_ROWS
     return patterns >= MANY_PATTERNS or rows in SLOW_BLAS_ROWS
