@@ -158,6 +158,7 @@ def calibrate(spec: Spec) -> Calibration:
     rank = np.argsort(np.argsort(model.sum(axis=-1), axis=1), axis=1)
     groups = sorted(np.ndindex(*model.shape[:2]),
                     key=lambda group: (rank[group], model[group].sum()))
+    middle = len(spec.lines) // 2  # the one sample a group gets when its share fits none
     warm_ups: dict[int, float] = {}
     samples = 0
     start = time.perf_counter()
@@ -165,13 +166,12 @@ def calibrate(spec: Spec) -> Calibration:
     with threadpool_limits(limits=1), _shadows(spec) as shadows:
         for a, n in groups:
             _rescale_unmeasured(model, seed_seconds, measured, across=False)
-            budget = np.clip(PILOT_SHARE * seed_seconds.sum() * n_seeds, PILOT_MIN_SECONDS,
-                             PILOT_MAX_SECONDS)
+            sweep_seconds = seed_seconds.sum() * n_seeds  # as predicted now
+            budget = np.clip(PILOT_SHARE * sweep_seconds, PILOT_MIN_SECONDS, PILOT_MAX_SECONDS)
             elapsed = time.perf_counter() - start
             chosen = _sample_indices(seed_seconds[a, n], budget / len(groups))
-            middle = len(spec.lines) // 2
             one = seed_seconds[a, n, middle]
-            if (chosen.size == 0 and one <= ONE_SAMPLE_SHARE * seed_seconds.sum() * n_seeds
+            if (chosen.size == 0 and one <= ONE_SAMPLE_SHARE * sweep_seconds
                     and elapsed + one <= PILOT_MAX_SECONDS):
                 chosen = np.array([middle])  # one sample beats the model
             if chosen.size:
