@@ -47,6 +47,15 @@ class Grid:
     damping: float = 0.5
     dtype: str = "float64"
 
+    def patterns(self, alpha: float, seed: int = 0) -> np.ndarray:
+        """The ±1 patterns (P, N) of one sample, drawn as a sweep with ROOT_SEED draws them."""
+        return iid(self.N, alpha, point_rng(ROOT_SEED, self.N, alpha, seed)).xi
+
+    @property
+    def beta(self) -> np.ndarray:
+        """Inverse temperatures (K,)."""
+        return 1.0 / np.asarray(self.T)
+
     def label(self) -> str:
         return (f"N={self.N} alpha={self.alphas[0]:g}-{self.alphas[-1]:g} "
                 f"{len(self.T)} T in [{self.T[0]:g}, {self.T[-1]:g}] seeds={len(self.seeds)} "
@@ -83,7 +92,6 @@ class Outcome:
 
 def compare(grid: Grid) -> Outcome:
     """Solve ``grid`` without and with the early stop, on the same disorder."""
-    beta = 1.0 / np.asarray(grid.T)
     outcome = Outcome({}, {}, {}, {}, [])
     status, iterations = {}, {}
     for early_stop in (False, True):
@@ -91,8 +99,8 @@ def compare(grid: Grid) -> Outcome:
         runs = []
         for alpha in grid.alphas:
             for seed in grid.seeds:
-                xi = iid(grid.N, alpha, point_rng(ROOT_SEED, grid.N, alpha, seed)).xi
-                runs.append(tap.solve(xi, beta, xi[0], damping=grid.damping, max_iter=MAX_ITER,
+                xi = grid.patterns(alpha, seed)
+                runs.append(tap.solve(xi, grid.beta, xi[0], damping=grid.damping, max_iter=MAX_ITER,
                                       dtype=grid.dtype, early_stop=early_stop))
         outcome.seconds[early_stop] = time.perf_counter() - start
         status[early_stop] = np.array([run.status for run in runs])

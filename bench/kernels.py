@@ -18,8 +18,8 @@ time of each is kept. Sections:
 - shapes (``bench/step_shapes.py``): the step against a plain numpy batched
   step from N = 500 to 16000 and K = 1 to 64, both dtypes, and the float32
   speed-up at N = 4000;
-- early stop: on the first grid of ``bench/early_stop.py`` (N = 1000, alpha in
-  ALPHAS_GRID, T across [0.05, 1.2]), point-iterations with and without the early
+- early stop: on the first grid of ``bench/early_stop.py`` (N = 1000, five loads
+  up to 0.12, T across [0.05, 1.2]), point-iterations with and without the early
   stop, the share spent on points that end unconverged, and converging states lost
   (that bench runs seven grids).
 
@@ -72,10 +72,6 @@ STEP_T = (0.2, 0.3)
 STEP_DAMPING = 0.97
 #: Early-stop grid.
 EARLY_STOP_GRID = early_stop.GRIDS[0]
-GRID_N = EARLY_STOP_GRID.N
-ALPHAS_GRID = EARLY_STOP_GRID.alphas
-GRID_T = np.asarray(EARLY_STOP_GRID.T)
-GRID_MAX_ITER = early_stop.MAX_ITER
 #: Plain loop baseline: temperatures and iterations per temperature.
 LOOP_POINTS, LOOP_ITERS = 8, 40
 #: Random starts (the acceptance grid of issue 14: below T = 0.9, alpha 0.01-0.05).
@@ -206,26 +202,27 @@ def exit_check_fraction(repeats: int = REPEATS) -> dict:
     residual recomputation it ends with (``tap.equation_residual`` on the
     returned states); the best time of each over the repeats is kept.
     """
+    grid, max_iter = EARLY_STOP_GRID, early_stop.MAX_ITER
     cases = []
-    for alpha in ALPHAS_GRID:
-        xi = iid(GRID_N, alpha, point_rng(ROOT_SEED, GRID_N, alpha, 0)).xi
-        sol = tap.solve(xi, 1.0 / GRID_T, max_iter=GRID_MAX_ITER)
+    for alpha in grid.alphas:
+        xi = grid.patterns(alpha)
+        sol = tap.solve(xi, grid.beta, max_iter=max_iter)
         system = tap._System.build(xi, None, make_reaction("iid", xi))
         cases.append((xi, system, sol.m, int(sol.iterations.sum())))
     best_solve = best_check = np.inf
     for _ in range(repeats):
         t_solve = sum(
-            _seconds(lambda xi=xi: tap.solve(xi, 1.0 / GRID_T, max_iter=GRID_MAX_ITER))
+            _seconds(lambda xi=xi: tap.solve(xi, grid.beta, max_iter=max_iter))
             for xi, *_ in cases
         )
         t_check = sum(
-            _seconds(lambda s=system, m=m: tap.equation_residual(s, 1.0 / GRID_T, m))
+            _seconds(lambda s=system, m=m: tap.equation_residual(s, grid.beta, m))
             for _, system, m, _ in cases
         )
         best_solve, best_check = min(best_solve, t_solve), min(best_check, t_check)
     iterations = sum(c[3] for c in cases)
     return {"solve": best_solve, "check": best_check, "iterations": iterations,
-            "points": len(cases) * GRID_T.size}
+            "points": len(cases) * len(grid.T)}
 
 
 def _classes(n_condensed: np.ndarray) -> dict:
