@@ -3,7 +3,7 @@
 The cost model (:mod:`sweep.cost`) knows the flops of one iteration but not how
 many iterations a point will take: a grid where most points converge in twenty
 iterations and one where most run to ``max_iter`` differ a hundredfold. The
-pilot measures it. For every (algorithm, N) it solves the first seed at a few
+pilot measures it. For every (algorithm, N) it solves a seed at each of a few
 values spread over the task axis (the loads; the temperatures of a
 critical_load search), in this process on one core, exactly as a worker would
 (:func:`sweep.tasks.run_seed`, :func:`sweep.tasks.run_transition_seed`), and
@@ -13,13 +13,20 @@ times that ratio.
 
 The pilot's own cost is bounded: it takes about ``PILOT_SHARE`` of the whole
 sweep, at least ``PILOT_MIN_SECONDS`` and at most ``PILOT_MAX_SECONDS``, split
-evenly over the (algorithm, N) groups. They are measured each algorithm's
-cheapest N first, then each one's next, and so on; before each group, every
-group not yet measured is predicted by the cost model scaled by the
-measured-over-model time of its algorithm's groups measured so far, the budget
-follows that prediction of the sweep, and the group takes the samples whose
-predicted cost fits its share, or else one sample at the middle of the task
-axis if that costs at most ``ONE_SAMPLE_SHARE`` of the sweep. So
+over the (algorithm, N) groups in proportion to their predicted cost (each
+gets at least ``FLOOR_OF_EVEN_SHARE`` of an even split): the group that
+dominates the sweep dominates its error, so it gets the samples. They are
+measured each algorithm's cheapest N first, then each one's next, and so on;
+before each group, every group not yet measured is predicted by the cost
+model scaled by the measured-over-model time of its algorithm's groups
+measured so far, the budget follows that prediction of the sweep, and the
+group takes the samples whose predicted cost fits its share, or else one
+sample at the middle of the task axis if that costs at most
+``ONE_SAMPLE_SHARE`` of the sweep. A group's samples take its seeds in turn
+(the first sample the first seed, the next the second, ...): one seed's
+iteration count is not the mean's (at N = 8000 in the transitions example
+the first seed ran 0.81x the mean of twelve), and the interpolation along
+the axis averages the samples' deviations. So
 the model's absolute scale, which can be off tenfold, never decides alone: the
 cheap groups fix it, and the expensive group that dominates the sweep (the
 largest N) is measured too whenever one sample of it is affordable (the
@@ -61,10 +68,13 @@ if TYPE_CHECKING:
     from .spec import Spec
 
 #: Share of the sweep's estimated compute that the pilot may spend.
-PILOT_SHARE = 0.05
+PILOT_SHARE = 0.1
 #: Bounds of the pilot's budget, s.
 PILOT_MIN_SECONDS = 5.0
 PILOT_MAX_SECONDS = 30.0
+#: The least share of the budget a group gets, as a fraction of an even split
+#: (the cheap groups measured first fix the model's scale for the others).
+FLOOR_OF_EVEN_SHARE = 0.25
 #: A group whose samples do not fit its share still gets one, at the middle of
 #: the task axis, if it costs at most this share of the sweep (and the pilot
 #: stays within PILOT_MAX_SECONDS).
@@ -166,10 +176,12 @@ def calibrate(spec: Spec) -> Calibration:
     with threadpool_limits(limits=1), _shadows(spec) as shadows:
         for a, n in groups:
             _rescale_unmeasured(model, seed_seconds, measured, across=False)
-            sweep_seconds = seed_seconds.sum() * n_seeds  # as predicted now
+            group_seconds = seed_seconds[a, n].sum() * n_seeds  # as predicted now
+            sweep_seconds = seed_seconds.sum() * n_seeds
             budget = np.clip(PILOT_SHARE * sweep_seconds, PILOT_MIN_SECONDS, PILOT_MAX_SECONDS)
+            share = budget * max(group_seconds / sweep_seconds, FLOOR_OF_EVEN_SHARE / len(groups))
             elapsed = time.perf_counter() - start
-            chosen = _sample_indices(seed_seconds[a, n], budget / len(groups))
+            chosen = _sample_indices(seed_seconds[a, n], share)
             one = seed_seconds[a, n, middle]
             if (chosen.size == 0 and one <= ONE_SAMPLE_SHARE * sweep_seconds
                     and elapsed + one <= PILOT_MAX_SECONDS):
@@ -204,27 +216,28 @@ def _rescale_unmeasured(model: np.ndarray, seed_seconds: np.ndarray, measured: n
 
 def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, model: np.ndarray,
              seed_seconds: np.ndarray, warm_ups: dict[int, float], shadows: _Shadows) -> None:
-    """Solve the first seed of group (algorithm a, N index n) at the ``chosen``
-    values of the task axis and set ``seed_seconds[a, n]`` to the model times the
-    measured-over-model ratio, interpolated along that axis: the model knows how
+    """Solve group (algorithm a, N index n) at the ``chosen`` values of the task
+    axis, the j-th of them with the grid's j-th seed (cycling), and set
+    ``seed_seconds[a, n]`` to the model times the measured-over-model ratio,
+    interpolated along that axis: the model knows how
     a step's cost grows along it (P with alpha), the samples how many steps it
     takes. (Interpolating the seconds themselves made one middle sample a
     constant: the transitions example's N = 8000 came out at 0.38x its cost at
     alpha = 0.1 and 2.1x at 0.03.) The first group of an algorithm solves its
     first sample twice: the first time loads or compiles the kernels, and its
     excess over the second goes to ``warm_ups[a]``."""
-    algorithm, lines, first_seed = spec.algorithm[a], np.asarray(spec.lines, float), spec.seed[0]
-    N = spec.N[n]
+    algorithm, lines, N = spec.algorithm[a], np.asarray(spec.lines, float), spec.N[n]
     solve = seed_solver(spec)
 
-    def seconds(k: int) -> float:
-        shadows.begin(algorithm, N, float(lines[k]), first_seed)
-        spent = float(np.sum(solve(spec, algorithm, N, lines[k], first_seed)["wall_time"]))
+    def seconds(k: int, seed: int) -> float:
+        shadows.begin(algorithm, N, float(lines[k]), seed)
+        spent = float(np.sum(solve(spec, algorithm, N, lines[k], seed)["wall_time"]))
         shadows.end()
         return spent
 
-    warm_up = seconds(chosen[0]) if a not in warm_ups else None
-    measured = [seconds(k) for k in chosen]
+    seeds = [spec.seed[j % len(spec.seed)] for j in range(chosen.size)]
+    warm_up = seconds(chosen[0], seeds[0]) if a not in warm_ups else None
+    measured = [seconds(k, seed) for k, seed in zip(chosen, seeds, strict=True)]
     if warm_up is not None:
         warm_ups[a] = max(0.0, warm_up - measured[0])
     ratio = np.asarray(measured) / model[a, n, chosen]

@@ -110,3 +110,48 @@ def test_one_sample_scales_the_model_along_the_axis_instead_of_a_constant(monkey
     charged = result.seed_seconds[0, 0]
     assert model[2] > 1.5 * model[0]  # the model's step cost grows with P
     np.testing.assert_allclose(charged / model, charged[1] / model[1], rtol=1e-12)
+
+
+def test_the_budget_goes_to_each_group_in_proportion_to_its_cost(monkeypatch):
+    """The group that dominates the sweep dominates the estimate's error: it gets
+    its share of the budget by cost, not an even split (which left the
+    transitions example's N = 8000 one sample at its cheaper middle load, and
+    the estimate at 0.7x), and a cheap group still gets its floor."""
+    spec = _spec(1, [100, 1600])
+    budget = 2.0
+    shares = []
+    sample_indices = calibration._sample_indices
+
+    def recording(costs, share):
+        shares.append(share)
+        return sample_indices(costs, share)
+
+    monkeypatch.setattr(calibration, "_sample_indices", recording)
+    monkeypatch.setattr(calibration, "PILOT_MIN_SECONDS", budget)
+    monkeypatch.setattr(calibration, "PILOT_MAX_SECONDS", budget)
+    result = calibration.calibrate(spec)
+    cheap, dear = shares  # the cheapest group is measured first
+    predicted = result.seed_seconds.sum(axis=-1)[0]
+    assert predicted[1] > 5 * predicted[0]
+    assert dear > 0.75 * budget  # an even split gives it half
+    assert cheap >= calibration.FLOOR_OF_EVEN_SHARE * budget / 2
+    assert result.measured.all()
+
+
+def test_the_samples_of_a_group_take_its_seeds_in_turn(monkeypatch):
+    """One seed's iteration count is not the mean's: the pilot's samples of a group
+    are solved with the grid's seeds in turn (after a warm-up with the first)."""
+    spec = _spec(1, [200])
+    solved = []
+    solver = calibration.seed_solver(spec)
+
+    def recording(spec):
+        def solve(spec, algorithm, N, line, seed):
+            solved.append((line, seed))
+            return solver(spec, algorithm, N, line, seed)
+        return solve
+
+    monkeypatch.setattr(calibration, "seed_solver", recording)
+    calibration.calibrate(spec)
+    lines, seeds = spec.lines, spec.seed
+    assert solved == [(lines[0], seeds[0]), (lines[0], seeds[0]), (lines[1], seeds[1])]
