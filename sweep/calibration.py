@@ -26,7 +26,9 @@ sample at the middle of the task axis if that costs at most
 (the first sample the first seed, the next the second, ...): one seed's
 iteration count is not the mean's (at N = 8000 in the transitions example
 the first seed ran 0.81x the mean of twelve), and the interpolation along
-the axis averages the samples' deviations. So
+the axis averages the samples' deviations; a group whose every value fits
+its share solves further rounds of seeds while its measured time leaves room
+(:func:`_measure`). So
 the model's absolute scale, which can be off tenfold, never decides alone: the
 cheap groups fix it, and the expensive group that dominates the sweep (the
 largest N) is measured too whenever one sample of it is affordable (the
@@ -168,7 +170,8 @@ def calibrate(spec: Spec) -> Calibration:
     rank = np.argsort(np.argsort(model.sum(axis=-1), axis=1), axis=1)
     groups = sorted(np.ndindex(*model.shape[:2]),
                     key=lambda group: (rank[group], model[group].sum()))
-    middle = len(spec.lines) // 2  # the one sample a group gets when its share fits none
+    L = len(spec.lines)
+    middle = L // 2  # the one sample a group gets when its share fits none
     warm_ups: dict[int, float] = {}
     samples = 0
     start = time.perf_counter()
@@ -187,9 +190,11 @@ def calibrate(spec: Spec) -> Calibration:
                     and elapsed + one <= PILOT_MAX_SECONDS):
                 chosen = np.array([middle])  # one sample beats the model
             if chosen.size:
-                _measure(spec, a, n, chosen, model, seed_seconds, warm_ups, shadows)
+                # a group whose every value fits may take more seeds per value
+                extra = min(share, PILOT_MAX_SECONDS - elapsed) if chosen.size == L else 0.0
+                samples += _measure(spec, a, n, chosen, extra, model, seed_seconds, warm_ups,
+                                    shadows)
                 measured[a, n] = True
-                samples += chosen.size
     _rescale_unmeasured(model, seed_seconds, measured, across=True)
     return Calibration(seed_seconds, measured, samples, time.perf_counter() - start, n_seeds,
                        spec.cluster.workers * sum(warm_ups.values()))
@@ -214,19 +219,28 @@ def _rescale_unmeasured(model: np.ndarray, seed_seconds: np.ndarray, measured: n
         seed_seconds[a][~mine] = model[a][~mine] * ratio
 
 
-def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, model: np.ndarray,
-             seed_seconds: np.ndarray, warm_ups: dict[int, float], shadows: _Shadows) -> None:
+def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, extra: float, model: np.ndarray,
+             seed_seconds: np.ndarray, warm_ups: dict[int, float], shadows: _Shadows) -> int:
     """Solve group (algorithm a, N index n) at the ``chosen`` values of the task
-    axis, the j-th of them with the grid's j-th seed (cycling), and set
-    ``seed_seconds[a, n]`` to the model times the measured-over-model ratio,
-    interpolated along that axis: the model knows how
-    a step's cost grows along it (P with alpha), the samples how many steps it
-    takes. (Interpolating the seconds themselves made one middle sample a
-    constant: the transitions example's N = 8000 came out at 0.38x its cost at
+    axis, set ``seed_seconds[a, n]`` from the times, and return the samples solved.
+
+    A round solves one seed at each chosen value, the j-th value with the grid's
+    j-th seed (cycling). After the first, further rounds (round r takes each
+    value's seed r places on, so no pair repeats) run while the measured time of
+    the rounds so far leaves room for one more within ``extra`` seconds: one seed
+    per load underestimated the correlated example by 18 %, whose iteration
+    counts have a long tail over seeds (3x the median at alpha = 0.01).
+
+    ``seed_seconds[a, n]`` becomes the model times the measured-over-model
+    ratio, averaged over the rounds and interpolated along the axis: the model
+    knows how a step's cost grows along it (P with alpha), the samples how many
+    steps it takes. (Interpolating the seconds themselves made one middle sample
+    a constant: the transitions example's N = 8000 came out at 0.38x its cost at
     alpha = 0.1 and 2.1x at 0.03.) The first group of an algorithm solves its
     first sample twice: the first time loads or compiles the kernels, and its
     excess over the second goes to ``warm_ups[a]``."""
     algorithm, lines, N = spec.algorithm[a], np.asarray(spec.lines, float), spec.N[n]
+    n_seeds = len(spec.seed)
     solve = seed_solver(spec)
 
     def seconds(k: int, seed: int) -> float:
@@ -235,13 +249,20 @@ def _measure(spec: Spec, a: int, n: int, chosen: np.ndarray, model: np.ndarray,
         shadows.end()
         return spent
 
-    seeds = [spec.seed[j % len(spec.seed)] for j in range(chosen.size)]
-    warm_up = seconds(chosen[0], seeds[0]) if a not in warm_ups else None
-    measured = [seconds(k, seed) for k, seed in zip(chosen, seeds, strict=True)]
+    def round_(r: int) -> list[float]:
+        return [seconds(k, spec.seed[(j + r) % n_seeds]) for j, k in enumerate(chosen)]
+
+    warm_up = seconds(chosen[0], spec.seed[0]) if a not in warm_ups else None
+    rounds = [round_(0)]
     if warm_up is not None:
-        warm_ups[a] = max(0.0, warm_up - measured[0])
-    ratio = np.asarray(measured) / model[a, n, chosen]
+        warm_ups[a] = max(0.0, warm_up - rounds[0][0])
+    spent = sum(rounds[0])
+    while len(rounds) < n_seeds and spent * (len(rounds) + 1) / len(rounds) <= extra:
+        rounds.append(round_(len(rounds)))
+        spent += sum(rounds[-1])
+    ratio = np.mean(rounds, axis=0) / model[a, n, chosen]
     seed_seconds[a, n] = model[a, n] * np.interp(lines, lines[chosen], ratio)
+    return len(rounds) * chosen.size
 
 
 @contextlib.contextmanager

@@ -138,20 +138,35 @@ def test_the_budget_goes_to_each_group_in_proportion_to_its_cost(monkeypatch):
     assert result.measured.all()
 
 
-def test_the_samples_of_a_group_take_its_seeds_in_turn(monkeypatch):
+def test_the_samples_of_a_group_take_its_seeds_in_turn_in_rounds_within_its_share(monkeypatch):
     """One seed's iteration count is not the mean's: the pilot's samples of a group
-    are solved with the grid's seeds in turn (after a warm-up with the first)."""
+    are solved with the grid's seeds in turn (after a warm-up with the first),
+    and a group whose every load fits its share solves further rounds, each
+    load's seed one place on, no (load, seed) twice, while the measured time
+    leaves room for one more round."""
     spec = _spec(1, [200])
-    solved = []
+    budget = 0.3
+    solved, spent = [], []
     solver = calibration.seed_solver(spec)
 
     def recording(spec):
         def solve(spec, algorithm, N, line, seed):
             solved.append((line, seed))
-            return solver(spec, algorithm, N, line, seed)
+            result = solver(spec, algorithm, N, line, seed)
+            spent.append(float(np.sum(result["wall_time"])))
+            return result
         return solve
 
     monkeypatch.setattr(calibration, "seed_solver", recording)
-    calibration.calibrate(spec)
-    lines, seeds = spec.lines, spec.seed
-    assert solved == [(lines[0], seeds[0]), (lines[0], seeds[0]), (lines[1], seeds[1])]
+    monkeypatch.setattr(calibration, "PILOT_MIN_SECONDS", budget)
+    monkeypatch.setattr(calibration, "PILOT_MAX_SECONDS", budget)
+    result = calibration.calibrate(spec)
+    (l0, l1), seeds = spec.lines, spec.seed
+    assert solved[:5] == [(l0, seeds[0]), (l0, seeds[0]), (l1, seeds[1]),
+                          (l0, seeds[1]), (l1, seeds[2])]
+    rounds = solved[1:]
+    assert len(rounds) == result.samples and len(rounds) % 2 == 0
+    assert len(set(rounds)) == len(rounds)
+    assert 2 < result.samples < 2 * len(seeds)  # rounds, stopped by the share
+    per_round = sum(spent[1:]) / (result.samples // 2)
+    assert sum(spent[1:]) <= budget + per_round
