@@ -14,10 +14,12 @@ Run: ``python bench/engine.py`` (about 4 minutes on 2 cores).
 
    ``engine_efficiency = engine rate / (W x kernel-alone rate)``, rates in points
    per second of wall time. 1.0 means the engine adds nothing to W independent
-   copies of the kernel loop; the target is >= 0.85. The in-run efficiency
-   (the run's own compute phase, without process and cluster start-up) is
-   printed too. Machines are shared: only the ratio from one run means anything,
-   and when other processes load the cores (the load average is printed) the
+   copies of the kernel loop; the target (issue 17) is ``TARGET_EFFICIENCY``,
+   which W plain kernel processes, launch to exit, barely reach themselves
+   (below: 0.90 in the run of 2026-12-07). The in-run efficiency (the run's own
+   compute phase, without process and cluster start-up) is printed too.
+   Machines are shared: only the ratio from one run means anything, and when
+   other processes load the cores (the load average is printed) the
    engine's W workers get less than W cores, which the wall-time ratio charges to
    the engine. So the CPU efficiency is printed as well: points per CPU-second of
    the whole engine (driver, scheduler, workers) over points per CPU-second of the
@@ -63,6 +65,9 @@ from sweep.tasks import run_task
 
 #: Worker processes of the engine run (one per core here).
 WORKERS = 2
+
+#: End-to-end engine efficiency asked for (issue 17, median of three runs).
+TARGET_EFFICIENCY = 0.9
 
 #: Interleaved repetitions of each measurement; the best (shortest) is kept, the
 #: usual defence against other processes' load on a shared machine.
@@ -189,7 +194,7 @@ def main() -> None:
         inrun = points_e / inrun_e / (WORKERS * rate_k)
         cpu_efficiency = (points_e / cpu_e) / (points_k / cpu_k)
         print(f"engine efficiency {efficiency:.2f} end to end, {inrun:.2f} in-run "
-              "(rate / (workers x kernel-alone rate); target >= 0.85)")
+              f"(rate / (workers x kernel-alone rate); target >= {TARGET_EFFICIENCY})")
         print(f"engine / {WORKERS} plain kernel processes: {seconds_p / seconds_e:.2f} in wall "
               f"time, {cpu_p / cpu_e:.2f} in CPU time ({cpu_p:.1f} CPU-s for the plain processes)")
         print(f"CPU efficiency {cpu_efficiency:.2f} (kernel alone {cpu_k:.1f} CPU-s, engine "
