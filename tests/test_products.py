@@ -124,6 +124,17 @@ def test_tanh_is_within_3_ulp_of_numpy(scale):
     assert np.max(np.abs(got - expected) / ulp) <= 3
 
 
+def test_the_power_of_two_of_the_range_reduction_is_exact():
+    """expm1(y) = 2^k expm1(r) + (2^k - 1) needs 2^k exactly for every k the
+    reduction gives (0 ... 63 below the cap y = 44)."""
+    from kernels._tanh import Y_CAP, _power_of_two
+
+    k_max = int(np.floor(Y_CAP / np.log(2.0) + 0.5))
+    assert k_max == 63
+    for k in range(k_max + 1):
+        assert _power_of_two(float(k)) == 2.0**k
+
+
 def test_tanh_keeps_nan_and_saturates_infinities():
     x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 25.0, -1e300])
     tanh_inplace(x)
