@@ -4,13 +4,13 @@ Run: ``python bench/estimates.py`` (about 5 minutes on 2 quiet cores).
 
 For each config, in one run of this script: ``sweep.dry_run`` (its pilot
 measures a few seeds, :mod:`sweep.calibration`), then ``sweep.run`` on a fresh
-store with the 2 local workers ``hopsweep run`` would start (one cluster for
-all configs, made as the command makes its own: ``sweep.cluster.local``, whose
-workers run without Dask's statistical profiler; a default LocalCluster's
-profiler costs TAP tasks about 10 %); the measured compute is the sum of the store's
-``wall_time`` (the solver time of every point, the quantity the estimate
-predicts, in core-seconds). The configs are the three examples and two grids
-where most points do not converge (random starts across the spin-glass region,
+store on the local cluster ``hopsweep run`` starts for a config without
+``[cluster]`` (one for all configs, from ``sweep.cluster.connect`` as the command
+gets its own: one worker per core, without Dask's statistical profiler, which
+costs TAP tasks about 10 % in a default LocalCluster); the measured compute is
+the sum of the store's ``wall_time`` (the solver time of every point, the
+quantity the estimate predicts, in core-seconds). The configs are the examples
+and two grids where most points do not converge (random starts across the spin-glass region,
 and loads beyond alpha_c), whose iteration counts no static model knows.
 
 Printed per config: estimate, measured, ratio and the pilot's own time; the
@@ -65,18 +65,14 @@ def measure(config: dict, directory: Path, client) -> tuple[float, float, float]
 
 
 def main() -> None:
-    from distributed import Client
-
-    from sweep.cluster.local import make_cluster
-    from sweep.config import as_spec
+    from sweep.cluster import connect
+    from sweep.spec import ClusterSpec
 
     directory = Path(tempfile.mkdtemp(prefix="hopsweep-estimates-"))
     worst = 1.0
-    everything = configs()
-    local = as_spec(everything["quick"]).cluster  # the default: 2 workers
     try:
-        with make_cluster(local) as cluster, Client(cluster) as client:
-            for name, config in everything.items():
+        with connect(ClusterSpec()) as client:  # a config without [cluster]: one worker per core
+            for name, config in configs().items():
                 estimate, measured, pilot = measure(config, directory, client)
                 ratio = estimate / measured
                 worst = max(worst, ratio, 1.0 / ratio)
