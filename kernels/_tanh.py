@@ -52,7 +52,8 @@ def _power_of_two(k):
 
     Float arithmetic only (each digit k - 2 floor(k / 2) is 0 or 1, each factor
     a power of two): with an integer k the float64-to-int64 conversion, which
-    AVX2 lacks, ran lane by lane.
+    AVX2 lacks, ran lane by lane. Written out rather than as a loop over the six
+    digits: the loop's chain of products made tanh 10-20 % slower (same bits).
     """
     half = np.floor(0.5 * k)
     d0, k = k - 2.0 * half, half
