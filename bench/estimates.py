@@ -1,6 +1,6 @@
 """How far the dry-run's compute estimate is from the run it estimates.
 
-Run: ``python bench/estimates.py`` (about 5 minutes on 2 quiet cores).
+Run: ``python bench/estimates.py`` (about 6 minutes on 2 quiet cores).
 
 For each config, in one run of this script: ``sweep.dry_run`` (its pilot
 measures a few seeds, :mod:`sweep.calibration`), then ``sweep.run`` on a fresh
@@ -9,9 +9,11 @@ store on the local cluster ``hopsweep run`` starts for a config without
 gets its own: one worker per core, without Dask's statistical profiler, which
 costs TAP tasks about 10 % in a default LocalCluster); the measured compute is
 the sum of the store's ``wall_time`` (the solver time of every point, the
-quantity the estimate predicts, in core-seconds). The configs are the examples
-and two grids where most points do not converge (random starts across the spin-glass region,
-and loads beyond alpha_c), whose iteration counts no static model knows.
+quantity the estimate predicts, in core-seconds). The configs are the examples,
+two grids where most points do not converge (random starts across the spin-glass region,
+and loads beyond alpha_c), whose iteration counts no static model knows, and one grid
+for each family no example runs (full BP, exact enumeration with Monte Carlo, per-site
+output, float32 from random starts).
 
 Printed per config: estimate, measured, ratio and the pilot's own time; the
 last line is ``estimate_worst_ratio=R`` (the largest of estimate / measured and
@@ -47,10 +49,41 @@ HARD = {
 }
 
 
+#: Grids of the families no example runs, as configs users bring would: full BP from
+#: paramagnetic starts, exact enumeration with Monte Carlo, per-site output with
+#: relaxed BP, and float32 TAP from random starts (2026-12-08: ratios 0.83-0.97).
+FAMILIES = {
+    "full_bp": {
+        "name": "full_bp", "root_seed": 3,
+        "grid": {"algorithm": ["bp", "tap"], "N": [100, 150], "alpha": [0.05, 0.1],
+                 "T": {"start": 0.1, "stop": 1.0, "num": 10}, "seed": 2},
+        "solver": {"init": "paramagnetic"},
+    },
+    "exact_mc": {
+        "name": "exact_mc", "root_seed": 5,
+        "grid": {"algorithm": ["exact", "mc"], "N": [16, 20], "alpha": [0.1, 0.2],
+                 "T": {"start": 0.2, "stop": 1.2, "num": 6}, "seed": 4},
+    },
+    "sites": {
+        "name": "sites", "root_seed": 6,
+        "grid": {"algorithm": ["tap", "bp_relaxed"], "N": [1000, 2000],
+                 "alpha": [0.03, 0.08, 0.13], "T": {"start": 0.1, "stop": 0.9, "num": 9},
+                 "seed": 3},
+        "output": {"sites": True},
+    },
+    "float32_random": {
+        "name": "float32_random", "root_seed": 8,
+        "grid": {"algorithm": ["tap"], "N": [3000], "alpha": [0.03, 0.1],
+                 "T": {"start": 0.1, "stop": 1.1, "num": 12}, "seed": 3},
+        "solver": {"dtype": "float32", "init": "random", "max_iter": 1500},
+    },
+}
+
+
 def configs() -> dict[str, dict]:
-    """Name -> config dict: the examples, then the hard grids."""
+    """Name -> config dict: the examples, the hard grids, then the other families."""
     out = {path.stem: tomllib.loads(path.read_text()) for path in sorted(EXAMPLES.glob("*.toml"))}
-    return out | HARD
+    return out | HARD | FAMILIES
 
 
 def measure(config: dict, directory: Path, client) -> tuple[float, float, float]:
