@@ -23,7 +23,8 @@ K temperatures are iterated together, so the two products with the patterns per
 step are GEMMs: the state is stored by rows, m of shape (K, N), and a step
 costs ``M = m @ xi.T / N`` (K, P) and ``h = g @ xi`` (K, N), about 4 N P K
 flops. The rest is a vectorised tanh (:mod:`kernels._tanh`; numpy's float64
-tanh and Numba's are scalar libm here), two fused Numba passes over (K, N)
+tanh and Numba's are scalar libm here, numpy's float32 tanh half as fast as
+this one), two fused Numba passes over (K, N)
 (three with a field) and one over (K, P). Temperatures that finish (converged,
 diverged, or stopped as hopeless) leave the active set, which is compacted, so
 they cost no further work; when only a few remain (the long tail of a sweep)
