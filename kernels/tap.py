@@ -300,6 +300,21 @@ def _hidden_means(xi_m, N, beta, q_sum, transient, x_max, amp, first, damping, a
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _largest_mean_magnitude(xi):
+    """max_mu (1/N) sum_j |xi[mu, j]| of (P, N) patterns, in one pass without a
+    temporary (numpy's abs then mean allocated a copy of the patterns: 0.1 s per
+    solve at N = 16000, P = 1600)."""
+    P, N = xi.shape
+    largest = 0.0
+    for mu in range(P):
+        total = 0.0
+        for j in range(N):
+            total += abs(xi[mu, j])
+        largest = max(largest, total / N)
+    return largest
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _damped_update(m, new, damping, residual, q_sum):
     """m <- m + (1 - d)(new - m) in place, with per-temperature statistics.
 
@@ -452,7 +467,7 @@ def solve(
         reaction = make_reaction(reaction, xi)
     tol = effective_tol(tol, dtype)
     with np.errstate(all="ignore"):
-        system = _System.build(xi.astype(dtype), field, reaction)
+        system = _System.build(xi.astype(dtype, copy=False), field, reaction)
         m, iterations, step_status = _iterate(
             system, beta, m_start.astype(dtype), damping, tol, max_iter, early_stop
         )
@@ -584,7 +599,7 @@ def equation_residual(system: _System, beta: np.ndarray, m: np.ndarray) -> np.nd
     scaled *= (b / dtype.type(N))[:, None]
     h = np.empty_like(m_rows)
     system.local_field(scaled, m_rows, b, system.column_reaction(x), h)
-    np.tanh(h, out=h)
+    tanh_inplace(h)
     h -= m_rows
     residual = np.abs(h).max(axis=1).astype(np.float64)
     residual[~np.isfinite(q)] = np.nan
@@ -670,7 +685,7 @@ def _iterate(system, beta, m_start, damping, tol, max_iter, early_stop, transien
     x_max = reaction.x_max
     alpha = reaction.alpha if system.amp else 0.0  # R(x) = alpha / (1 - x), in _hidden_means
     # |M^mu| <= (1/N) sum_j |xi^mu_j| bounds the hidden means g at any fixed point
-    g_limit = AMP_DIVERGENCE_FACTOR * np.abs(xi).mean(axis=1).max() if system.amp else np.inf
+    g_limit = AMP_DIVERGENCE_FACTOR * _largest_mean_magnitude(xi) if system.amp else np.inf
     windows = _Windows(next_check=STAGNATION_FIRST_CHECK)
 
     for t in range(1, max_iter + 1):
