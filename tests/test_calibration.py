@@ -22,9 +22,11 @@ def _spec(workers: int, N: list[int]):
 
 def test_a_model_ten_times_too_high_does_not_keep_the_largest_group_unmeasured(monkeypatch):
     """The cost model's scale is often off tenfold. With it inflated 10x over the
-    real cost of the largest N and a budget of five of its seeds, an even split of
+    real cost of the largest N and a budget of eight of its seeds, an even split of
     the budget (a third per N) left that group to the model; measuring the cheap
-    groups first rescales it, and the largest N is measured too."""
+    groups first rescales it, and the largest N is measured too. (With five seeds'
+    budget, a load spike on the cheap groups' samples in a parallel test run
+    inflated the rescaled model past the budget left.)"""
     from threadpoolctl import threadpool_limits
 
     from sweep.tasks import run_seed
@@ -38,7 +40,7 @@ def test_a_model_ten_times_too_high_does_not_keep_the_largest_group_unmeasured(m
         one_seed = time.perf_counter() - start
     model = calibration.seed_costs(spec)
     inflated = model * 10 * one_seed / model[0, 2, len(spec.lines) // 2]
-    budget = 5 * one_seed
+    budget = 8 * one_seed
     monkeypatch.setattr(calibration, "seed_costs", lambda s: inflated)
     monkeypatch.setattr(calibration, "PILOT_MIN_SECONDS", budget)
     monkeypatch.setattr(calibration, "PILOT_MAX_SECONDS", budget)
