@@ -9,20 +9,24 @@ For many rows k these are GEMMs and BLAS wins. For the few rows of a sweep's
 long tail (the temperatures still iterating after the others have finished:
 57 % of the point-iterations of bench/peers.py's large grid ran with k <= 7)
 OpenBLAS 0.3.31 is slow: at k = 2 and 3 its small-k GEMM costs 2-2.5x per row
-what k = 1 costs, and k = 1 streams the float64 patterns (5 MB at N = 2000,
+what k = 1 costs, and k = 1 streams the patterns (5 MB in float64 at N = 2000,
 P = 320) from L3 every step. Here the patterns are read as int8 (exact for
-±1 patterns: 8x less memory) and each converted pattern entry serves up to four rows,
-so a row costs 0.25-0.75x of BLAS's at k = 2-7 and P >= 128 (k = 1 gains
-only once the patterns outgrow L3); :func:`runs_here` picks the faster side, in
-float64 only (float32 sums in this order are too coarse, see there). What
-stays in BLAS goes through :func:`blas_product`, which avoids its slow k = 2
-and 3 GEMMs.
+±1 patterns: 8x less memory than float64, 4x less than float32) and each
+converted pattern entry serves up to four rows, so a row costs 0.25-0.75x of
+BLAS's at k = 2-7 and P >= 128 in float64, 0.34-0.93x in float32 (k = 1 gains
+only once the patterns outgrow L3); :func:`runs_here` picks the faster side.
+What stays in BLAS goes through :func:`blas_product`, which avoids its slow
+k = 2 and 3 GEMMs.
 
 Both products are axpy loops vectorised over the output index (n or mu), four
 pattern rows per pass, with the sum over the inner index in ascending order:
 no reassociation, so the bits do not depend on alignment or the vector path
 taken (``kernels._reproducible``), and a row's bits do not depend on how many
-rows are computed with it.
+rows are computed with it. In float32 the inner index runs in blocks of
+``FLOAT32_BLOCK``: each block is summed in float32 (eight lanes per vector, twice
+float64's), the blocks' sums in float64 (:func:`_combine_in_blocks`). One float32
+sum over the whole index erred by about sqrt(N) eps, five times BLAS's blocked
+sums at N = 8000; the blocks err about half as much as BLAS.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["FEW_ROWS", "blas_product", "fields", "overlaps", "pattern_copies", "runs_here"]
+__all__ = ["FEW_ROWS", "FLOAT32_BLOCK", "blas_product", "fields", "overlaps", "pattern_copies",
+           "runs_here"]
 
 #: From this many rows on, both products run in BLAS (its GEMM kernels win).
 FEW_ROWS = 8
@@ -46,9 +51,16 @@ MANY_PATTERNS = 128
 #: at 8 and 12 rows, N = 8000).
 OUT_OF_CACHE_BYTES = 16 * 2**20
 
-#: Row counts where OpenBLAS 0.3.31's GEMM is slow whatever P: 1.3-2.6x more time
-#: per row than here, at P = 41-320 (k = 2 costs more than two calls of k = 1).
+#: Row counts where OpenBLAS 0.3.31's float64 GEMM is slow whatever P: 1.3-2.6x
+#: more time per row than here, at P = 41-320 (k = 2 costs more than two calls of
+#: k = 1). In float32, with few patterns (P = 50-100), BLAS row by row wins.
 SLOW_BLAS_ROWS = (2, 3)
+
+#: Terms of the inner sum added in float32 before their sum joins the float64
+#: total (float32 products only). Relative error of the products at N = 2000-16000:
+#: 1.4-2.1e-7 against BLAS's 2.6-5.9e-7; 64 terms of magnitude 1 stay exact to
+#: about 64 eps.
+FLOAT32_BLOCK = 64
 
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
@@ -57,18 +69,17 @@ def runs_here(rows: int, patterns: int, sites: int, dtype: np.dtype) -> bool:
     """Whether the products of ``rows`` rows with ``patterns`` x ``sites`` patterns in
     ``dtype`` run here (else BLAS, :func:`blas_product`).
 
-    float64 only: the loops add the inner index one term after another, which in
-    float32 erred by about sqrt(N) eps, five times BLAS's blocked sums at N = 8000:
-    the exit residual of a float32 retrieval state rose to 0.9 of its bound
-    (RESIDUAL_FACTOR tol), and the critical-load search of examples/critical_load.toml
-    at N = 8000 took 5144 iterations instead of 750.
+    Measured in float32 with one BLAS thread, as a sweep's worker runs them (loops'
+    time over BLAS's, N = 1000-16000): at k = 2-7 and P >= 200, 0.34-0.93x; at k = 1,
+    0.83-1.7x while the patterns fit the cache and 0.62-0.87x once they do not; out
+    of the cache at k = 8-15, 0.75-1.08x; with P = 50-100, 1.1-2.5x at every k.
+    float64 was measured likewise (the constants' comments).
     """
-    if np.dtype(dtype) != np.float64:
-        return False
     out_of_cache = patterns * sites * np.dtype(dtype).itemsize >= OUT_OF_CACHE_BYTES
     if rows == 1 or rows >= FEW_ROWS:
         return out_of_cache and rows < 2 * FEW_ROWS
-    return patterns >= MANY_PATTERNS or rows in SLOW_BLAS_ROWS
+    slow_blas = rows in SLOW_BLAS_ROWS and np.dtype(dtype) == np.float64
+    return patterns >= MANY_PATTERNS or slow_blas
 
 
 def blas_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
@@ -165,6 +176,28 @@ def _combine(coef, rows, out):
                 out[k, i] = out[k, i] + coef[k, j] * out.dtype.type(rows[j, i])
 
 
+@numba.njit(**_JIT)
+def _combine_in_blocks(coef, rows, out):
+    """:func:`_combine` for float32 ``out``: j in blocks of FLOAT32_BLOCK, each block's
+    sum in float32, the blocks' sums added in float64 (module docstring)."""
+    K, J = coef.shape
+    total = np.zeros(out.shape, dtype=np.float64)
+    for j0 in range(0, J, FLOAT32_BLOCK):
+        j1 = min(j0 + FLOAT32_BLOCK, J)
+        _combine(coef[:, j0:j1], rows[j0:j1], out)
+        for k in range(K):
+            for i in range(out.shape[1]):
+                total[k, i] += out[k, i]
+    for k in range(K):
+        for i in range(out.shape[1]):
+            out[k, i] = total[k, i]
+
+
+def _combine_in(out: np.ndarray):
+    """The loop for ``out``'s dtype: one float64 sum, or float32 blocks."""
+    return _combine if out.dtype == np.float64 else _combine_in_blocks
+
+
 def overlaps(m: np.ndarray, xi_t: np.ndarray, out: np.ndarray) -> None:
     """out[k, mu] = sum_j m[k, j] xi[mu, j] (unnormalised overlaps) in place.
 
@@ -174,7 +207,7 @@ def overlaps(m: np.ndarray, xi_t: np.ndarray, out: np.ndarray) -> None:
     xi_t : ndarray of shape (N, P), int8 or m's dtype (:func:`pattern_copies`)
     out : ndarray of shape (k, P), m's dtype
     """
-    _combine(m, xi_t, out)
+    _combine_in(out)(m, xi_t, out)
 
 
 def fields(g: np.ndarray, xi: np.ndarray, out: np.ndarray) -> None:
@@ -186,4 +219,4 @@ def fields(g: np.ndarray, xi: np.ndarray, out: np.ndarray) -> None:
     xi : ndarray of shape (P, N), int8 or g's dtype (:func:`pattern_copies`)
     out : ndarray of shape (k, N), g's dtype
     """
-    _combine(g, xi, out)
+    _combine_in(out)(g, xi, out)

@@ -528,8 +528,8 @@ class _System:
     def few_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """The (P, N) and (N, P) copies the products of a few rows read
         (:mod:`kernels._products`, int8 for ±1 patterns), made on first use: a
-        float32 solve, or one that never gets down to a few temperatures, needs
-        none (26 ms per solve at N = 8000, P = 1100)."""
+        solve that never gets down to a few temperatures needs none (26 ms per
+        solve at N = 8000, P = 1100)."""
         return pattern_copies(self.xi, self.xi.dtype)
 
     def overlaps(self, m: np.ndarray, out: np.ndarray) -> None:

@@ -14,6 +14,7 @@ import pytest
 from kernels import tap
 from kernels._products import (
     FEW_ROWS,
+    FLOAT32_BLOCK,
     blas_product,
     fields,
     overlaps,
@@ -46,15 +47,16 @@ def test_few_row_products_equal_the_matrix_products(k, P, N, dtype):
         assert np.all(np.abs(got - exact) <= 2 * patterns.shape[0] * eps * bound)
 
 
-def test_a_rows_bits_do_not_depend_on_the_rows_computed_with_it():
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_rows_bits_do_not_depend_on_the_rows_computed_with_it(dtype):
     rng = np.random.default_rng(3)
     P, N = 131, 257
-    rows, columns = pattern_copies(rng.choice([-1.0, 1.0], size=(P, N)), np.dtype("float64"))
-    m = rng.uniform(-1, 1, size=(5, N))
-    together = np.empty((5, P))
+    rows, columns = pattern_copies(rng.choice([-1.0, 1.0], size=(P, N)), np.dtype(dtype))
+    m = rng.uniform(-1, 1, size=(5, N)).astype(dtype)
+    together = np.empty((5, P), dtype=dtype)
     overlaps(m, columns, together)
     for k in range(5):
-        alone = np.empty((1, P))
+        alone = np.empty((1, P), dtype=dtype)
         overlaps(np.ascontiguousarray(m[k:k + 1]), columns, alone)
         assert np.array_equal(alone[0], together[k])
 
@@ -68,14 +70,35 @@ def test_real_valued_patterns_are_not_rounded_to_int8():
     assert np.allclose(out, [[2.5, 1.0, 0.0]])
 
 
-def test_blas_takes_many_rows_small_pattern_sets_and_float32():
-    f64 = np.dtype("float64")
+def test_float32_sums_are_blocked_not_one_long_float32_sum():
+    """Equal positive terms are the worst case of one float32 running sum: once the
+    sum's ulp exceeds twice a term's last bit, every addition drops it, here 1.5e-4
+    of the total over 20000 terms of 0.5 + 2^-13. A block of FLOAT32_BLOCK such terms
+    is exact in float32, and the blocks are added in float64."""
+    N, P = 20_000, 3
+    rows, columns = pattern_copies(np.ones((P, N)), np.dtype("float32"))
+    m = np.full((1, N), 0.5 + 2.0**-13, dtype=np.float32)
+    got = np.empty((1, P), dtype=np.float32)
+    overlaps(m, columns, got)
+    exact = N * (0.5 + 2.0**-13)
+    running = np.cumsum(m, dtype=np.float32)[-1]  # in order, as one long sum
+    eps = np.finfo(np.float32).eps
+    assert abs(running - exact) / exact > 10 * 2 * FLOAT32_BLOCK * eps
+    assert np.max(np.abs(got - exact)) / exact < 2 * FLOAT32_BLOCK * eps
+    assert np.all(got == np.float32(exact))  # exact in float64, rounded once
+
+
+def test_blas_takes_many_rows_and_small_pattern_sets():
+    f64, f32 = np.dtype("float64"), np.dtype("float32")
     assert not runs_here(FEW_ROWS, 100, 2000, f64) and runs_here(FEW_ROWS, 1600, 16_000, f64)
     assert not runs_here(2 * FEW_ROWS, 10_000, 10_000, f64)
     assert runs_here(FEW_ROWS - 1, 200, 2000, f64)
     assert runs_here(2, 5, 2000, f64) and not runs_here(1, 5, 2000, f64)
     assert not runs_here(1, 200, 2000, f64) and runs_here(1, 640, 8000, f64)
-    assert not runs_here(2, 200, 2000, np.dtype("float32"))
+    # float32: the same rule, but BLAS row by row wins at k = 2, 3 with few patterns
+    assert runs_here(2, 200, 2000, f32) and not runs_here(2, 100, 2000, f32)
+    assert not runs_here(1, 400, 4000, f32) and runs_here(1, 1600, 16_000, f32)
+    assert runs_here(FEW_ROWS, 1600, 16_000, f32) and not runs_here(FEW_ROWS, 400, 4000, f32)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
