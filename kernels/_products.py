@@ -34,8 +34,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["FEW_ROWS", "FLOAT32_BLOCK", "blas_product", "fields", "overlaps", "pattern_copies",
-           "runs_here"]
+__all__ = ["FEW_ROWS", "FLOAT32_BLOCK", "blas_product", "fields", "int8_exact", "overlaps",
+           "pattern_copies", "runs_here"]
 
 #: From this many rows on, both products run in BLAS (its GEMM kernels win).
 FEW_ROWS = 8
@@ -57,24 +57,33 @@ OUT_OF_CACHE_BYTES = 16 * 2**20
 SLOW_BLAS_ROWS = (2, 3)
 
 #: Terms of the inner sum added in float32 before their sum joins the float64
-#: total (float32 products only). Relative error of the products at N = 2000-16000:
-#: 1.4-2.1e-7 against BLAS's 2.6-5.9e-7; 64 terms of magnitude 1 stay exact to
-#: about 64 eps.
+#: total (float32 products only): a block errs by at most about 63 eps times the
+#: sum of its terms' magnitudes. Relative error of the products measured at
+#: N = 2000-16000: 1.4-2.1e-7, against BLAS's 2.6-5.9e-7.
 FLOAT32_BLOCK = 64
+
+#: Entries :func:`int8_exact` checks between two looks at its verdict: the loop
+#: over a block vectorises, and real-valued patterns are told from the first block.
+EXACT_CHECK_BLOCK = 4096
 
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-def runs_here(rows: int, patterns: int, sites: int, dtype: np.dtype) -> bool:
+def runs_here(rows: int, patterns: int, sites: int, dtype: np.dtype, int8: bool) -> bool:
     """Whether the products of ``rows`` rows with ``patterns`` x ``sites`` patterns in
-    ``dtype`` run here (else BLAS, :func:`blas_product`).
+    ``dtype`` run here (else BLAS, :func:`blas_product`). ``int8``: whether the
+    patterns are read as int8 (:func:`int8_exact`).
 
     Measured in float32 with one BLAS thread, as a sweep's worker runs them (loops'
     time over BLAS's, N = 1000-16000): at k = 2-7 and P >= 200, 0.34-0.93x; at k = 1,
     0.83-1.7x while the patterns fit the cache and 0.62-0.87x once they do not; out
     of the cache at k = 8-15, 0.75-1.08x; with P = 50-100, 1.1-2.5x at every k.
-    float64 was measured likewise (the constants' comments).
+    float64 was measured likewise (the constants' comments). Real-valued patterns
+    in float32 stay in BLAS: the loops over their float32 copies took 0.6-1.9x
+    BLAS's time (N = 1000-16000, k = 1-12).
     """
+    if np.dtype(dtype) != np.float64 and not int8:
+        return False
     out_of_cache = patterns * sites * np.dtype(dtype).itemsize >= OUT_OF_CACHE_BYTES
     if rows == 1 or rows >= FEW_ROWS:
         return out_of_cache and rows < 2 * FEW_ROWS
@@ -102,15 +111,38 @@ def blas_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
         np.matmul(a, b, out=out)
 
 
-def pattern_copies(xi: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+def int8_exact(xi: np.ndarray) -> bool:
+    """Whether every entry of ``xi`` is -1, 0 or 1, so that an int8 copy is exact.
+
+    One pass without temporaries (6 ms at P = 1600, N = 16000 in float32, against
+    32 ms for numpy's three comparisons), which stops at the first block holding
+    another value.
+    """
+    return bool(_int8_exact(np.ascontiguousarray(xi).reshape(-1)))
+
+
+@numba.njit(**_JIT)
+def _int8_exact(flat):
+    other = False
+    for start in range(0, flat.size, EXACT_CHECK_BLOCK):
+        for i in range(start, min(start + EXACT_CHECK_BLOCK, flat.size)):
+            value = flat[i]
+            other |= (value != 1) & (value != -1) & (value != 0)
+        if other:
+            return False
+    return True
+
+
+def pattern_copies(xi: np.ndarray, dtype: np.dtype, int8: bool | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """The patterns as these kernels read them: (xi (P, N), xi.T (N, P)), C-contiguous.
 
     int8 when every entry is ±1 (or 0), else ``dtype`` (real-valued patterns
-    of the correlated models).
+    of the correlated models). ``int8`` is :func:`int8_exact` of ``xi`` if the
+    caller knows it, else it is computed here.
     """
-    exact = bool(np.all((xi == 1) | (xi == -1) | (xi == 0)))
-    copy_dtype = np.int8 if exact else dtype
-    rows = np.ascontiguousarray(xi, dtype=copy_dtype)
+    exact = int8_exact(xi) if int8 is None else int8
+    rows = np.ascontiguousarray(xi, dtype=np.int8 if exact else dtype)
     return rows, np.ascontiguousarray(rows.T)
 
 

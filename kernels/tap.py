@@ -72,7 +72,7 @@ from ._checks import (
     check_start,
     effective_tol,
 )
-from ._products import blas_product, fields, overlaps, pattern_copies, runs_here
+from ._products import blas_product, fields, int8_exact, overlaps, pattern_copies, runs_here
 from ._reproducible import LANES, lane_sum, reproducible
 from ._tanh import tanh_inplace
 from .initial import initial_state
@@ -530,11 +530,17 @@ class _System:
         (:mod:`kernels._products`, int8 for ±1 patterns), made on first use: a
         solve that never gets down to a few temperatures needs none (26 ms per
         solve at N = 8000, P = 1100)."""
-        return pattern_copies(self.xi, self.xi.dtype)
+        return pattern_copies(self.xi, self.xi.dtype, self.int8_patterns)
+
+    @functools.cached_property
+    def int8_patterns(self) -> bool:
+        """Whether the patterns are ±1 (or 0), which the few-row loops read as int8
+        (:func:`kernels._products.int8_exact`, on first use)."""
+        return int8_exact(self.xi)
 
     def overlaps(self, m: np.ndarray, out: np.ndarray) -> None:
         """out = m @ xi.T (k, P), unnormalised, for m (k, N): BLAS or the few-row loops."""
-        if runs_here(*out.shape, m.shape[1], out.dtype):
+        if runs_here(*out.shape, m.shape[1], out.dtype, self.int8_patterns):
             overlaps(m, self.few_rows[1], out)
         else:
             blas_product(m, self.xi.T, out)
@@ -547,7 +553,7 @@ class _System:
         common to all sites, J_ii only for per-site reactions; m (k, N), beta
         (k,), all in the iteration dtype.
         """
-        if runs_here(*scaled.shape, out.shape[1], scaled.dtype):
+        if runs_here(*scaled.shape, out.shape[1], scaled.dtype, self.int8_patterns):
             fields(scaled, self.few_rows[0], out)
         else:
             blas_product(scaled, self.xi, out)

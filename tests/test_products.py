@@ -17,6 +17,7 @@ from kernels._products import (
     FLOAT32_BLOCK,
     blas_product,
     fields,
+    int8_exact,
     overlaps,
     pattern_copies,
     runs_here,
@@ -90,15 +91,32 @@ def test_float32_sums_are_blocked_not_one_long_float32_sum():
 
 def test_blas_takes_many_rows_and_small_pattern_sets():
     f64, f32 = np.dtype("float64"), np.dtype("float32")
-    assert not runs_here(FEW_ROWS, 100, 2000, f64) and runs_here(FEW_ROWS, 1600, 16_000, f64)
-    assert not runs_here(2 * FEW_ROWS, 10_000, 10_000, f64)
-    assert runs_here(FEW_ROWS - 1, 200, 2000, f64)
-    assert runs_here(2, 5, 2000, f64) and not runs_here(1, 5, 2000, f64)
-    assert not runs_here(1, 200, 2000, f64) and runs_here(1, 640, 8000, f64)
+    assert not runs_here(FEW_ROWS, 100, 2000, f64, True)
+    assert runs_here(FEW_ROWS, 1600, 16_000, f64, True)
+    assert not runs_here(2 * FEW_ROWS, 10_000, 10_000, f64, True)
+    assert runs_here(FEW_ROWS - 1, 200, 2000, f64, True)
+    assert runs_here(2, 5, 2000, f64, True) and not runs_here(1, 5, 2000, f64, True)
+    assert not runs_here(1, 200, 2000, f64, True) and runs_here(1, 640, 8000, f64, True)
     # float32: the same rule, but BLAS row by row wins at k = 2, 3 with few patterns
-    assert runs_here(2, 200, 2000, f32) and not runs_here(2, 100, 2000, f32)
-    assert not runs_here(1, 400, 4000, f32) and runs_here(1, 1600, 16_000, f32)
-    assert runs_here(FEW_ROWS, 1600, 16_000, f32) and not runs_here(FEW_ROWS, 400, 4000, f32)
+    assert runs_here(2, 200, 2000, f32, True) and not runs_here(2, 100, 2000, f32, True)
+    assert not runs_here(1, 400, 4000, f32, True) and runs_here(1, 1600, 16_000, f32, True)
+    assert runs_here(FEW_ROWS, 1600, 16_000, f32, True)
+    assert not runs_here(FEW_ROWS, 400, 4000, f32, True)
+    # real-valued patterns: float64 copies still pay, float32 ones do not
+    assert runs_here(4, 200, 2000, f64, False) and not runs_here(4, 200, 2000, f32, False)
+
+
+def test_int8_exact_tells_pm1_patterns_from_real_valued_ones():
+    rng = np.random.default_rng(5)
+    xi = rng.choice([-1.0, 0.0, 1.0], size=(70, 300))  # several of its check blocks
+    assert int8_exact(xi) and int8_exact(xi.astype(np.float32)) and int8_exact(xi.T)
+    for index in [(0, 0), (35, 150), (69, 299)]:  # first block, middle, last entry
+        real = xi.copy()
+        real[index] = 0.5
+        assert not int8_exact(real)
+    assert not int8_exact(np.full((2, 3), np.nan))
+    rows, columns = pattern_copies(xi, np.dtype("float32"))
+    assert rows.dtype == np.int8 and np.array_equal(columns, xi.T)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
@@ -131,7 +149,7 @@ def test_tap_iterates_the_same_whichever_side_computes_the_products(monkeypatch)
     xi = rng.choice([-1.0, 1.0], size=(150, 600))
     beta = 1.0 / np.array([0.2, 0.5, 0.9])
     here = tap.solve(xi, beta)
-    monkeypatch.setattr(tap, "runs_here", lambda rows, patterns, sites, dtype: False)
+    monkeypatch.setattr(tap, "runs_here", lambda rows, patterns, sites, dtype, int8: False)
     blas = tap.solve(xi, beta)
     assert np.array_equal(here.status, blas.status)
     assert np.max(np.abs(here.m - blas.m)) < 1e-9
