@@ -75,9 +75,10 @@ def runs_here(rows: int, patterns: int, sites: int, dtype: np.dtype, int8: bool)
     patterns are read as int8 (:func:`int8_exact`).
 
     Measured in float32 with one BLAS thread, as a sweep's worker runs them (loops'
-    time over BLAS's, N = 1000-16000): at k = 2-7 and P >= 200, 0.34-0.93x; at k = 1,
-    0.83-1.7x while the patterns fit the cache and 0.62-0.87x once they do not; out
-    of the cache at k = 8-15, 0.75-1.08x; with P = 50-100, 1.1-2.5x at every k.
+    time over BLAS's, N = 500-16000): at k = 2-7 and P >= 200, 0.34-0.93x; at k = 1,
+    0.83-1.7x while the patterns fit the cache and 0.56-0.96x once they do not; out
+    of the cache at k = 8-15, 0.75-1.08x; with P = 50-100 at k = 1-7, 1.1-2.5x (one
+    shape of 15 at 0.74x).
     float64 was measured likewise (the constants' comments). Real-valued patterns
     in float32 stay in BLAS: the loops over their float32 copies took 0.6-1.9x
     BLAS's time (N = 1000-16000, k = 1-12).
@@ -123,6 +124,7 @@ def int8_exact(xi: np.ndarray) -> bool:
 
 @numba.njit(**_JIT)
 def _int8_exact(flat):
+    """:func:`int8_exact` of a 1-d array, block by block."""
     other = False
     for start in range(0, flat.size, EXACT_CHECK_BLOCK):
         for i in range(start, min(start + EXACT_CHECK_BLOCK, flat.size)):
