@@ -31,6 +31,8 @@ sums at N = 8000; the blocks err about half as much as BLAS.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba
 import numpy as np
 
@@ -69,27 +71,28 @@ EXACT_CHECK_BLOCK = 4096
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
-def runs_here(rows: int, patterns: int, sites: int, dtype: np.dtype, int8: bool) -> bool:
+def runs_here(rows: int, patterns: int, sites: int, dtype: np.dtype,
+              int8: Callable[[], bool]) -> bool:
     """Whether the products of ``rows`` rows with ``patterns`` x ``sites`` patterns in
-    ``dtype`` run here (else BLAS, :func:`blas_product`). ``int8``: whether the
-    patterns are read as int8 (:func:`int8_exact`).
+    ``dtype`` run here (else BLAS, :func:`blas_product`). ``int8()`` says whether the
+    patterns are read as int8 (:func:`int8_exact`, a pass over them); it is called
+    only when the answer depends on it.
 
     Measured in float32 with one BLAS thread, as a sweep's worker runs them (loops'
     time over BLAS's, N = 500-16000): at k = 2-7 and P >= 200, 0.34-0.93x; at k = 1,
     0.83-1.7x while the patterns fit the cache and 0.56-0.96x once they do not; out
     of the cache at k = 8-15, 0.75-1.08x; with P = 50-100 at k = 1-7, 1.1-2.5x (one
-    shape of 15 at 0.74x).
-    float64 was measured likewise (the constants' comments). Real-valued patterns
-    in float32 stay in BLAS: the loops over their float32 copies took 0.6-1.9x
-    BLAS's time (N = 1000-16000, k = 1-12).
+    shape of 15 at 0.74x). float64 was measured likewise (the constants' comments).
+    Real-valued patterns in float32 stay in BLAS: the loops over their float32
+    copies took 0.6-1.9x BLAS's time (N = 1000-16000, k = 1-12).
     """
-    if np.dtype(dtype) != np.float64 and not int8:
-        return False
+    float64 = np.dtype(dtype) == np.float64
     out_of_cache = patterns * sites * np.dtype(dtype).itemsize >= OUT_OF_CACHE_BYTES
     if rows == 1 or rows >= FEW_ROWS:
-        return out_of_cache and rows < 2 * FEW_ROWS
-    slow_blas = rows in SLOW_BLAS_ROWS and np.dtype(dtype) == np.float64
-    return patterns >= MANY_PATTERNS or slow_blas
+        shapes_pay = out_of_cache and rows < 2 * FEW_ROWS
+    else:
+        shapes_pay = patterns >= MANY_PATTERNS or (rows in SLOW_BLAS_ROWS and float64)
+    return shapes_pay and (float64 or int8())
 
 
 def blas_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:

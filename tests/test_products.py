@@ -89,21 +89,43 @@ def test_float32_sums_are_blocked_not_one_long_float32_sum():
     assert np.all(got == np.float32(exact))  # exact in float64, rounded once
 
 
+def _pm1() -> bool:
+    """The patterns are ±1 (read as int8)."""
+    return True
+
+
+def _real() -> bool:
+    """The patterns are real-valued."""
+    return False
+
+
 def test_blas_takes_many_rows_and_small_pattern_sets():
     f64, f32 = np.dtype("float64"), np.dtype("float32")
-    assert not runs_here(FEW_ROWS, 100, 2000, f64, True)
-    assert runs_here(FEW_ROWS, 1600, 16_000, f64, True)
-    assert not runs_here(2 * FEW_ROWS, 10_000, 10_000, f64, True)
-    assert runs_here(FEW_ROWS - 1, 200, 2000, f64, True)
-    assert runs_here(2, 5, 2000, f64, True) and not runs_here(1, 5, 2000, f64, True)
-    assert not runs_here(1, 200, 2000, f64, True) and runs_here(1, 640, 8000, f64, True)
+    assert not runs_here(FEW_ROWS, 100, 2000, f64, _pm1)
+    assert runs_here(FEW_ROWS, 1600, 16_000, f64, _pm1)
+    assert not runs_here(2 * FEW_ROWS, 10_000, 10_000, f64, _pm1)
+    assert runs_here(FEW_ROWS - 1, 200, 2000, f64, _pm1)
+    assert runs_here(2, 5, 2000, f64, _pm1) and not runs_here(1, 5, 2000, f64, _pm1)
+    assert not runs_here(1, 200, 2000, f64, _pm1) and runs_here(1, 640, 8000, f64, _pm1)
     # float32: the same rule, but BLAS row by row wins at k = 2, 3 with few patterns
-    assert runs_here(2, 200, 2000, f32, True) and not runs_here(2, 100, 2000, f32, True)
-    assert not runs_here(1, 400, 4000, f32, True) and runs_here(1, 1600, 16_000, f32, True)
-    assert runs_here(FEW_ROWS, 1600, 16_000, f32, True)
-    assert not runs_here(FEW_ROWS, 400, 4000, f32, True)
+    assert runs_here(2, 200, 2000, f32, _pm1) and not runs_here(2, 100, 2000, f32, _pm1)
+    assert not runs_here(1, 400, 4000, f32, _pm1) and runs_here(1, 1600, 16_000, f32, _pm1)
+    assert runs_here(FEW_ROWS, 1600, 16_000, f32, _pm1)
+    assert not runs_here(FEW_ROWS, 400, 4000, f32, _pm1)
     # real-valued patterns: float64 copies still pay, float32 ones do not
-    assert runs_here(4, 200, 2000, f64, False) and not runs_here(4, 200, 2000, f32, False)
+    assert runs_here(4, 200, 2000, f64, _real) and not runs_here(4, 200, 2000, f32, _real)
+
+
+def test_the_pass_over_the_patterns_is_made_only_when_it_decides():
+    """int8_exact is a pass over the patterns: not asked in float64, nor when the
+    shapes already send the product to BLAS."""
+    def never() -> bool:
+        raise AssertionError("asked whether the patterns are int8")
+
+    f64, f32 = np.dtype("float64"), np.dtype("float32")
+    assert runs_here(4, 1600, 16_000, f64, never)
+    assert not runs_here(2 * FEW_ROWS, 1600, 16_000, f32, never)
+    assert not runs_here(2, 100, 2000, f32, never)
 
 
 def test_int8_exact_tells_pm1_patterns_from_real_valued_ones():
