@@ -195,7 +195,7 @@ def solve(
         free_energy=np.where(
             (status == DIVERGED) | (status == INVALID),
             np.nan,
-            free_energy_tap(xi, beta, m, reaction, field),
+            free_energy_tap(xi, beta, m, reaction, field, overlap),
         ),
         iterations=iterations,
         residual=residual,

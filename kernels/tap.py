@@ -483,7 +483,7 @@ def solve(
         free_energy = np.where(
             (status == DIVERGED) | (status == INVALID),
             np.nan,
-            free_energy_tap(xi, beta, m, reaction, field),
+            free_energy_tap(xi, beta, m, reaction, field, overlap),
         )
     return Solution(
         m=m,
@@ -775,6 +775,7 @@ def free_energy_tap(
     m: np.ndarray,
     reaction,
     field: np.ndarray | None = None,
+    overlap: np.ndarray | None = None,
 ) -> np.ndarray:
     """TAP free energy per neuron (physics.md section c), J_ii = 0.
 
@@ -793,6 +794,9 @@ def free_energy_tap(
     m : ndarray of shape (K, N)
     reaction : reaction object of :mod:`kernels.reaction`
     field : None or ndarray of shape (N,)
+    overlap : None or ndarray of shape (K, P)
+        ``m @ xi.T / N`` when the caller has it already (a solver's output),
+        else computed here.
 
     Returns
     -------
@@ -801,10 +805,11 @@ def free_energy_tap(
     """
     P, N = xi.shape
     m = np.asarray(m, dtype=np.float64)
+    if overlap is None:
+        overlap = m @ xi.T / N
     if isinstance(reaction, NoReaction):
         # naive mean field: -(1/2N) sum_{i != j} J_ij m_i m_j = -1/2 sum_mu (m^mu)^2
         # + (1/2N) sum_i J_ii m_i^2, and no reaction part
-        overlap = m @ xi.T / N
         f = -_entropy(m) / beta - 0.5 * np.einsum("kp,kp->k", overlap, overlap)
         f += (m * m) @ reaction.self_coupling / (2 * N)
         return f if field is None else f - m @ field / N
@@ -812,9 +817,9 @@ def free_energy_tap(
         # the site-dependent self-coupling replaces the average R(0) in the q term:
         # + (1/2N) sum_i (J_ii - R(0)) m_i^2, whose gradient completes R_i(x) m_i
         spread = reaction.self_coupling - reaction.spectral.alpha
-        return free_energy_tap(xi, beta, m, reaction.spectral, field) + (m * m) @ spread / (2 * N)
+        return (free_energy_tap(xi, beta, m, reaction.spectral, field, overlap)
+                + (m * m) @ spread / (2 * N))
     T = 1.0 / beta
-    overlap = m @ xi.T / N
     q = np.einsum("kn,kn->k", m, m) / N
     x = beta * (1.0 - q)
     valid = np.asarray(reaction.valid(x), dtype=bool)
