@@ -1,6 +1,9 @@
 """Engine overhead: ``hopsweep run`` against the kernel alone, and planning 10^6 points.
 
-Run: ``python bench/engine.py`` (about 4 minutes on 2 cores).
+Run: ``python bench/engine.py`` (about 4 minutes on 2 cores);
+``python bench/engine.py --seeds 48`` measures the same region with 4x the seeds
+(about 16 minutes), where the engine's fixed start-up and closing weigh a quarter
+as much.
 
 1. Engine efficiency. The same config is computed twice, side by side in one run
    of this script:
@@ -44,6 +47,7 @@ The last line is machine-readable:
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import resource
@@ -82,11 +86,22 @@ def tap_config(name: str, N: int, alpha: tuple, T: tuple, seeds: int) -> str:
             f"T = {{ start = {t0}, stop = {t1}, num = {nt} }}\nseed = {seeds}\n")
 
 
-#: The benchmarked sweep: TAP at N = 1500 over the quick example's region, 12
-#: seeds (tasks of 4 seeds, about 0.5 s each as the planner aims for; 35-50 s
-#: of kernel time, so the engine's fixed start-up, a few CPU-seconds, weighs as
-#: in a campaign rather than dominating).
-CONFIG = tap_config("bench", 1500, alpha=(0.01, 0.16, 24), T=(0.05, 1.2, 32), seeds=12)
+#: Seeds of the benchmarked sweep by default.
+SEEDS = 12
+
+
+def bench_config(seeds: int = SEEDS) -> str:
+    """The benchmarked sweep: TAP at N = 1500 over the quick example's region.
+
+    With the default 12 seeds the kernel alone takes 30-35 s, so two workers
+    compute for about 17 s and the engine's fixed start-up and closing (about 3 s
+    on 2 cores: imports in the driver and in each worker, cluster start, the first
+    task's loading of Numba's compiled code, closing) are most of its gap to the
+    target. The planner cuts it into 48 tasks of 6 seeds, about 0.7 s each
+    (48 seeds: 72 tasks of 16 seeds, about 1.8 s each).
+    """
+    return tap_config("bench", 1500, alpha=(0.01, 0.16, 24), T=(0.05, 1.2, 32), seeds=seeds)
+
 
 #: A 10^6-point spec (100 alpha x 100 seeds x 100 T) for the planning benchmark.
 MILLION = tap_config("million", 1000, alpha=(0.01, 0.2, 100), T=(0.05, 1.5, 100), seeds=100)
@@ -128,12 +143,13 @@ def engine(config_text: str, directory: Path) -> tuple[int, float, float]:
     return int(match.group(1)), seconds, float(match.group(2))
 
 
-def parallel_kernel(workers: int) -> tuple[float, float, float]:
+def parallel_kernel(workers: int, seeds: int) -> tuple[float, float, float]:
     """(wall seconds from launch to exit, slowest shard's computing seconds, all
     shards' computing seconds) of ``workers`` processes running disjoint shards of
-    the kernel loop."""
+    the kernel loop over :func:`bench_config` ``(seeds)``."""
     start = time.perf_counter()
-    shards = [subprocess.Popen([sys.executable, __file__, "--shard", str(i), str(workers)],
+    shards = [subprocess.Popen([sys.executable, __file__, "--shard", str(i), str(workers),
+                                str(seeds)],
                                stdout=subprocess.PIPE, text=True)
               for i in range(workers)]
     outputs = [shard.communicate()[0] for shard in shards]
@@ -157,25 +173,26 @@ def plan_million(directory: Path) -> tuple[float, float, int]:
     return seconds, peak / 2**20, n_tasks
 
 
-def main() -> None:
+def main(seeds: int) -> None:
     from threadpoolctl import threadpool_limits
 
+    config = bench_config(seeds)
     directory = Path(tempfile.mkdtemp(prefix="hopsweep-bench-"))
     try:
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start; "
-              f"best of {ROUNDS} interleaved rounds")
+              f"best of {ROUNDS} interleaved rounds; {seeds} seeds")
         kernel, eng, parallel = [], [], []
         for _ in range(ROUNDS):
             cpu_start = cpu_seconds(resource.RUSAGE_SELF)
             with threadpool_limits(limits=1):
-                points_k, seconds = kernel_alone(CONFIG)
+                points_k, seconds = kernel_alone(config)
             kernel.append((seconds, cpu_seconds(resource.RUSAGE_SELF) - cpu_start))
             cpu_start = cpu_seconds(resource.RUSAGE_CHILDREN)
             shutil.rmtree(directory / "bench.zarr", ignore_errors=True)
-            points_e, seconds, inrun = engine(CONFIG, directory)
+            points_e, seconds, inrun = engine(config, directory)
             eng.append((seconds, inrun, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_start))
             cpu_start = cpu_seconds(resource.RUSAGE_CHILDREN)
-            seconds, slowest, computing = parallel_kernel(WORKERS)
+            seconds, slowest, computing = parallel_kernel(WORKERS, seeds)
             parallel.append((seconds, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_start,
                              slowest, computing))
         seconds_k, cpu_k = min(kernel)
@@ -215,7 +232,11 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--shard"]:
         from threadpoolctl import threadpool_limits
 
+        index, count, seeds = (int(word) for word in sys.argv[2:5])
         with threadpool_limits(limits=1):
-            print(kernel_alone(CONFIG, int(sys.argv[2]), int(sys.argv[3]))[1])
+            print(kernel_alone(bench_config(seeds), index, count)[1])
     else:
-        main()
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--seeds", type=int, default=SEEDS,
+                            help=f"disorder seeds of the benchmarked sweep (default {SEEDS})")
+        main(parser.parse_args().seeds)
