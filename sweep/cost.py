@@ -1,7 +1,5 @@
 """The cost model of a sweep: estimated seconds of each disorder sample, and what is left.
 
-Scheduling one task costs a few ms (Dask about 1.8 ms, a Zarr region write 12-15
-ms, PERFORMANCE.md), so a task should run for at least ``TARGET_TASK_SECONDS``.
 The estimated time of one seed over all K temperatures is
 
     ``flops / NOMINAL_FLOPS[dtype] + iterations * ITERATION_OVERHEAD + SEED_OVERHEAD``
@@ -11,10 +9,18 @@ xi per iteration, ``iterations = min(max_iter, EXPECTED_ITERATIONS)``), times th
 algorithm's ``iteration_cost`` relative to TAP (:mod:`kernels.registry`: relaxed
 BP, full BP by quadrature, multi-layer AMP), or the entry's ``loop_flops`` at
 ``LOOP_FLOPS`` (``2 N P K * sweeps * chains`` for Monte Carlo, ``2^N N P K`` for
-exact enumeration). The seed block is
-``ceil(TARGET_TASK_SECONDS / median seed cost)``, capped at the number of seeds; one
-block size for the whole sweep because Zarr chunks are regular. The model only
-has to be right within a factor of a few.
+exact enumeration). The model only has to be right within a factor of a few.
+
+Each task costs the engine about ``TASK_OVERHEAD_SECONDS`` of CPU in the driver
+(a Dask submission, one Zarr region write per variable, status last). On a
+local cluster that CPU is taken from the workers' cores, so a sweep of ``C``
+core-seconds in tasks of ``tau`` seconds on ``W`` workers loses about
+``C c / (tau W)`` of wall time to it (on a batch cluster it bounds the task
+rate one driver sustains). Longer tasks lose more at the end, where the last
+tasks leave workers idle for about ``tau / 2``. The sum is smallest at
+``tau = sqrt(2 C c / W)`` (:func:`task_seconds`), kept between
+``MIN_TASK_SECONDS`` and ``MAX_TASK_SECONDS``: 0.5 s for a sweep of a minute on
+2 cores, 2 s for 10 minutes, 5 s from an hour.
 
 The plan sizes its tasks with it (:func:`sweep.plan.make_plan`), the progress
 display and ``hopsweep status`` weigh the remaining work with it, calibrated
@@ -23,6 +29,7 @@ by the solver times measured so far (:func:`remaining_seconds`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,8 +41,16 @@ from kernels.status import PENDING
 if TYPE_CHECKING:
     from .spec import Spec
 
-#: Shortest worthwhile task, s (scheduling + write overhead is a few ms).
-TARGET_TASK_SECONDS = 0.5
+#: Driver CPU per task, s: Dask's submission and bookkeeping (a few ms) and the
+#: task's Zarr region writes, about 2 ms per variable for the 12 of a grid store
+#: (zarr 3's per-chunk codec and I/O machinery; 26 ms measured per write_result
+#: of bench/engine.py's tasks, 2026-12-08).
+TASK_OVERHEAD_SECONDS = 0.03
+#: Shortest task, s: below it the per-task overhead exceeds 6 % of the compute.
+MIN_TASK_SECONDS = 0.5
+#: Longest task, s: an interrupted run loses at most this much work per worker,
+#: and the progress display hears from every worker at least this often.
+MAX_TASK_SECONDS = 5.0
 #: Iterations a solver is assumed to need (TAP: tens, more near transitions).
 EXPECTED_ITERATIONS = 50
 #: Nominal sustained rate of the batched products on one core, flop/s (measured
@@ -58,6 +73,26 @@ TRANSITION_ITERATIONS = 100
 #: 730 core-seconds against 1221 and 729 measured under load average 8-10.
 BATCH_SLOWDOWN = 4.0
 MATVEC_SLOWDOWN = 7.5
+
+def task_seconds(total_seconds: float, workers: int) -> float:
+    """Length a task should have, s (module docstring).
+
+    Parameters
+    ----------
+    total_seconds : float
+        Estimated compute of the whole sweep on one core, s.
+    workers : int
+        Workers computing it at once.
+
+    Returns
+    -------
+    float
+        ``sqrt(2 total_seconds TASK_OVERHEAD_SECONDS / workers)``, clipped to
+        [``MIN_TASK_SECONDS``, ``MAX_TASK_SECONDS``].
+    """
+    best = math.sqrt(2.0 * total_seconds * TASK_OVERHEAD_SECONDS / max(1, workers))
+    return min(MAX_TASK_SECONDS, max(MIN_TASK_SECONDS, best))
+
 
 def seed_cost(spec: Spec, algorithm: str, N: int, alpha: float) -> float:
     """Estimated seconds to run one seed over all temperatures (module docstring).

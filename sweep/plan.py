@@ -6,11 +6,14 @@ block, the whole T axis), so every chunk has one writer. Tasks are generated on
 demand from their integer ids: a sweep of 10^6 points never materialises per-point
 objects.
 
-The seed block comes from the cost model (:mod:`sweep.cost`): a task should run
-for at least ``TARGET_TASK_SECONDS``; one block size for the whole sweep because
-Zarr chunks are regular. A small sweep is still cut into at least
-``MIN_TASKS_PER_WORKER`` tasks per worker where its seeds allow, so that no
-worker idles while another computes the whole grid.
+The seed block comes from the cost model (:mod:`sweep.cost`): a task of the
+median (algorithm, N, alpha) should run for :func:`sweep.cost.task_seconds` of
+the whole sweep (0.5 s for small sweeps, longer for large ones, where the
+engine's per-task overhead adds up); one block size for the whole sweep because
+Zarr chunks are regular, with the seeds shared evenly among the blocks of a
+line. A small sweep is still cut into at least ``MIN_TASKS_PER_WORKER`` tasks
+per worker where its seeds allow, so that no worker idles while another
+computes the whole grid.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 from kernels.patterns import n_patterns
 from kernels.status import FAILED, PENDING
 
-from .cost import TARGET_TASK_SECONDS, seed_cost
+from .cost import seed_cost, task_seconds
 from .schema import GRID, Layout, layout_of
 from .spec import Spec
 
@@ -224,8 +227,11 @@ def make_plan(spec: Spec) -> Plan:
     """
     costs = [seed_cost(spec, alg, N, line) for alg in spec.algorithm for N in spec.N
              for line in spec.lines]
-    typical = float(np.median(costs))
-    block = min(len(spec.seed), math.ceil(TARGET_TASK_SECONDS / typical))
+    n_seeds, workers = len(spec.seed), spec.cluster.workers
+    seconds = task_seconds(n_seeds * sum(costs), workers)
+    block = min(n_seeds, math.ceil(seconds / float(np.median(costs))))
     # enough tasks for every worker: len(costs) * ceil(seeds / block) >= this many
-    spread = len(costs) * len(spec.seed) // (MIN_TASKS_PER_WORKER * spec.cluster.workers)
-    return Plan(spec, max(1, min(block, spread)), layout_of(spec))
+    spread = len(costs) * n_seeds // (MIN_TASKS_PER_WORKER * workers)
+    block = max(1, min(block, spread))
+    # as many blocks per line as this size makes, of (nearly) equal size
+    return Plan(spec, math.ceil(n_seeds / math.ceil(n_seeds / block)), layout_of(spec))

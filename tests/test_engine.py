@@ -35,7 +35,7 @@ from sweep.config import parse_spec
 from sweep.cost import seed_cost
 from sweep.errors import StoreBusy, StoreMismatch
 from sweep.lock import StoreLock
-from sweep.plan import make_plan
+from sweep.plan import Plan, make_plan
 from sweep.progress import Progress
 from sweep.runner import run
 from sweep.spec import ClusterSpec
@@ -110,12 +110,25 @@ def test_pending_tasks_come_most_expensive_first_and_cover_every_sample(long_swe
 def test_cost_model_groups_cheap_seeds_and_splits_expensive_ones(small_sweep):
     cheap = make_plan(_spec(small_sweep))
     assert cheap.seed_block == 3  # N <= 80: a seed costs ms, all three in one task
-    heavy = _spec(small_sweep.replace("N = [50, 80]", "N = [4000]").replace("seed = 3",
-                                                                            "seed = 64"))
-    # By hand from the model in sweep/plan.py: 4 N P K x 50 iterations at 10 GFLOP/s,
-    # P = 160..640, K = 5, + 3 ms fixed = 0.067, 0.131, 0.195, 0.259 s per seed;
-    # median 0.163 s, so ceil(0.5 / 0.163) = 4 seeds per task
-    assert make_plan(heavy).seed_block == 4
+
+    def heavy(seeds: int, workers: int) -> Plan:
+        text = small_sweep.replace("N = [50, 80]", "N = [4000]").replace(
+            "seed = 3", f"seed = {seeds}")
+        return make_plan(_spec(f"{text}\n[cluster]\nworkers = {workers}\n"))
+
+    # By hand from the model in sweep/cost.py: 4 N P K x 50 iterations at 10 GFLOP/s,
+    # P = 160..640, K = 5, + 3 ms fixed = 0.067, 0.131, 0.195, 0.259 s per seed
+    # (median 0.163 s, sum 0.652 s). Tasks of tau = sqrt(2 C 0.03 s / workers),
+    # C = seeds x 0.652 s, within [0.5 s, 5 s]:
+    # 64 seeds, 2 workers: C = 41.7 s, tau = 1.12 s, ceil(1.12 / 0.163) = 7 seeds
+    assert heavy(64, 2).seed_block == 7
+    # the same on 8 workers: tau = 0.56 s, 4 seeds (a longer tail costs 8 workers more)
+    assert heavy(64, 8).seed_block == 4
+    # 3000 seeds: tau = 7.7 s is capped at 5 s, ceil(5 / 0.163) = 31 seeds
+    assert heavy(3000, 2).seed_block == 31
+    # 16 seeds, 1 worker: tau = 0.79 s asks for 5 seeds, i.e. 4 blocks (5, 5, 5, 1);
+    # the seeds are shared evenly instead: 4 blocks of 4
+    assert heavy(16, 1).seed_block == 4
     # a grid too small to give each of the 2 workers 2 tasks of 3 seeds is cut finer
     few = _spec(small_sweep.replace("N = [50, 80]", "N = [50]").replace(
         "alpha = [0.04, 0.08, 0.12, 0.16]", "alpha = [0.08]"))
