@@ -15,14 +15,19 @@ estimate and its measured solver time, so its ETA weighs the expensive first
 tasks as such (sweep.progress).
 
 The workers of a cluster this run started (not those of a ``--scheduler``
-someone else runs) drop one Dask warning: "Async instruction for <Task ...>
-ended with CancelledError", which a worker logs for each task still running
-when it closes. A sweep's own workers close with tasks running only when the
-run was interrupted (Ctrl-C, or SIGTERM, which ``hopsweep run`` turns into
+someone else runs) drop two Dask messages of a cluster closing under them:
+"Async instruction for <Task ...> ended with CancelledError", which a worker
+logs for each task still running when it closes, and "Failed to communicate
+with scheduler during heartbeat." with the traceback of a CommClosedError, which
+it logs when a heartbeat is in flight as the scheduler (in this driver) closes
+the connection (once in a full test run under load, over the resume command).
+A sweep's own workers close with tasks running only when the run was
+interrupted (Ctrl-C, or SIGTERM, which ``hopsweep run`` turns into
 KeyboardInterrupt) and those tasks are abandoned on purpose, or when Dask
-retires a worker, which reschedules its task. The filter is installed when the
-run starts, while the workers are idle: a worker busy in compiled code that
-holds the GIL could not answer at the interrupt. Nothing else is filtered.
+retires a worker, which reschedules its task; their scheduler closes only with
+the driver. The filter is installed when the run starts, while the workers are
+idle: a worker busy in compiled code that holds the GIL could not answer at the
+interrupt. Nothing else is filtered (a heartbeat that times out still speaks).
 The same workers ignore SIGINT: a terminal's Ctrl-C reaches the whole process
 group, worker processes included, which then printed KeyboardInterrupt and
 CancelledError tracebacks over the driver's resume command; the driver alone
@@ -63,30 +68,41 @@ IN_FLIGHT_REFRESH = 1.0
 RECOMPUTING = ("pending", "lost")
 #: Longest error text kept per point, characters.
 ERROR_MAX_CHARS = 2000
-#: Logger of the Dask worker warning that :class:`_CancelledOnClose` drops.
-WORKER_STATE_LOGGER = "distributed.worker.state_machine"
+#: Loggers of the Dask worker messages that :class:`_ClosingNoise` drops.
+WORKER_LOGGERS = ("distributed.worker.state_machine", "distributed.worker")
+#: What distributed's ``Worker.heartbeat`` logs when its call to the scheduler fails.
+HEARTBEAT_FAILED = "Failed to communicate with scheduler during heartbeat."
 
 
-class _CancelledOnClose(logging.Filter):
-    """Drops "Async instruction for <Task ...> ended with CancelledError" only.
+class _ClosingNoise(logging.Filter):
+    """Drops the messages of a worker whose cluster closes under it, only those.
 
-    distributed logs it when a worker closes while a task is still executing
-    (``worker_state_machine.BaseWorker._finish_async_instruction``).
+    - "Async instruction for <Task ...> ended with CancelledError": a task still
+      executing when the worker closes
+      (``worker_state_machine.BaseWorker._finish_async_instruction``);
+    - :data:`HEARTBEAT_FAILED` with a CommClosedError: the scheduler closed the
+      connection while a heartbeat was in flight (``Worker.heartbeat``).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from distributed.comm import CommClosedError
+
         message = record.getMessage()
-        return not (message.startswith("Async instruction for ")
-                    and message.endswith("ended with CancelledError"))
+        if message.startswith("Async instruction for "):
+            return not message.endswith("ended with CancelledError")
+        if message == HEARTBEAT_FAILED and record.exc_info:
+            return not issubclass(record.exc_info[0], CommClosedError)
+        return True
 
 
-_CANCELLED_ON_CLOSE = _CancelledOnClose()
+_CLOSING_NOISE = _ClosingNoise()
 
 
 def _quiet_on_interrupt() -> None:
-    """In this worker process: install :class:`_CancelledOnClose` and ignore SIGINT
+    """In this worker process: install :class:`_ClosingNoise` and ignore SIGINT
     (module docstring)."""
-    logging.getLogger(WORKER_STATE_LOGGER).addFilter(_CANCELLED_ON_CLOSE)
+    for name in WORKER_LOGGERS:
+        logging.getLogger(name).addFilter(_CLOSING_NOISE)
     with contextlib.suppress(ValueError):  # only the main thread may set handlers
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 

@@ -146,30 +146,46 @@ def test_a_terminal_without_columns_gets_plain_lines():
     assert "ETA " in text and re.search(r"points \(\d+\.\d%\)", text)
 
 
-def test_own_workers_drop_only_the_cancelled_on_close_warning_and_ignore_sigint():
-    logger = logging.getLogger(runner.WORKER_STATE_LOGGER)
+def _log_with(logger: logging.Logger, message: str, error: BaseException) -> None:
+    try:
+        raise error
+    except BaseException:
+        logger.exception(message)
+
+
+def test_own_workers_drop_only_the_closing_cluster_noise_and_ignore_sigint():
+    from distributed.comm import CommClosedError
+
+    state, worker = (logging.getLogger(name) for name in runner.WORKER_LOGGERS)
     records = []
 
     class Keep(logging.Handler):
         def emit(self, record):
-            records.append(record.getMessage())
+            kind = record.exc_info[0].__name__ if record.exc_info else None
+            records.append((record.getMessage(), kind))
 
     handler = Keep()
-    logger.addHandler(handler)
+    worker.addHandler(handler)  # the state machine's records propagate to it
     sigint = signal.getsignal(signal.SIGINT)
     try:
         runner._quiet_on_interrupt()
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-        logger.warning("Async instruction for <Task cancelled name=\"execute('x')\"> "
-                       "ended with CancelledError")
-        logger.warning("Async instruction for <Task finished> ended with ValueError")
-        logger.error("Compute Failed")
+        state.warning("Async instruction for <Task cancelled name=\"execute('x')\"> "
+                      "ended with CancelledError")
+        state.warning("Async instruction for <Task finished> ended with ValueError")
+        state.error("Compute Failed")
+        _log_with(worker, runner.HEARTBEAT_FAILED, CommClosedError("Stream is closed"))
+        _log_with(worker, runner.HEARTBEAT_FAILED, TimeoutError("no answer in 30 s"))
+        worker.error(runner.HEARTBEAT_FAILED)
     finally:
         signal.signal(signal.SIGINT, sigint)
-        logger.removeHandler(handler)
-        logger.removeFilter(runner._CANCELLED_ON_CLOSE)
-    assert records == ["Async instruction for <Task finished> ended with ValueError",
-                       "Compute Failed"]
+        worker.removeHandler(handler)
+        for logger in (state, worker):
+            logger.removeFilter(runner._CLOSING_NOISE)
+    assert records == [("Async instruction for <Task finished> ended with ValueError", None),
+                       ("Compute Failed", None),
+                       (runner.HEARTBEAT_FAILED, "TimeoutError"),
+                       (runner.HEARTBEAT_FAILED, None)]
 
 
 # --------------------------------------------------------------------------- #
