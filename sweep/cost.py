@@ -19,8 +19,9 @@ core-seconds in tasks of ``tau`` seconds on ``W`` workers loses about
 rate one driver sustains). Longer tasks lose more at the end, where the last
 tasks leave workers idle for about ``tau / 2``. The sum is smallest at
 ``tau = sqrt(2 C c / W)`` (:func:`task_seconds`), kept between
-``MIN_TASK_SECONDS`` and ``MAX_TASK_SECONDS``: 0.5 s for a sweep of a minute on
-2 cores, 2 s for 10 minutes, 5 s from an hour.
+``MIN_TASK_SECONDS`` and ``MAX_TASK_SECONDS``. On 2 workers: 0.5 s up to 8
+core-seconds, 1.3 s for a core-minute, 2 s for 133 core-seconds (about a minute
+of the two workers' time), 5 s from 14 core-minutes on.
 
 The plan sizes its tasks with it (:func:`sweep.plan.make_plan`), the progress
 display and ``hopsweep status`` weigh the remaining work with it, calibrated
