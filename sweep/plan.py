@@ -12,8 +12,8 @@ the whole sweep (0.5 s for small sweeps, longer for large ones, where the
 engine's per-task overhead adds up); one block size for the whole sweep because
 Zarr chunks are regular, with the seeds shared evenly among the blocks of a
 line. A small sweep is still cut into at least ``MIN_TASKS_PER_WORKER`` tasks
-per worker where its seeds allow, so that no worker idles while another
-computes the whole grid.
+per worker (per shard, for ``hopsweep shard``) where its seeds allow, so that no
+worker idles while another computes the whole grid.
 """
 
 from __future__ import annotations
@@ -214,12 +214,15 @@ def _check_shard(index: int, count: int) -> None:
         raise ValueError(f"need 0 <= index < count, got index={index}, count={count}")
 
 
-def make_plan(spec: Spec) -> Plan:
+def make_plan(spec: Spec, workers: int | None = None) -> Plan:
     """Plan a spec: choose the seed block from the cost model (module docstring).
 
     Parameters
     ----------
     spec : Spec
+    workers : int, optional
+        Processes that will compute the sweep at once; default
+        ``spec.cluster.workers`` (``hopsweep shard`` passes its ``count``).
 
     Returns
     -------
@@ -227,7 +230,8 @@ def make_plan(spec: Spec) -> Plan:
     """
     costs = [seed_cost(spec, alg, N, line) for alg in spec.algorithm for N in spec.N
              for line in spec.lines]
-    n_seeds, workers = len(spec.seed), spec.cluster.workers
+    n_seeds = len(spec.seed)
+    workers = spec.cluster.workers if workers is None else workers
     seconds = task_seconds(n_seeds * sum(costs), workers)
     block = min(n_seeds, math.ceil(seconds / float(np.median(costs))))
     # enough tasks for every worker: len(costs) * ceil(seeds / block) >= this many

@@ -76,7 +76,7 @@ def run_shard(spec: Spec, index: int, count: int, store: str | os.PathLike | Non
             "{index}: must be an integer in [0, {last}] (0-based, below {count}), "
             "got {value!r}", last=count - 1, value=index)
     path = Path(spec.store if store is None else store)
-    plan = make_plan(spec)
+    plan = make_plan(spec, workers=count)  # the shards compute side by side
     create(path, spec, plan)
     plan = stored_plan(path, plan)  # the store's chunks, whichever version made it
     label = f"shard {index}/{count}"

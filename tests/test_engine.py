@@ -124,6 +124,8 @@ def test_cost_model_groups_cheap_seeds_and_splits_expensive_ones(small_sweep):
     assert heavy(64, 2).seed_block == 7
     # the same on 8 workers: tau = 0.56 s, 4 seeds (a longer tail costs 8 workers more)
     assert heavy(64, 8).seed_block == 4
+    # 8 shards of `hopsweep shard` plan as 8 workers, whatever [cluster] says
+    assert make_plan(heavy(64, 2).spec, workers=8).seed_block == 4
     # 3000 seeds: tau = 7.7 s is capped at 5 s, ceil(5 / 0.163) = 31 seeds
     assert heavy(3000, 2).seed_block == 31
     # 16 seeds, 1 worker: tau = 0.79 s asks for 5 seeds, i.e. 4 blocks (5, 5, 5, 1);
