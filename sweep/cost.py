@@ -75,6 +75,7 @@ TRANSITION_ITERATIONS = 100
 BATCH_SLOWDOWN = 4.0
 MATVEC_SLOWDOWN = 7.5
 
+
 def task_seconds(total_seconds: float, workers: int) -> float:
     """Length a task should have, s (module docstring).
 
