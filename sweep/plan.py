@@ -29,7 +29,7 @@ import numpy as np
 from kernels.patterns import n_patterns
 from kernels.status import FAILED, PENDING
 
-from .cost import seed_cost, task_seconds
+from .cost import seed_costs, task_seconds
 from .schema import GRID, Layout, layout_of
 from .spec import Spec
 
@@ -127,17 +127,13 @@ class Plan:
             yield self.task(task_id)
 
     def by_cost(self) -> list[tuple[int, int, int]]:
-        """(algorithm, N, alpha) indices, the most expensive (``seed_cost``) first.
+        """(algorithm, N, alpha) indices, the most expensive (``seed_costs``) first.
 
         Ties keep the id order. One entry per (algorithm, N, alpha), never per
         point or task.
         """
-        spec = self.spec
-        n_alg, n_N, n_alpha = spec.shape[:3]
-        groups = [(a, n, k) for a in range(n_alg) for n in range(n_N) for k in range(n_alpha)]
-        cost = {g: seed_cost(spec, spec.algorithm[g[0]], spec.N[g[1]], spec.lines[g[2]])
-                for g in groups}
-        return sorted(groups, key=lambda g: -cost[g])
+        cost = seed_costs(self.spec)
+        return sorted(np.ndindex(cost.shape), key=lambda group: -cost[group])
 
     def pending(self, status: np.ndarray, retry_failed: bool = False,
                 index: int = 0, count: int = 1) -> Iterator[tuple[Task, np.ndarray]]:
@@ -187,9 +183,7 @@ class Plan:
 
     def estimated_seconds(self) -> float:
         """Estimated compute time of the whole sweep on one core, s."""
-        spec = self.spec
-        return len(spec.seed) * sum(seed_cost(spec, alg, N, line) for alg in spec.algorithm
-                                    for N in spec.N for line in spec.lines)
+        return len(self.spec.seed) * float(seed_costs(self.spec).sum())
 
     def task_bytes(self) -> int:
         """Estimated peak memory of one task, bytes: its largest pattern matrix (float64)
@@ -228,14 +222,13 @@ def make_plan(spec: Spec, workers: int | None = None) -> Plan:
     -------
     Plan
     """
-    costs = [seed_cost(spec, alg, N, line) for alg in spec.algorithm for N in spec.N
-             for line in spec.lines]
+    costs = seed_costs(spec)
     n_seeds = len(spec.seed)
     workers = spec.cluster.workers if workers is None else workers
-    seconds = task_seconds(n_seeds * sum(costs), workers)
+    seconds = task_seconds(n_seeds * float(costs.sum()), workers)
     block = min(n_seeds, math.ceil(seconds / float(np.median(costs))))
-    # enough tasks for every worker: len(costs) * ceil(seeds / block) >= this many
-    spread = len(costs) * n_seeds // (MIN_TASKS_PER_WORKER * workers)
+    # enough tasks for every worker: costs.size * ceil(seeds / block) >= this many
+    spread = costs.size * n_seeds // (MIN_TASKS_PER_WORKER * workers)
     block = max(1, min(block, spread))
     # as many blocks per line as this size makes, of (nearly) equal size
     return Plan(spec, math.ceil(n_seeds / math.ceil(n_seeds / block)), layout_of(spec))
