@@ -11,6 +11,20 @@ from sweep import calibration
 from sweep.config import as_spec
 
 
+def _reporting(costs: np.ndarray):
+    """A ``calibration.seed_solver`` stand-in whose solves report ``costs[a, n, line]``
+    seconds instead of their wall time: the pilot's decisions are under test, and
+    wall times on a loaded machine (a parallel test run) jumped 3.5x."""
+    def solver_of(spec):
+        lines = list(spec.lines)
+
+        def solve(spec, algorithm, N, line, seed):
+            index = spec.algorithm.index(algorithm), spec.N.index(N), lines.index(line)
+            return {"wall_time": np.array([costs[index]])}
+        return solve
+    return solver_of
+
+
 def _spec(workers: int, N: list[int]):
     return as_spec({
         "name": "pilot", "root_seed": 3,
@@ -35,15 +49,7 @@ def test_a_model_ten_times_too_high_does_not_keep_the_largest_group_unmeasured(m
     real = model / model[0, 2, middle]  # one seed of the largest N: 1 s
     inflated = 10 * real
     budget = 8.0
-    lines = list(spec.lines)
-
-    def reporting_the_real_cost(spec):
-        def solve(spec, algorithm, N, line, seed):
-            cost = real[spec.algorithm.index(algorithm), spec.N.index(N), lines.index(line)]
-            return {"wall_time": np.array([cost])}
-        return solve
-
-    monkeypatch.setattr(calibration, "seed_solver", reporting_the_real_cost)
+    monkeypatch.setattr(calibration, "seed_solver", _reporting(real))
     monkeypatch.setattr(calibration, "seed_costs", lambda s: inflated)
     monkeypatch.setattr(calibration, "PILOT_MIN_SECONDS", budget)
     monkeypatch.setattr(calibration, "PILOT_MAX_SECONDS", budget)
@@ -121,11 +127,17 @@ def test_the_budget_goes_to_each_group_in_proportion_to_its_cost(monkeypatch):
     """The group that dominates the sweep dominates the estimate's error: it gets
     its share of the budget by cost, not an even split (which left the
     transitions example's N = 8000 one sample at its cheaper middle load, and
-    the estimate at 0.7x), and a cheap group still gets its floor."""
+    the estimate at 0.7x), and a cheap group still gets its floor.
+
+    The solves report three times the model's cost, about what they measure
+    here: N = 1600 then costs 8.4x N = 100, as measured on a quiet machine
+    (7.4-8.7x), where a loaded parallel run measured 4.2x and failed the first
+    assertion. The split then follows from the rule, not from the machine's load."""
     spec = _spec(1, [100, 1600])
     budget = 2.0
     shares = []
     sample_indices = calibration._sample_indices
+    monkeypatch.setattr(calibration, "seed_solver", _reporting(3 * calibration.seed_costs(spec)))
 
     def recording(costs, share):
         shares.append(share)
